@@ -1,0 +1,79 @@
+// The loader's output and the bound engine's input: one record per linear layer
+// found in the graph. Plain data only; the loader knows nothing of bounds.
+
+export type AutoPad = 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
+
+interface LayerBase {
+  /** Node name, or the weight's name when the node has none. */
+  name: string;
+  /** ONNX op type as found in the graph (Conv, ConvTranspose, Gemm, MatMul, QLinearConv, ...). */
+  op: string;
+  /** Index of the node in the (flattened) graph order. */
+  nodeIndex: number;
+  /** Human-readable remarks on how the layer was read (folded BN, dequantized, fp16, Pad merged...). */
+  notes: string[];
+}
+
+export interface ConvLayer extends LayerBase {
+  kind: 'conv';
+  /**
+   * Weight exactly as ONNX lays it out, after dequantization / BN folding:
+   *  Conv:          [cout, cin/group, ...kernel]
+   *  ConvTranspose: [cin,  cout/group, ...kernel]
+   */
+  weight: Float32Array;
+  weightShape: number[];
+  /** 1 or 2 spatial dims (3-D convs are reported as unsupported). */
+  spatialDims: number;
+  strides: number[];
+  dilations: number[];
+  /** Explicit pads [begin_0, begin_1, ..., end_0, end_1, ...] after resolving auto_pad and merged Pad nodes. */
+  pads: number[];
+  /** auto_pad as written in the model (pads above are already resolved). */
+  autoPad: AutoPad;
+  group: number;
+  /** ConvTranspose output_padding (zeros for Conv). */
+  outputPadding: number[];
+  hasBias: boolean;
+  foldedBatchNorm: boolean;
+  /** Input and output shapes without the batch dim: [c, ...spatial]; null where unknown. */
+  inputShape: number[] | null;
+  outputShape: number[] | null;
+}
+
+export interface DenseLayer extends LayerBase {
+  kind: 'dense';
+  /** The layer's matrix as an operator y = W x: row-major [out, in], alpha (Gemm) already applied. */
+  weight: Float32Array;
+  /** [out, in] */
+  weightShape: number[];
+  hasBias: boolean;
+  foldedBatchNorm: false;
+  inputShape: number[] | null;
+  outputShape: number[] | null;
+}
+
+/** A conv/dense-like layer lipcheck found but cannot bound; reported by name, never skipped. */
+export interface UnsupportedLayer extends LayerBase {
+  kind: 'unsupported';
+  reason: string;
+}
+
+export type Layer = ConvLayer | DenseLayer | UnsupportedLayer;
+
+export interface ModelInfo {
+  path: string;
+  sha256: string;
+  opset: number | null;
+  producer: string;
+  irVersion: number;
+  /** The model input's shape after defaults / --input-shape: [n, c, ...spatial]. */
+  inputShape: number[] | null;
+}
+
+export interface LoadedModel {
+  info: ModelInfo;
+  layers: Layer[];
+  /** Non-fatal remarks for stderr (defaults taken, ops skipped on purpose...). */
+  warnings: string[];
+}
