@@ -1,0 +1,159 @@
+// Generated benchmark models with realistic shapes and seeded He-initialised weights:
+// ResNet-50 and VGG-16 (ImageNet, 224x224), MobileNetV2 (depthwise) and a CIFAR ResNet-18.
+// Written at bench time into bench/models/ (git-ignored), never committed.
+import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
+import { seededNormal } from '../src/util/random.js';
+
+/** A tiny graph builder: each call appends nodes and returns the output tensor name. */
+class Net {
+  nodes: NodeObj[] = [];
+  inits: TensorObj[] = [];
+  private n = 0;
+  private readonly gauss: () => number;
+  constructor(seed: number) {
+    this.gauss = seededNormal(seed);
+  }
+  private id(prefix: string): string {
+    return `${prefix}_${this.n++}`;
+  }
+  private he(count: number, fanIn: number): Float32Array {
+    const s = Math.sqrt(2 / fanIn);
+    const w = new Float32Array(count);
+    for (let i = 0; i < count; i++) w[i] = this.gauss() * s;
+    return w;
+  }
+  conv(x: string, cin: number, cout: number, k: number, stride = 1, group = 1, pad = Math.floor(k / 2)): string {
+    const name = this.id('conv');
+    const w = this.he(cout * (cin / group) * k * k, (cin / group) * k * k);
+    this.inits.push(floatTensor(`${name}.weight`, [cout, cin / group, k, k], w));
+    this.inits.push(floatTensor(`${name}.bias`, [cout], new Float32Array(cout)));
+    const y = `${name}_out`;
+    this.nodes.push(
+      node('Conv', [x, `${name}.weight`, `${name}.bias`], [y], {
+        kernel_shape: attr.ints([k, k]),
+        strides: attr.ints([stride, stride]),
+        pads: attr.ints([pad, pad, pad, pad]),
+        group: attr.i(group),
+      }, name),
+    );
+    return y;
+  }
+  op(op: string, inputs: string[], attrs: Parameters<typeof node>[3] = {}): string {
+    const name = this.id(op.toLowerCase());
+    const y = `${name}_out`;
+    this.nodes.push(node(op, inputs, [y], attrs, name));
+    return y;
+  }
+  relu(x: string): string {
+    return this.op('Relu', [x]);
+  }
+  relu6(x: string): string {
+    const lo = this.id('zero');
+    const hi = this.id('six');
+    this.inits.push(floatTensor(lo, [], [0]), floatTensor(hi, [], [6]));
+    return this.op('Clip', [x, lo, hi]);
+  }
+  maxpool(x: string, k: number, s: number, p: number): string {
+    return this.op('MaxPool', [x], { kernel_shape: attr.ints([k, k]), strides: attr.ints([s, s]), pads: attr.ints([p, p, p, p]) });
+  }
+  gap(x: string): string {
+    return this.op('Flatten', [this.op('GlobalAveragePool', [x])]);
+  }
+  dense(x: string, cin: number, cout: number): string {
+    const name = this.id('fc');
+    this.inits.push(floatTensor(`${name}.weight`, [cout, cin], this.he(cout * cin, cin)));
+    this.inits.push(floatTensor(`${name}.bias`, [cout], new Float32Array(cout)));
+    const y = `${name}_out`;
+    this.nodes.push(node('Gemm', [x, `${name}.weight`, `${name}.bias`], [y], { transB: attr.i(1) }, name));
+    return y;
+  }
+  build(inputShape: number[], out: string): Uint8Array {
+    return buildModel({
+      nodes: this.nodes,
+      initializers: this.inits,
+      inputs: [valueInfo('input', inputShape)],
+      outputs: [valueInfo(out, null)],
+      producer: 'lipcheck-bench',
+    });
+  }
+}
+
+function resnet50(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = g.maxpool(g.relu(g.conv('input', 3, 64, 7, 2, 1, 3)), 3, 2, 1);
+  let cin = 64;
+  const stages: [number, number, number][] = [[64, 3, 1], [128, 4, 2], [256, 6, 2], [512, 3, 2]];
+  for (const [width, blocks, stride] of stages) {
+    for (let b = 0; b < blocks; b++) {
+      const s = b === 0 ? stride : 1;
+      let y = g.relu(g.conv(x, cin, width, 1));
+      y = g.relu(g.conv(y, width, width, 3, s));
+      y = g.conv(y, width, width * 4, 1);
+      const skip = b === 0 ? g.conv(x, cin, width * 4, 1, s, 1, 0) : x;
+      x = g.relu(g.op('Add', [y, skip]));
+      cin = width * 4;
+    }
+  }
+  return g.build([1, 3, 224, 224], g.dense(g.gap(x), 2048, 1000));
+}
+
+function vgg16(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = 'input';
+  let cin = 3;
+  for (const v of [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'] as const) {
+    if (v === 'M') x = g.maxpool(x, 2, 2, 0);
+    else {
+      x = g.relu(g.conv(x, cin, v, 3));
+      cin = v;
+    }
+  }
+  x = g.op('Flatten', [x]);
+  x = g.relu(g.dense(x, 512 * 7 * 7, 4096));
+  x = g.relu(g.dense(x, 4096, 4096));
+  return g.build([1, 3, 224, 224], g.dense(x, 4096, 1000));
+}
+
+function mobilenetV2(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = g.relu6(g.conv('input', 3, 32, 3, 2));
+  let cin = 32;
+  const cfg: [number, number, number, number][] = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]];
+  for (const [t, c, n, s] of cfg) {
+    for (let i = 0; i < n; i++) {
+      const stride = i === 0 ? s : 1;
+      const hidden = cin * t;
+      let y = t === 1 ? x : g.relu6(g.conv(x, cin, hidden, 1));
+      y = g.relu6(g.conv(y, hidden, hidden, 3, stride, hidden));
+      y = g.conv(y, hidden, c, 1);
+      x = stride === 1 && cin === c ? g.op('Add', [x, y]) : y;
+      cin = c;
+    }
+  }
+  x = g.relu6(g.conv(x, cin, 1280, 1));
+  return g.build([1, 3, 224, 224], g.dense(g.gap(x), 1280, 1000));
+}
+
+function cifarResnet18(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = g.relu(g.conv('input', 3, 64, 3));
+  let cin = 64;
+  for (const [width, stride] of [[64, 1], [128, 2], [256, 2], [512, 2]]) {
+    for (let b = 0; b < 2; b++) {
+      const s = b === 0 ? stride : 1;
+      let y = g.relu(g.conv(x, cin, width, 3, s));
+      y = g.conv(y, width, width, 3);
+      const skip = s !== 1 || cin !== width ? g.conv(x, cin, width, 1, s, 1, 0) : x;
+      x = g.relu(g.op('Add', [y, skip]));
+      cin = width;
+    }
+  }
+  return g.build([1, 3, 32, 32], g.dense(g.gap(x), 512, 10));
+}
+
+export const BENCH_MODELS: Record<string, (seed: number) => Uint8Array> = {
+  'cifar-resnet18': cifarResnet18,
+  mobilenetv2: mobilenetV2,
+  resnet50: resnet50,
+  vgg16: vgg16,
+};
