@@ -1,0 +1,180 @@
+// Certified dense spectral norm and the Gram/Cholesky kernels under it, against the test helper's
+// independent dense eigensolver.
+import { describe, expect, it } from 'vitest';
+import { denseSpectralNorm } from '../src/bounds/dense.js';
+import { addABt, choleskyTestHermitian, choleskyTestReal } from '../src/bounds/hermitian.js';
+import { normalArray } from '../src/util/random.js';
+import { largestSingularValue, makeDense, symmetricEigenvalues } from './helpers/exact.js';
+
+const TOL = 1e-4;
+const SLACK = (1 + TOL) ** 2 * (1 + 1e-9);
+
+describe('denseSpectralNorm', () => {
+  const shapes: Array<[number, number]> = [
+    [30, 70],
+    [70, 30],
+    [1, 40],
+    [40, 1],
+    [64, 64],
+  ];
+  for (const [rows, cols] of shapes) {
+    it(`${rows}x${cols}: exact <= value <= exact (1+tol)^2, lower <= exact`, () => {
+      const layer = makeDense(rows, cols, rows + 7 * cols);
+      const exact = largestSingularValue(Float64Array.from(layer.weight), rows, cols);
+      const r = denseSpectralNorm(layer.weight, rows, cols, TOL);
+      expect(r.certified).toBe(true);
+      expect(r.value).toBeGreaterThanOrEqual(exact);
+      expect(r.value).toBeLessThanOrEqual(exact * SLACK);
+      expect(r.lower).toBeLessThanOrEqual(exact * (1 + 1e-12));
+      expect(r.lower).toBeGreaterThan(exact * (1 - 1e-3));
+    });
+  }
+
+  it('closed forms: zero -> 0, identity -> 1, rank one u v^T -> |u| |v|', () => {
+    expect(denseSpectralNorm(new Float32Array(12), 3, 4, TOL).value).toBe(0);
+    const id = new Float64Array(50 * 50);
+    for (let i = 0; i < 50; i++) id[i * 51] = 1;
+    const ri = denseSpectralNorm(id, 50, 50, TOL);
+    expect(ri.value).toBeGreaterThanOrEqual(1);
+    expect(ri.value).toBeLessThanOrEqual(SLACK);
+    const u = normalArray(20, 1);
+    const v = normalArray(33, 2);
+    const w = new Float64Array(20 * 33);
+    for (let i = 0; i < 20; i++) for (let j = 0; j < 33; j++) w[i * 33 + j] = u[i] * v[j];
+    const norm = (x: Float64Array) => Math.sqrt(x.reduce((s, t) => s + t * t, 0));
+    const exact = norm(u) * norm(v);
+    const r = denseSpectralNorm(w, 20, 33, TOL);
+    expect(r.value).toBeGreaterThanOrEqual(exact * (1 - 1e-15));
+    expect(r.value).toBeLessThanOrEqual(exact * SLACK);
+  });
+
+  it('clustered top singular values (slow power iteration) stay certified and tight', () => {
+    // W = diag(1, 1 - 1e-5, 0.99, 0.5, ...) mixed by an orthogonal-ish row operation (Householder)
+    const n = 40;
+    const h = normalArray(n, 9);
+    const hn = h.reduce((s, t) => s + t * t, 0);
+    const w = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      const s = i === 0 ? 1 : i === 1 ? 1 - 1e-5 : i === 2 ? 0.99 : 0.5;
+      for (let j = 0; j < n; j++) w[i * n + j] = ((i === j ? 1 : 0) - (2 * h[i] * h[j]) / hn) * s;
+    }
+    const r = denseSpectralNorm(w, n, n, TOL);
+    expect(r.value).toBeGreaterThanOrEqual(1);
+    expect(r.value).toBeLessThanOrEqual(SLACK);
+  });
+
+  it('extreme scales (1e-200, 1e200) are rescaled exactly', () => {
+    const layer = makeDense(9, 13, 3);
+    const exact = largestSingularValue(Float64Array.from(layer.weight), 9, 13);
+    for (const s of [1e-200, 1e200]) {
+      const r = denseSpectralNorm(Float64Array.from(layer.weight, (v) => v * s), 9, 13, TOL);
+      expect(r.value / s).toBeGreaterThanOrEqual(exact * (1 - 1e-14));
+      expect(r.value / s).toBeLessThanOrEqual(exact * SLACK);
+    }
+  });
+
+  it('rejects non-finite weights and mismatched shapes', () => {
+    expect(() => denseSpectralNorm(Float32Array.from([1, NaN]), 1, 2, TOL)).toThrow(/non-finite/);
+    expect(() => denseSpectralNorm(Float32Array.from([1, Infinity]), 1, 2, TOL)).toThrow(/non-finite/);
+    expect(() => denseSpectralNorm(new Float32Array(5), 2, 3, TOL)).toThrow(/expected/);
+  });
+});
+
+describe('hermitian.ts kernels', () => {
+  it('addABt matches the naive product on odd sizes, full and lower-only', () => {
+    const n = 37;
+    const k = 530; // crosses the 512-column tile
+    const a = normalArray(n * k, 1);
+    const b = normalArray(n * k, 2);
+    const full = new Float64Array(n * n);
+    addABt(a, 0, b, 0, n, k, full, false);
+    const low = new Float64Array(n * n);
+    addABt(a, 0, a, 0, n, k, low, true);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        let t = 0;
+        for (let c = 0; c < k; c++) {
+          s += a[i * k + c] * b[j * k + c];
+          t += a[i * k + c] * a[j * k + c];
+        }
+        expect(full[i * n + j]).toBeCloseTo(s, 9);
+        if (j <= i) expect(low[i * n + j]).toBeCloseTo(t, 9);
+      }
+    }
+  });
+
+  it('real Cholesky test: passes above lambda_max, fails below with a vector of Rayleigh quotient >= t', () => {
+    const n = 12;
+    const a = normalArray(n * 20, 5);
+    const g = new Float64Array(n * n);
+    addABt(a, 0, a, 0, n, 20, g, true);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[j * n + i] = g[i * n + j];
+    const lmax = Math.max(...symmetricEigenvalues(Float64Array.from(g), n));
+    const work = new Float64Array(n * n);
+    const x = new Float64Array(n);
+    expect(choleskyTestReal(g, n, lmax * 1.001, work, x)).toBe(-1);
+    const t = lmax * 0.98;
+    expect(choleskyTestReal(g, n, t, work, x)).toBeGreaterThanOrEqual(0);
+    let xgx = 0;
+    let xx = 0;
+    for (let i = 0; i < n; i++) {
+      xx += x[i] * x[i];
+      for (let j = 0; j < n; j++) xgx += x[i] * g[i * n + j] * x[j];
+    }
+    expect(xgx / xx).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+  });
+
+  it('complex Cholesky test agrees with the real embedding', () => {
+    // G = A A^H for complex A (n x m), embedded as the real symmetric 2n x 2n [[Re, -Im], [Im, Re]]
+    const n = 7;
+    const m = 9;
+    const ar = normalArray(n * m, 11);
+    const ai = normalArray(n * m, 12);
+    const g = new Float64Array(2 * n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let re = 0;
+        let im = 0;
+        for (let c = 0; c < m; c++) {
+          // a_ic conj(a_jc)
+          re += ar[i * m + c] * ar[j * m + c] + ai[i * m + c] * ai[j * m + c];
+          im += ai[i * m + c] * ar[j * m + c] - ar[i * m + c] * ai[j * m + c];
+        }
+        g[2 * (i * n + j)] = re;
+        g[2 * (i * n + j) + 1] = im;
+      }
+    }
+    const e = new Float64Array(4 * n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const re = g[2 * (i * n + j)];
+        const im = g[2 * (i * n + j) + 1];
+        e[i * 2 * n + j] = re;
+        e[i * 2 * n + n + j] = -im;
+        e[(n + i) * 2 * n + j] = im;
+        e[(n + i) * 2 * n + n + j] = re;
+      }
+    }
+    const lmax = Math.max(...symmetricEigenvalues(e, 2 * n));
+    const work = new Float64Array(2 * n * n);
+    const x = new Float64Array(2 * n);
+    expect(choleskyTestHermitian(g, n, lmax * 1.001, work, x)).toBe(-1);
+    const t = lmax * 0.97;
+    expect(choleskyTestHermitian(g, n, t, work, x)).toBeGreaterThanOrEqual(0);
+    // Re(x^H G x) / |x|^2 >= t
+    let xgx = 0;
+    let xx = 0;
+    for (let i = 0; i < n; i++) {
+      xx += x[2 * i] ** 2 + x[2 * i + 1] ** 2;
+      for (let j = 0; j < n; j++) {
+        const gr = g[2 * (i * n + j)];
+        const gi = g[2 * (i * n + j) + 1];
+        const yr = gr * x[2 * j] - gi * x[2 * j + 1];
+        const yi = gr * x[2 * j + 1] + gi * x[2 * j];
+        xgx += x[2 * i] * yr + x[2 * i + 1] * yi;
+      }
+    }
+    expect(xgx / xx).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+  });
+});

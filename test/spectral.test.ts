@@ -1,0 +1,240 @@
+// [spectral]: certified sup_w sigma_max(F(w)) and the torus route, against values computed here
+// independently (symbol by direct summation, sigma_max by the test helper's dense eigensolver on the
+// real embedding [[Re, -Im], [Im, Re]], whose largest singular value equals the complex one).
+import { describe, expect, it } from 'vitest';
+import type { Kernel2D } from '../src/bounds/kernel.js';
+import { halfGrid, spectralBound, spectralTorusBound, trimKernel } from '../src/bounds/spectral.js';
+import { toeplitzBound } from '../src/bounds/toeplitz.js';
+import { normalArray } from '../src/util/random.js';
+import { exactNorm, largestSingularValue, makeConv } from './helpers/exact.js';
+
+const TOL = 1e-4;
+/** The certified value may exceed the true grid maximum by (1+tol)^2 plus rounding margins. */
+const SLACK = (1 + TOL) ** 2 * (1 + 1e-9);
+
+function kernel(cout: number, cin: number, kh: number, kw: number, data: ArrayLike<number>): Kernel2D {
+  return { cout, cin, kh, kw, data: Float64Array.from(data) };
+}
+
+/** sigma_max(F(w1, w2)) by direct summation + dense eigensolve of the real embedding. */
+function sigmaAt(k: Kernel2D, w1: number, w2: number): number {
+  const { cout, cin, kh, kw, data } = k;
+  const C = 2 * cin;
+  const m = new Float64Array(4 * cout * cin);
+  for (let i = 0; i < cout; i++) {
+    for (let j = 0; j < cin; j++) {
+      let re = 0;
+      let im = 0;
+      for (let h = 0; h < kh; h++) {
+        for (let w = 0; w < kw; w++) {
+          const v = data[((i * cin + j) * kh + h) * kw + w];
+          re += v * Math.cos(h * w1 + w * w2);
+          im -= v * Math.sin(h * w1 + w * w2);
+        }
+      }
+      m[i * C + j] = re;
+      m[i * C + cin + j] = -im;
+      m[(cout + i) * C + j] = im;
+      m[(cout + i) * C + cin + j] = re;
+    }
+  }
+  return largestSingularValue(m, 2 * cout, 2 * cin);
+}
+
+/** max of sigma_max(F) over the full m1 x m2 grid (no symmetry used). */
+function gridMaxRef(k: Kernel2D, m1: number, m2: number): number {
+  let best = 0;
+  for (let a = 0; a < m1; a++) {
+    for (let b = 0; b < m2; b++) best = Math.max(best, sigmaAt(k, (2 * Math.PI * a) / m1, (2 * Math.PI * b) / m2));
+  }
+  return best;
+}
+
+function matrixNorm(rows: number, cols: number, data: ArrayLike<number>): number {
+  return largestSingularValue(Float64Array.from(data), rows, cols);
+}
+
+/** K[i,j,h,w] = M[i,j] a[h] b[w] */
+function separable(cout: number, cin: number, m: ArrayLike<number>, a: number[], b: number[]): Kernel2D {
+  const out: number[] = [];
+  for (let ij = 0; ij < cout * cin; ij++) for (const x of a) for (const y of b) out.push(m[ij] * x * y);
+  return kernel(cout, cin, a.length, b.length, out);
+}
+
+describe('closed forms', () => {
+  it('identity kernel (centre tap = I) has norm 1 on every route', () => {
+    const c = 4;
+    const data = new Float64Array(c * c * 9);
+    for (let i = 0; i < c; i++) data[(i * c + i) * 9 + 4] = 1;
+    const k = kernel(c, c, 3, 3, data);
+    for (const r of [spectralBound([k], { samples: 50, tolerance: TOL }), spectralTorusBound([k], [7, 7], { samples: 50, tolerance: TOL })]) {
+      expect(r.value).toBeGreaterThanOrEqual(1);
+      expect(r.value).toBeLessThanOrEqual(SLACK);
+      expect(r.factor).toBe(1); // trimmed to 1x1: one frequency, no correction
+    }
+  });
+
+  it('single-tap kernel gives that tap matrix norm', () => {
+    const m = normalArray(15, 3);
+    const data = new Float64Array(15 * 6);
+    for (let ij = 0; ij < 15; ij++) data[ij * 6 + 4] = m[ij]; // 2x3 kernel, tap (1, 1)
+    const exact = matrixNorm(3, 5, m);
+    const r = spectralBound([kernel(3, 5, 2, 3, data)], { samples: 50, tolerance: TOL });
+    expect(r.value).toBeGreaterThanOrEqual(exact);
+    expect(r.value).toBeLessThanOrEqual(exact * SLACK);
+    expect(r.grid).toEqual([1, 1]);
+  });
+
+  it('separable kernel M (x) [1,1] (x) [1,2,1]: sup = 8 ||M||, attained at w = 0', () => {
+    for (const [cout, cin] of [[3, 5], [6, 2], [1, 4]]) {
+      const m = normalArray(cout * cin, cout + 10 * cin);
+      const exact = 8 * matrixNorm(cout, cin, m);
+      const k = separable(cout, cin, m, [1, 1], [1, 2, 1]);
+      const sup = spectralBound([k], { samples: 50, tolerance: TOL });
+      expect(sup.gridMax).toBeGreaterThanOrEqual(exact);
+      expect(sup.gridMax).toBeLessThanOrEqual(exact * SLACK);
+      expect(sup.value).toBeGreaterThanOrEqual(exact);
+      expect(sup.value).toBeLessThanOrEqual(exact * sup.factor * SLACK);
+      const torus = spectralTorusBound([k], [9, 10], { samples: 50, tolerance: TOL });
+      expect(torus.value).toBeGreaterThanOrEqual(exact);
+      expect(torus.value).toBeLessThanOrEqual(exact * SLACK);
+    }
+  });
+
+  it('1-D [1, 0, -1]: peak 2 at pi/2 falls between grid points; only the corrected value covers it', () => {
+    const k = kernel(1, 1, 3, 1, [1, 0, -1]); // |f(w)| = 2 |sin w|
+    const r = spectralBound([k], { samples: 10, tolerance: TOL });
+    expect(r.grid).toEqual([10, 1]);
+    expect(r.gridMax).toBeCloseTo(2 * Math.sin((2 * Math.PI * 2) / 10), 9); // 1.902 < 2
+    expect(r.gridMax).toBeLessThan(1.95);
+    expect(r.value).toBeGreaterThanOrEqual(2);
+  });
+
+  it('2-D M (x) [1,0,-1] (x) [1,0,-1] on a 22-grid: peak 4||M|| at (pi/2, pi/2) off-grid, matrix path', () => {
+    const m = normalArray(6, 5);
+    const exact = 4 * matrixNorm(2, 3, m);
+    for (const gram of ['lags', 'direct'] as const) {
+      const r = spectralBound([separable(2, 3, m, [1, 0, -1], [1, 0, -1])], { samples: 22, tolerance: TOL, gram });
+      expect(r.grid).toEqual([22, 22]);
+      const onGrid = exact * Math.sin((2 * Math.PI * 5) / 22) ** 2; // 0.98 * exact
+      expect(r.gridMax).toBeGreaterThanOrEqual(onGrid);
+      expect(r.gridMax).toBeLessThanOrEqual(onGrid * SLACK);
+      expect(r.gridMax).toBeLessThan(0.985 * exact);
+      expect(r.value).toBeGreaterThanOrEqual(exact);
+      expect(r.gram).toBe(gram);
+    }
+  });
+});
+
+describe('guarantee against a 16x finer grid (random seeded kernels)', () => {
+  const cases: Array<[number, number, number, number, 'lags' | 'direct' | undefined]> = [
+    [2, 3, 3, 3, 'lags'],
+    [3, 2, 3, 3, 'direct'],
+    [3, 3, 2, 2, undefined],
+    [4, 2, 5, 1, undefined], // 1-D
+    [1, 3, 3, 3, undefined], // one row: scalar path
+    [1, 1, 2, 3, undefined], // depthwise-like scalar symbol
+  ];
+  for (const [cout, cin, kh, kw, gram] of cases) {
+    it(`${cout}x${cin}x${kh}x${kw}${gram ? ' ' + gram : ''}`, () => {
+      const k = kernel(cout, cin, kh, kw, normalArray(cout * cin * kh * kw, 100 * cout + 10 * cin + kh));
+      const r = spectralBound([k], { samples: 8, tolerance: TOL, gram });
+      const [m1, m2] = r.grid;
+      const coarse = gridMaxRef(k, m1, m2);
+      const fine = gridMaxRef(k, 16 * m1, 16 * m2);
+      // certified grid maximum: >= the true grid maximum, and tight to tolerance
+      expect(r.gridMax).toBeGreaterThanOrEqual(coarse);
+      expect(r.gridMax).toBeLessThanOrEqual(coarse * SLACK);
+      expect(r.lower).toBeLessThanOrEqual(coarse * (1 + 1e-12));
+      // the guarantee: certified >= the much finer grid's value (and not absurdly above it)
+      expect(r.value).toBeGreaterThanOrEqual(fine);
+      expect(r.value).toBeLessThanOrEqual(fine * r.factor * SLACK);
+      // the torus route on the same grid is exactly that grid's maximum
+      const t = spectralTorusBound([k], [m1, m2], { samples: 8, tolerance: TOL });
+      expect(t.value).toBeGreaterThanOrEqual(coarse);
+      expect(t.value).toBeLessThanOrEqual(coarse * SLACK);
+    });
+  }
+
+  it('exercises the refine loop (failing Cholesky) and the trace skip with several blocks', () => {
+    // Block 2 is block 1 scaled by 0.1: all its frequencies fall under the shared target by trace.
+    const d = normalArray(4 * 4 * 9, 42);
+    const k1 = kernel(4, 4, 3, 3, d);
+    const k2 = kernel(4, 4, 3, 3, d.map((v) => 0.1 * v));
+    const r = spectralBound([k1, k2], { samples: 20, tolerance: TOL });
+    expect(r.skipped).toBeGreaterThanOrEqual(r.frequencies / 2);
+    expect(r.choleskyFailures).toBeGreaterThan(0);
+    const coarse = gridMaxRef(k1, 20, 20);
+    expect(r.gridMax).toBeGreaterThanOrEqual(coarse);
+    expect(r.gridMax).toBeLessThanOrEqual(coarse * SLACK);
+  });
+});
+
+describe('against the exact operator norm and the paper bound', () => {
+  const specs = [
+    { cout: 3, cin: 2, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], seed: 3 },
+    { cout: 2, cin: 4, kernel: [2, 3], input: [5, 7], pads: [0, 1, 1, 1], seed: 4 },
+    { cout: 4, cin: 3, kernel: [5], input: [12], pads: [2, 2], seed: 5 },
+  ];
+  for (const spec of specs) {
+    it(`exact <= torus <= sup <= toeplitz: ${JSON.stringify(spec.kernel)} on ${JSON.stringify(spec.input)}`, () => {
+      const layer = makeConv(spec);
+      const [kh, kw] = spec.kernel.length === 2 ? spec.kernel : [spec.kernel[0], 1];
+      const k = kernel(spec.cout, spec.cin, kh, kw, layer.weight);
+      const exact = exactNorm(layer);
+      const torusSize = [spec.input[0] + kh - 1, spec.kernel.length === 2 ? spec.input[1] + kw - 1 : 1];
+      const opts = { samples: 50, tolerance: TOL };
+      const torus = spectralTorusBound([k], torusSize, opts);
+      const sup = spectralBound([k], opts);
+      expect(torus.value).toBeGreaterThanOrEqual(exact);
+      expect(sup.value).toBeGreaterThanOrEqual(torus.value / SLACK);
+      expect(torus.route).toBe(`torus ${torusSize[0]}x${torusSize[1]}`);
+      const paper = toeplitzBound([k], { samples: 50 });
+      expect(sup.value).toBeLessThanOrEqual(paper.value * SLACK);
+    });
+  }
+
+  it('max over blocks (grouped conv as two blocks)', () => {
+    const a = kernel(2, 2, 3, 3, normalArray(36, 1));
+    const b = kernel(2, 2, 3, 3, normalArray(36, 2));
+    const both = spectralBound([a, b], { samples: 12, tolerance: TOL });
+    const ra = spectralBound([a], { samples: 12, tolerance: TOL });
+    const rb = spectralBound([b], { samples: 12, tolerance: TOL });
+    const ref = Math.max(gridMaxRef(a, ...(ra.grid as [number, number])), gridMaxRef(b, ...(rb.grid as [number, number])));
+    expect(both.gridMax).toBeGreaterThanOrEqual(ref);
+    expect(both.gridMax).toBeLessThanOrEqual(ref * SLACK);
+  });
+});
+
+describe('helpers', () => {
+  it('halfGrid covers every grid point up to w -> -w exactly once', () => {
+    for (const [m1, m2] of [[5, 4], [6, 6], [1, 7], [8, 1], [1, 1]]) {
+      const pts = halfGrid(m1, m2);
+      const seen = new Set<string>();
+      for (let i = 0; i < pts.length; i += 2) {
+        const a = pts[i];
+        const b = pts[i + 1];
+        seen.add(`${a},${b}`);
+        seen.add(`${(m1 - a) % m1},${(m2 - b) % m2}`);
+      }
+      expect(seen.size).toBe(m1 * m2);
+      // no point listed together with its mirror (unless it is its own mirror)
+      expect(pts.length / 2).toBe(Math.ceil((m1 * m2 + selfMirrors(m1, m2)) / 2));
+    }
+  });
+
+  it('trimKernel crops zero borders and keeps zero kernels', () => {
+    const d = new Float64Array(2 * 9);
+    d[5] = 1; // (h=1, w=2) of pair 0
+    d[9 + 7] = 2; // (h=2, w=1) of pair 1
+    const t = trimKernel(kernel(1, 2, 3, 3, d));
+    expect([t.kh, t.kw]).toEqual([2, 2]);
+    expect(Array.from(t.data)).toEqual([0, 1, 0, 0, 0, 0, 2, 0]);
+    expect(spectralBound([kernel(2, 2, 3, 3, new Float64Array(36))], { samples: 50, tolerance: TOL }).value).toBe(0);
+  });
+});
+
+function selfMirrors(m1: number, m2: number): number {
+  const s = (m: number) => (m % 2 === 0 ? 2 : 1);
+  return s(m1) * s(m2);
+}
