@@ -18,4 +18,10 @@ export interface KernelVariant {
   /** e.g. 'stride-1', 'polyphase s=2' */
   label: string;
   blocks: Kernel2D[];
+  /**
+   * The blocks represent the layer's lattice operator exactly (up to unitary maps), so sup_w of
+   * sigma_max over them IS that operator's norm and no other variant can give a smaller spectral
+   * value. Absent/false: a valid but possibly loose reduction (stride-1 bound of a strided conv).
+   */
+  exact?: boolean;
 }

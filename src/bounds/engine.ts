@@ -1,0 +1,234 @@
+// The bound engine: runs the requested methods on each layer record and returns plain data.
+// Pure numeric orchestration: no printing, no file I/O (power iteration runs onnxruntime in memory).
+//
+// Conv layers are reduced to stride-1 kernel blocks (reduce.ts); every reduction ("variant") is a
+// valid bound, so each upper method reports the smallest certified value over variants.
+// Dense layers: the certified spectral norm of W is what toeplitz and spectral both report (for a
+// matrix they coincide); frobenius reports ||W||_F.
+import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
+import type { KernelVariant } from './kernel.js';
+import type { EngineOptions, LayerBounds, MethodName, MethodResult } from './types.js';
+import { kernelVariants } from './reduce.js';
+import { toeplitzBound } from './toeplitz.js';
+import { frobeniusBound, frobeniusNorm } from './frobenius.js';
+import { spectralBound } from './spectral.js';
+import { denseSpectralNorm } from './dense.js';
+import { powerIteration } from './power.js';
+
+type Details = MethodResult['details'];
+type DetailValue = Details[string];
+
+/** Preference among equal certified values (dense layers report one number under two names). */
+const BEST_ORDER: MethodName[] = ['spectral', 'toeplitz', 'frobenius'];
+
+function isDetailValue(v: unknown): v is DetailValue {
+  return (
+    v === null ||
+    typeof v === 'number' ||
+    typeof v === 'string' ||
+    typeof v === 'boolean' ||
+    (Array.isArray(v) && v.every((x) => typeof x === 'number'))
+  );
+}
+
+/** The JSON-safe fields of another module's result object, minus its value (reported separately). */
+function plainDetails(o: object): Details {
+  const d: Details = {};
+  for (const [k, v] of Object.entries(o)) if (k !== 'value' && isDetailValue(v)) d[k] = v;
+  return d;
+}
+
+function failed(kind: MethodResult['kind'], error: string, ms = 0, details: Details = {}): MethodResult {
+  return { value: null, kind, ms, details, error };
+}
+
+/** Runs one method, timing it; exceptions and non-finite values become errors, never NaN. */
+async function timed(kind: MethodResult['kind'], run: () => { value: number; details: Details } | Promise<MethodResult>): Promise<MethodResult> {
+  const t0 = performance.now();
+  try {
+    const out = await run();
+    const ms = performance.now() - t0;
+    if ('kind' in out) {
+      // a full MethodResult from another module (power): keep its own timing and error
+      if (out.value !== null && !Number.isFinite(out.value)) return failed(kind, 'non-finite result', out.ms, out.details);
+      return out;
+    }
+    if (!Number.isFinite(out.value)) return failed(kind, 'non-finite result', ms, out.details);
+    return { value: out.value, kind, ms, details: out.details };
+  } catch (e) {
+    return failed(kind, e instanceof Error ? e.message : String(e), performance.now() - t0);
+  }
+}
+
+/** Evaluates a bound on every variant and keeps the smallest, recording all of them. */
+function minOverVariants<R extends { value: number }>(
+  variants: KernelVariant[],
+  bound: (v: KernelVariant) => R,
+): { result: R; variant: string; variants: string } {
+  let best: { result: R; variant: string } | null = null;
+  const all: string[] = [];
+  for (const v of variants) {
+    const r = bound(v);
+    all.push(`${v.label}: ${r.value.toPrecision(6)}`);
+    if (best === null || r.value < best.result.value) best = { result: r, variant: v.label };
+  }
+  if (best === null) throw new Error('no kernel variant');
+  return { ...best, variants: all.join('; ') };
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+function uniqueMethods(methods: MethodName[]): MethodName[] {
+  return [...new Set(methods)];
+}
+
+const kindOf = (m: MethodName): MethodResult['kind'] => (m === 'power' ? 'lower' : 'upper');
+
+async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions): Promise<MethodResult> {
+  switch (m) {
+    case 'toeplitz':
+      return timed('upper', () => {
+        const b = minOverVariants(variants, (v) => toeplitzBound(v.blocks, { samples: opts.samples }));
+        const r = b.result;
+        return {
+          value: r.value,
+          details: {
+            variant: b.variant,
+            variants: b.variants,
+            grid: r.grid,
+            gridMax: r.gridMax,
+            factor: r.factor,
+            samples: opts.samples,
+            gridEnlarged: r.enlarged,
+            cappedRows: r.capped,
+          },
+        };
+      });
+    case 'spectral':
+      return timed('upper', () => {
+        // The spectral quantity of an exact variant is the lattice operator's norm, below every other
+        // variant's: skip the rest (spectral is the expensive method).
+        const exact = variants.filter((v) => v.exact);
+        const b = minOverVariants(exact.length > 0 ? exact : variants, (v) =>
+          spectralBound(v.blocks, { samples: opts.samples, tolerance: opts.tolerance }),
+        );
+        return { value: b.result.value, details: { variant: b.variant, variants: b.variants, ...plainDetails(b.result) } };
+      });
+    case 'frobenius':
+      return timed('upper', () => {
+        const b = minOverVariants(variants, (v) => ({ value: frobeniusBound(v.blocks) }));
+        return { value: b.result.value, details: { variant: b.variant, variants: b.variants } };
+      });
+    case 'power':
+      return timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed }));
+  }
+}
+
+async function denseMethods(layer: DenseLayer, methods: MethodName[], opts: EngineOptions): Promise<LayerBounds['methods']> {
+  const [rows, cols] = layer.weightShape;
+  const out: LayerBounds['methods'] = {};
+  // toeplitz and spectral are the same number for a matrix: compute it once, report it under both
+  let shared: { from: MethodName; result: MethodResult } | null = null;
+  for (const m of methods) {
+    if (m === 'power') {
+      out.power = await timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed }));
+    } else if (m === 'frobenius') {
+      out.frobenius = await timed('upper', () => ({ value: frobeniusNorm(layer.weight), details: { route: '||W||_F' } }));
+    } else if (shared !== null) {
+      const r = shared.result;
+      out[m] = { ...r, ms: 0, details: { ...r.details, sharedWith: shared.from } };
+    } else {
+      const r = await timed('upper', () => {
+        const d = denseSpectralNorm(layer.weight, rows, cols, opts.tolerance);
+        return { value: d.value, details: { route: 'dense spectral norm (certified)', tolerance: opts.tolerance, ...plainDetails(d) } };
+      });
+      shared = { from: m, result: r };
+      out[m] = r;
+    }
+  }
+  return out;
+}
+
+/**
+ * The quantities satisfy sup ||F||_2 <= paper bound <= frobenius, so a smaller certified value of a
+ * looser method also certifies the tighter one. Certified values can cross (a one-row block makes the
+ * paper bound exact and its triangle cap can beat the spectral grid factor; equal values differ in
+ * rounding margins): report the min so the printed chain is always spectral <= toeplitz <= frobenius.
+ */
+function enforceChain(methods: LayerBounds['methods']): void {
+  const chain: MethodName[] = ['frobenius', 'toeplitz', 'spectral'];
+  for (let k = 1; k < chain.length; k++) {
+    const looser = methods[chain[k - 1]];
+    const tighter = methods[chain[k]];
+    if (!looser || !tighter || looser.value === null || tighter.value === null) continue;
+    if (looser.value < tighter.value) {
+      tighter.details = { ...tighter.details, ownValue: tighter.value, tightenedBy: chain[k - 1] };
+      tighter.value = looser.value;
+    }
+  }
+}
+
+function pickBest(b: LayerBounds): void {
+  for (const m of BEST_ORDER) {
+    const r = b.methods[m];
+    if (r && r.kind === 'upper' && r.value !== null && (b.best === null || r.value < b.best)) {
+      b.best = r.value;
+      b.bestMethod = m;
+    }
+  }
+}
+
+/** Bounds one layer with the requested methods. Never throws for a layer record; failures become method errors. */
+export async function boundLayer(layer: Layer, opts: EngineOptions): Promise<LayerBounds> {
+  const out: LayerBounds = { name: layer.name, op: layer.op, kind: layer.kind, methods: {}, best: null, bestMethod: null, handling: [] };
+  if (layer.kind === 'unsupported') {
+    out.handling.push(`not bounded: ${layer.reason}`);
+    return out;
+  }
+  const methods = uniqueMethods(opts.methods);
+  const failAll = (error: string) => {
+    for (const m of methods) out.methods[m] = failed(kindOf(m), error);
+  };
+  if (!allFinite(layer.weight)) {
+    failAll('non-finite weights (NaN or Inf)');
+    out.handling.push('weights contain NaN or Inf: no bound');
+    return out;
+  }
+  if (layer.kind === 'dense') {
+    out.handling.push(`dense ${layer.weightShape.join('x')}: certified spectral norm of W (toeplitz = spectral), frobenius = ||W||_F`);
+    out.methods = await denseMethods(layer, methods, opts);
+  } else {
+    let variants: KernelVariant[];
+    try {
+      const red = kernelVariants(layer);
+      variants = red.variants;
+      out.handling.push(...red.handling);
+    } catch (e) {
+      failAll(e instanceof Error ? e.message : String(e));
+      return out;
+    }
+    for (const m of methods) out.methods[m] = await convMethod(m, layer, variants, opts);
+    enforceChain(out.methods);
+  }
+  pickBest(out);
+  return out;
+}
+
+/** Bounds every layer in order, reporting progress after each. */
+export async function boundLayers(
+  layers: Layer[],
+  opts: EngineOptions,
+  onProgress?: (done: number, total: number, name: string) => void,
+): Promise<LayerBounds[]> {
+  const results: LayerBounds[] = [];
+  for (const [i, layer] of layers.entries()) {
+    results.push(await boundLayer(layer, opts));
+    onProgress?.(i + 1, layers.length, layer.name);
+    // let pending I/O (progress output) through between layers
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return results;
+}

@@ -1,0 +1,157 @@
+// Reduces any conv layer record to stride-1, undilated, single-group float64 kernel blocks
+// (kernel.ts), such that for every variant returned
+//     ||layer||_2 <= max over the variant's blocks of sup_w ||F_block(w)||_2.
+//
+// Everything below is argued on the infinite lattice Z^d: the layer's finite operator (any padding,
+// input size, output_padding) is a submatrix of the lattice operator (zero padding = restriction
+// to a finite window, a shift by the pad is unitary), so its norm is no larger.
+//
+//  * ConvTranspose is the adjoint of the Conv with the same weight tensor, stride, dilation and
+//    groups: ONNX weight [cin, cout/g, k...] read as a Conv weight [cout_conv = cin, cin_conv/g, k...].
+//    Adjoints have equal norms, so the Conv's reduction applies unchanged (stride included).
+//  * Groups: the operator is block-diagonal over groups -> one block per group, norm = max. A
+//    depthwise layer gives g blocks of (cout/g) x 1; no dense cout x cin matrix is ever built.
+//  * Per spatial axis, with stride s and dilation d, y[p] = sum_h K[h] x[s p + d h]:
+//    - only inputs at multiples of e = gcd(s, d) are read, so the operator is the (s/e, d/e) conv
+//      composed with a subsampling (a co-isometry): same norm. Write s, d for the reduced pair.
+//    - stride-1 variant: the strided conv is a row subset of the stride-1 conv, so its norm is no
+//      larger; a stride-1 conv with dilation d is d interleaved copies (one per residue mod d) of the
+//      undilated conv, so dilation is dropped. The block is the kernel itself.
+//    - polyphase variant (s > 1): with d h = s t(h) + a(h), 0 <= a < s,
+//      y[p] = sum_h K[h] x_{a(h)}[p + t(h)] where x_a[q] = x[s q + a] are the polyphase components
+//      (x -> (x_a) is unitary). That is a stride-1 conv on the phases with taps t in
+//      [0, floor(d (k-1)/s)] (= ceil(k/s) - 1 when d = 1); (a, t) determines h, so no taps collide.
+//      Only phases some tap reaches become channels. Axes with s = 1 drop their dilation as above
+//      (the residue split along one axis commutes with the phase split along the other).
+import type { ConvLayer } from '../model/layer.js';
+import type { Kernel2D, KernelVariant } from './kernel.js';
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** How one spatial axis maps original taps to polyphase (phase, offset) pairs. */
+interface AxisPhases {
+  k: number;
+  /** reduced stride and dilation (divided by their gcd) */
+  s: number;
+  d: number;
+  /** phases reached by some tap, in increasing order */
+  phases: number[];
+  /** for tap h: index into `phases`, and offset t(h) */
+  phaseIndex: number[];
+  offset: number[];
+  /** polyphase kernel length along this axis */
+  length: number;
+}
+
+function axisPhases(k: number, stride: number, dilation: number): AxisPhases {
+  const e = gcd(stride, dilation);
+  const s = stride / e;
+  const d = s === 1 ? 1 : dilation / e; // s = 1: interleaved copies, dilation dropped
+  const raw = Array.from({ length: k }, (_, h) => ({ a: (d * h) % s, t: Math.floor((d * h) / s) }));
+  const phases = [...new Set(raw.map((x) => x.a))].sort((x, y) => x - y);
+  return {
+    k,
+    s,
+    d,
+    phases,
+    phaseIndex: raw.map((x) => phases.indexOf(x.a)),
+    offset: raw.map((x) => x.t),
+    length: Math.floor((d * (k - 1)) / s) + 1,
+  };
+}
+
+function pair(a: number[]): string {
+  return a.length === 1 ? `${a[0]}` : `(${a.join(',')})`;
+}
+
+/**
+ * Every valid reduction of a conv layer to stride-1 blocks, and how the layer kind was handled.
+ * Throws on malformed records (the loader should never produce them).
+ */
+export function kernelVariants(layer: ConvLayer): { variants: KernelVariant[]; handling: string[] } {
+  const nd = layer.spatialDims;
+  const shape = layer.weightShape;
+  if (nd !== 1 && nd !== 2) throw new Error(`${nd}-D convolution is not supported`);
+  if (shape.length !== 2 + nd) throw new Error(`weight shape [${shape}] does not match ${nd} spatial dims`);
+  const [co, cig] = shape;
+  const kh = shape[2];
+  const kw = nd === 2 ? shape[3] : 1;
+  const g = layer.group || 1;
+  if (co % g !== 0) throw new Error(`weight dim 0 (${co}) not divisible by group ${g}`);
+  const taps = kh * kw;
+  if (layer.weight.length !== co * cig * taps) throw new Error('weight length does not match its shape');
+  const strides = [layer.strides[0] ?? 1, nd === 2 ? (layer.strides[1] ?? 1) : 1];
+  const dilations = [layer.dilations[0] ?? 1, nd === 2 ? (layer.dilations[1] ?? 1) : 1];
+  const cog = co / g;
+
+  const handling: string[] = [];
+  const transpose = layer.op === 'ConvTranspose';
+  if (transpose) handling.push('ConvTranspose: bounded as the adjoint Conv with the same weights (equal norm)');
+  if (nd === 1) handling.push('Conv1d: 1-D symbol (kw = 1)');
+  if (layer.foldedBatchNorm) handling.push('BatchNorm folded into the kernel');
+  if (g > 1) {
+    handling.push(
+      cig === 1
+        ? `depthwise: ${g} blocks of ${cog}x1, max over blocks`
+        : `groups=${g}: block-diagonal, ${g} blocks of ${cog}x${cig}, max over blocks`,
+    );
+  }
+  if (dilations.some((d) => d > 1)) {
+    handling.push(`dilation ${pair(dilations.slice(0, nd))}: interleaved copies of the undilated conv, dilation dropped`);
+  }
+  handling.push('padding and input size do not enter: the bound holds for the infinite (Toeplitz) operator');
+
+  const w = layer.weight;
+  const blockOf = (grp: number): Kernel2D => {
+    const data = new Float64Array(cog * cig * taps);
+    const off = grp * cog * cig * taps;
+    for (let i = 0; i < data.length; i++) data[i] = w[off + i];
+    return { data, cout: cog, cin: cig, kh, kw };
+  };
+  const base = Array.from({ length: g }, (_, grp) => blockOf(grp));
+  const variants: KernelVariant[] = [{ label: 'stride-1', blocks: base }];
+
+  const strided = strides.some((s) => s > 1);
+  if (strided) handling.push(`stride ${pair(strides.slice(0, nd))}: stride-1 bound (the strided conv is a row subset)`);
+  const ax = [axisPhases(kh, strides[0], dilations[0]), axisPhases(kw, strides[1], dilations[1])];
+  const trivial = ax.every((a) => a.phases.length === 1 && a.length === a.k);
+  if (strided && !trivial) {
+    const [A, B] = ax;
+    const p1 = A.phases.length;
+    const p2 = B.phases.length;
+    const l1 = A.length;
+    const l2 = B.length;
+    const cinP = cig * p1 * p2;
+    const blocks = base.map((b): Kernel2D => {
+      const data = new Float64Array(cog * cinP * l1 * l2);
+      for (let i = 0; i < cog; i++) {
+        for (let j = 0; j < cig; j++) {
+          for (let h = 0; h < kh; h++) {
+            for (let v = 0; v < kw; v++) {
+              const jp = (j * p1 + A.phaseIndex[h]) * p2 + B.phaseIndex[v];
+              data[((i * cinP + jp) * l1 + A.offset[h]) * l2 + B.offset[v]] = b.data[((i * cig + j) * kh + h) * kw + v];
+            }
+          }
+        }
+      }
+      return { data, cout: cog, cin: cinP, kh: l1, kw: l2 };
+    });
+    const used = ax.slice(0, nd);
+    const dil = used.some((a) => a.d > 1) ? ` d=${pair(used.map((a) => a.d))}` : '';
+    const label = `polyphase s=${pair(used.map((a) => a.s))}${dil}`;
+    variants.push({ label, blocks, exact: true });
+    handling.push(
+      `${label}: stride-1 conv on ${p1 * p2} phase(s) per input channel, kernel ${nd === 2 ? `${l1}x${l2}` : l1}; smaller bound used`,
+    );
+  } else {
+    // no stride left after the gcd reduction, or 1-tap strided axes: the kernel is the exact operator
+    variants[0].exact = true;
+  }
+  if (strided && trivial) {
+    handling.push('polyphase form coincides with the stride-1 kernel (1-tap axes, or stride divides the dilation)');
+  }
+  return { variants, handling };
+}

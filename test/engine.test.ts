@@ -1,0 +1,159 @@
+// The engine end to end on layer records: every layer kind against the exact reference
+// (exact <= spectral <= toeplitz <= frobenius, power just below exact), closed forms, and the
+// degenerate inputs (unsupported, non-finite, zero).
+import { describe, expect, it } from 'vitest';
+import { boundLayer, boundLayers } from '../src/bounds/engine.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds } from '../src/bounds/types.js';
+import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
+import { exactNorm, makeConv, makeDense } from './helpers/exact.js';
+
+// tight power settings so the power assertion measures the method, not an early stop (see power.test.ts)
+const OPTS: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, iterations: 8000, tolerance: 1e-8 };
+/** Equal values (1x1 kernels, dense layers) may differ in the last bits; bounds are rounded up. */
+const EPS = 1e-9;
+
+function value(b: LayerBounds, m: 'toeplitz' | 'spectral' | 'power' | 'frobenius'): number {
+  const r = b.methods[m];
+  expect(r, m).toBeDefined();
+  expect(r!.error, `${m}: ${r!.error}`).toBeUndefined();
+  expect(r!.value, m).not.toBeNull();
+  expect(r!.ms).toBeGreaterThanOrEqual(0);
+  return r!.value!;
+}
+
+/** Every number anywhere inside a plain object. */
+function numbersIn(x: unknown): number[] {
+  if (typeof x === 'number') return [x];
+  if (x !== null && typeof x === 'object') return Object.values(x).flatMap(numbersIn);
+  return [];
+}
+
+const CASES: Array<[string, ConvLayer | DenseLayer]> = [
+  ['plain 3x3, pad 1', makeConv({ cout: 4, cin: 3, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1] })],
+  ['stride 2', makeConv({ cout: 4, cin: 3, kernel: [3, 3], input: [9, 9], strides: [2, 2], pads: [1, 1, 1, 1] })],
+  ['strides (3,2), 5x4 kernel', makeConv({ cout: 2, cin: 3, kernel: [5, 4], input: [10, 9], strides: [3, 2] })],
+  ['dilation 2', makeConv({ cout: 3, cin: 2, kernel: [3, 3], input: [10, 10], dilations: [2, 2], pads: [2, 2, 2, 2] })],
+  ['stride 2 + dilation 3', makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [12, 12], dilations: [3, 3], strides: [2, 2] })],
+  ['grouped (g=2)', makeConv({ cout: 6, cin: 4, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1], group: 2 })],
+  ['depthwise, stride 2', makeConv({ cout: 3, cin: 3, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1], strides: [2, 2], group: 3 })],
+  ['ConvTranspose stride 2', makeConv({ cout: 3, cin: 4, kernel: [3, 3], input: [5, 5], strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1], transpose: true })],
+  ['ConvTranspose grouped, strides (3,2)', makeConv({ cout: 4, cin: 2, kernel: [2, 3], input: [4, 3], strides: [3, 2], pads: [0, 1, 1, 0], outputPadding: [2, 1], group: 2, transpose: true })],
+  ['conv1d stride 2', makeConv({ cout: 3, cin: 2, kernel: [3], input: [12], strides: [2], pads: [1, 1] })],
+  ['conv1d transpose', makeConv({ cout: 2, cin: 3, kernel: [4], input: [7], strides: [2], pads: [1, 2], outputPadding: [1], transpose: true })],
+  ['even non-square 2x4, stride (1,2)', makeConv({ cout: 3, cin: 2, kernel: [2, 4], input: [7, 9], strides: [1, 2], pads: [0, 1, 1, 2] })],
+  ['1x1', makeConv({ cout: 5, cin: 3, kernel: [1, 1], input: [4, 4] })],
+  ['dense 20x30', makeDense(20, 30)],
+];
+
+describe('every layer kind: exact <= spectral <= toeplitz <= frobenius, power ~ exact from below', () => {
+  for (const [name, layer] of CASES) {
+    it(name, async () => {
+      const exact = exactNorm(layer);
+      const b = await boundLayer(layer, OPTS);
+      expect(b.kind).toBe(layer.kind);
+      expect(b.handling.length).toBeGreaterThan(0);
+      const [t, s, p, f] = (['toeplitz', 'spectral', 'power', 'frobenius'] as const).map((m) => value(b, m));
+      expect(s).toBeGreaterThanOrEqual(exact);
+      expect(t).toBeGreaterThanOrEqual(s * (1 - EPS));
+      expect(f).toBeGreaterThanOrEqual(t * (1 - EPS));
+      expect(p).toBeLessThanOrEqual(exact * (1 + 1e-6)); // float32 operator
+      expect(p).toBeGreaterThanOrEqual(exact * (1 - 1e-4));
+      expect(b.methods.power!.kind).toBe('lower');
+      expect(b.best).toBe(Math.min(t, s, f));
+      expect(b.methods[b.bestMethod!]!.value).toBe(b.best);
+    });
+  }
+
+  it('strided layers take the polyphase variant, which beats stride-1', async () => {
+    const b = await boundLayer(CASES[1][1], { ...OPTS, methods: ['toeplitz', 'spectral', 'frobenius'] });
+    for (const m of ['toeplitz', 'spectral', 'frobenius'] as const) expect(b.methods[m]!.details.variant).toBe('polyphase s=(2,2)');
+    for (const m of ['toeplitz', 'frobenius'] as const) {
+      expect(b.methods[m]!.details.variants).toMatch(/^stride-1: [\d.]+; polyphase s=\(2,2\): [\d.]+$/);
+    }
+    // spectral runs on the exact (polyphase) variant only
+    expect(b.methods.spectral!.details.variants).toMatch(/^polyphase s=\(2,2\): [\d.]+$/);
+    expect(b.methods.toeplitz!.details).toMatchObject({ grid: [50, 50], samples: 50, gridEnlarged: false });
+  });
+
+  it('dense: toeplitz and spectral report the one certified spectral norm, frobenius ||W||_F', async () => {
+    const layer = makeDense(12, 7, 3);
+    const b = await boundLayer(layer, { ...OPTS, methods: ['toeplitz', 'spectral', 'frobenius'] });
+    const exact = exactNorm(layer);
+    expect(value(b, 'toeplitz')).toBe(value(b, 'spectral'));
+    expect(value(b, 'spectral')).toBeGreaterThanOrEqual(exact);
+    expect(value(b, 'spectral') / exact).toBeLessThan(1 + 1e-5);
+    let f2 = 0;
+    for (const w of layer.weight) f2 += w * w;
+    expect(value(b, 'frobenius')).toBeCloseTo(Math.sqrt(f2), 12);
+    expect(b.bestMethod).toBe('spectral');
+  });
+});
+
+describe('closed forms through the engine', () => {
+  it('multichannel identity 3x3 (same padding): spectral 1, toeplitz sqrt(c), frobenius 3 sqrt(c), power 1', async () => {
+    const c = 4;
+    const weight = new Float32Array(c * c * 9);
+    for (let i = 0; i < c; i++) weight[(i * c + i) * 9 + 4] = 1;
+    const layer = makeConv({ cout: c, cin: c, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], weight });
+    const b = await boundLayer(layer, OPTS);
+    expect(exactNorm(layer)).toBeCloseTo(1, 10);
+    expect(value(b, 'spectral')).toBeGreaterThanOrEqual(1);
+    expect(value(b, 'spectral')).toBeLessThan(1.01); // the grid factor at m = 50 is 1.008
+    expect(value(b, 'toeplitz')).toBeCloseTo(2, 12);
+    expect(value(b, 'frobenius')).toBeCloseTo(6, 12);
+    expect(value(b, 'power')).toBeCloseTo(1, 6);
+    expect(b.bestMethod).toBe('spectral');
+  });
+
+  it('1x1 conv with matrix A: spectral = ||A||_2 (no grid), toeplitz = frobenius = ||A||_F', async () => {
+    // A = [[3, 0], [4, 5]]: ||A||_F = sqrt(50), singular values sqrt(45), sqrt(5)
+    const layer = makeConv({ cout: 2, cin: 2, kernel: [1, 1], input: [3, 3], weight: Float32Array.from([3, 0, 4, 5]) });
+    const b = await boundLayer(layer, { ...OPTS, methods: ['toeplitz', 'spectral', 'frobenius'] });
+    expect(value(b, 'spectral')).toBeGreaterThanOrEqual(Math.sqrt(45));
+    expect(value(b, 'spectral')).toBeLessThan(Math.sqrt(45) * (1 + 2e-6));
+    expect(value(b, 'toeplitz')).toBeCloseTo(Math.sqrt(50), 12);
+    expect(value(b, 'frobenius')).toBeCloseTo(Math.sqrt(50), 12);
+  });
+
+  it('zero kernel: every method 0', async () => {
+    const layer = makeConv({ cout: 2, cin: 3, kernel: [3, 3], input: [5, 5], weight: new Float32Array(54) });
+    const b = await boundLayer(layer, OPTS);
+    for (const m of ['toeplitz', 'spectral', 'power', 'frobenius'] as const) expect(value(b, m)).toBe(0);
+    expect(b.best).toBe(0);
+  });
+});
+
+describe('degenerate inputs', () => {
+  it('non-finite weights: every method errors with value null, no NaN anywhere', async () => {
+    const conv = makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [5, 5] });
+    conv.weight[7] = NaN;
+    const dense = makeDense(3, 4);
+    dense.weight[2] = Infinity;
+    for (const layer of [conv, dense]) {
+      const b = await boundLayer(layer, OPTS);
+      for (const m of ['toeplitz', 'spectral', 'power', 'frobenius'] as const) {
+        expect(b.methods[m]!.value).toBeNull();
+        expect(b.methods[m]!.error).toMatch(/non-finite/);
+      }
+      expect(b.best).toBeNull();
+      expect(b.bestMethod).toBeNull();
+      expect(numbersIn(b).every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('unsupported layer: kind unsupported, no methods, reason in handling', async () => {
+    const layer: Layer = { kind: 'unsupported', name: 'c3d', op: 'Conv', nodeIndex: 4, notes: [], reason: '3-D convolution' };
+    const b = await boundLayer(layer, OPTS);
+    expect(b).toMatchObject({ kind: 'unsupported', methods: {}, best: null, bestMethod: null });
+    expect(b.handling).toEqual(['not bounded: 3-D convolution']);
+  });
+
+  it('only the requested methods run; boundLayers keeps order and reports progress', async () => {
+    const layers = [CASES[0][1], CASES[9][1], CASES[13][1]];
+    const seen: Array<[number, number, string]> = [];
+    const out = await boundLayers(layers, { ...OPTS, methods: ['frobenius'] }, (d, t, n) => seen.push([d, t, n]));
+    expect(out.map((b) => b.name)).toEqual(layers.map((l) => l.name));
+    for (const b of out) expect(Object.keys(b.methods)).toEqual(['frobenius']);
+    expect(seen).toEqual(layers.map((l, i) => [i + 1, 3, l.name]));
+  });
+});
