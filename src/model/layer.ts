@@ -1,6 +1,8 @@
 // The loader's output and the bound engine's input: one record per linear layer
 // found in the graph. Plain data only; the loader knows nothing of bounds.
 
+import type { GraphSummary } from './graph.js';
+
 export type AutoPad = 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
 
 interface LayerBase {
@@ -74,6 +76,8 @@ export interface ModelInfo {
 export interface LoadedModel {
   info: ModelInfo;
   layers: Layer[];
+  /** The graph for the whole-network bound (nodes in topological order); set by the ONNX loader. */
+  graph?: GraphSummary;
   /** Non-fatal remarks for stderr (defaults taken, ops skipped on purpose...). */
   warnings: string[];
 }

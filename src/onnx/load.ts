@@ -1,0 +1,207 @@
+// loadModel: file -> LoadedModel. The only part of the loader that touches the file system
+// (besides external data); every user-facing failure becomes one InputError line.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import type { LoadedModel, ModelInfo } from '../model/layer.js';
+import { ConstantResolver } from './constants.js';
+import { extractLayers } from './extract.js';
+import { GraphIndex, topologicalOrder } from './graph-index.js';
+import { decodeModel, toNumber, type GraphProto, type ModelProto, type ValueInfoProto } from './schema.js';
+import { declaredDims, propagateShapes } from './shapes.js';
+import { summarizeGraph } from './summary.js';
+import type { Shape } from './shapeops.js';
+
+export interface LoadOptions {
+  /** Model input shape, e.g. [1, 3, 224, 224] (the batch entry may be left off); fills symbolic dims. */
+  inputShape?: number[];
+  /** Largest tensor the loader will allocate (default 2 GiB); larger declared shapes are refused. */
+  maxTensorBytes?: number;
+}
+
+/** Spatial size used for unknown (symbolic) image dims when no --input-shape is given. */
+export const DEFAULT_SPATIAL_SIZE = 224;
+const DEFAULT_MAX_TENSOR_BYTES = 2 ** 31;
+/** An input with more elements than this is refused as absurd. */
+const MAX_INPUT_ELEMENTS = 2 ** 31;
+
+export async function loadModel(file: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  try {
+    return await load(file, opts);
+  } catch (e) {
+    if (e instanceof InputError) throw e.file ? e : new InputError(e.message, file);
+    throw e;
+  }
+}
+
+async function load(file: string, opts: LoadOptions): Promise<LoadedModel> {
+  const bytes = await readModelFile(file);
+  // Hashed first: decoding realigns misaligned float tensors inside this buffer (see tensor.ts).
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const model = decode(bytes);
+  const graph = model.graph!;
+  const warnings: string[] = [];
+  const modelDir = path.dirname(path.resolve(file));
+
+  const initializerNames = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
+  const runtimeInputs = (graph.input ?? []).filter((i) => !initializerNames.has(i.name ?? ''));
+  const available = new Set([...initializerNames, ...runtimeInputs.map((i) => i.name ?? '')]);
+  const sorted: GraphProto = { ...graph, node: topologicalOrder(graph, available) };
+  const index = new GraphIndex(sorted);
+  const resolver = new ConstantResolver(index, { modelDir, maxTensorBytes: opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES });
+
+  const seeds = new Map<string, Shape | null>();
+  let primaryShape: number[] | null = null;
+  runtimeInputs.forEach((input, i) => {
+    const shape = i === 0 ? primaryInputShape(input, sorted, opts.inputShape, warnings) : otherInputShape(input);
+    if (i === 0) primaryShape = shape;
+    seeds.set(input.name ?? '', shape);
+  });
+  if (runtimeInputs.length === 0 && opts.inputShape) throw new InputError('--input-shape given but the model has no runtime input');
+  for (const t of graph.initializer ?? []) seeds.set(t.name ?? '', (t.dims ?? []).map((d) => toNumber(d)));
+
+  const shapes = propagateShapes(sorted.node, resolver, seeds, declaredShapes(graph));
+  const extraction = extractLayers(sorted.node, index, resolver, shapes);
+  if (extraction.layers.length === 0) throw new InputError('no conv or dense layer found in the graph');
+
+  const info: ModelInfo = {
+    path: file,
+    sha256,
+    opset: defaultOpset(model),
+    producer: [model.producer_name, model.producer_version].filter(Boolean).join(' '),
+    irVersion: toNumber(model.ir_version),
+    inputShape: primaryShape,
+  };
+  const summary = summarizeGraph(graph, sorted.node, runtimeInputs.map((i) => i.name ?? ''), resolver, shapes, extraction);
+  return { info, layers: extraction.layers, graph: summary, warnings: [...warnings, ...extraction.warnings] };
+}
+
+async function readModelFile(file: string): Promise<Buffer> {
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? String(e)})`);
+  }
+  if (stat.isDirectory()) throw new InputError('is a directory, not an ONNX file');
+  if (!stat.isFile()) throw new InputError('is not a regular file');
+  if (stat.size === 0) throw new InputError('empty file, not an ONNX model');
+  try {
+    return await fs.promises.readFile(file);
+  } catch (e) {
+    throw new InputError(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+function decode(bytes: Uint8Array): ModelProto {
+  let model: ModelProto;
+  try {
+    model = decodeModel(bytes);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new InputError(`not a valid ONNX file: truncated or corrupt protobuf (${why})`);
+  }
+  const g = model.graph;
+  // Random bytes or text can decode "successfully" into a message with no graph: say what is wrong.
+  if (!g || !g.node || g.node.length === 0) throw new InputError('not an ONNX model (no graph with nodes)');
+  if (g.node.some((n) => !n.op_type)) throw new InputError('not a valid ONNX model (a node has no operator type)');
+  const ir = toNumber(model.ir_version);
+  if (!(ir >= 1 && ir <= 100)) throw new InputError(`not a valid ONNX model (IR version ${ir})`);
+  return model;
+}
+
+function defaultOpset(model: ModelProto): number | null {
+  const entry = (model.opset_import ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  return entry ? toNumber(entry.version) : null;
+}
+
+function declaredShapes(graph: GraphProto): Map<string, Shape> {
+  const out = new Map<string, Shape>();
+  for (const vi of [...(graph.value_info ?? []), ...(graph.output ?? [])]) {
+    const dims = vi.type?.tensor_type?.shape?.dim;
+    if (!dims || !vi.name) continue;
+    const d = declaredDims(dims);
+    if (d.length > 0 && d[0] === null) d[0] = 1; // batch is irrelevant
+    if (d.every((x) => x !== null)) out.set(vi.name, d as number[]);
+  }
+  return out;
+}
+
+function otherInputShape(input: ValueInfoProto): Shape | null {
+  const dims = input.type?.tensor_type?.shape?.dim;
+  if (!dims) return null;
+  const d = declaredDims(dims);
+  if (d.length > 0 && d[0] === null) d[0] = 1;
+  return d.every((x) => x !== null) ? (d as number[]) : null;
+}
+
+/**
+ * The shape used for the model's (first) input: --input-shape when given (checked against the
+ * declared dims), else the declared dims with batch 1 and unknown spatial dims defaulted.
+ */
+export function primaryInputShape(input: ValueInfoProto, graph: GraphProto, given: number[] | undefined, warnings: string[]): Shape | null {
+  const name = input.name ?? '';
+  const dimProtos = input.type?.tensor_type?.shape?.dim;
+  const declared = dimProtos ? declaredDims(dimProtos) : null;
+  const show = (d: (number | null)[]) => `[${d.map((x, i) => x ?? dimProtos?.[i]?.dim_param ?? '?').join(', ')}]`;
+  if (given) {
+    if (given.length === 0 || given.some((v) => !Number.isSafeInteger(v) || v < 1)) {
+      throw new InputError(`--input-shape [${given.join(', ')}] must be positive integers`);
+    }
+    let shape = [...given];
+    if (declared) {
+      if (shape.length === declared.length - 1) shape = [1, ...shape];
+      if (shape.length !== declared.length) {
+        throw new InputError(`--input-shape [${given.join(', ')}] has rank ${given.length}, the model input '${name}' ${show(declared)} has rank ${declared.length}`);
+      }
+      const readAs = shape.length === given.length ? '' : ` read as [${shape.join(', ')}] (batch added)`;
+      declared.forEach((d, i) => {
+        if (i > 0 && d !== null && d !== shape[i]) {
+          throw new InputError(`--input-shape [${given.join(', ')}]${readAs} does not match the model input '${name}' ${show(declared)} (axis ${i} is ${d})`);
+        }
+      });
+    }
+    return checkSize(shape);
+  }
+  if (!declared) {
+    warnings.push(`input '${name}' declares no shape; layer input sizes are unknown (pass --input-shape)`);
+    return null;
+  }
+  const shape = [...declared];
+  if (shape.length > 0 && shape[0] === null) shape[0] = 1;
+  const channelAxis = isNhwc(name, graph, shape.length) ? shape.length - 1 : 1;
+  const defaulted: number[] = [];
+  for (let i = 1; i < shape.length; i++) {
+    if (shape[i] !== null) continue;
+    if (i === channelAxis || shape.length < 3) {
+      warnings.push(`input '${name}' ${show(declared)} has an unknown channel count; layer input sizes are unknown (pass --input-shape)`);
+      return null;
+    }
+    shape[i] = DEFAULT_SPATIAL_SIZE;
+    defaulted.push(i);
+  }
+  if (defaulted.length) {
+    warnings.push(
+      `input '${name}' ${show(declared)} has symbolic spatial dims; using ${DEFAULT_SPATIAL_SIZE} for ${defaulted.map((i) => dimProtos?.[i]?.dim_param || `axis ${i}`).join(', ')} (pass --input-shape to choose)`,
+    );
+  }
+  return checkSize(shape as number[]);
+}
+
+function checkSize(shape: number[]): number[] {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > MAX_INPUT_ELEMENTS) throw new InputError(`input shape [${shape.join(', ')}] is absurdly large (${n} elements)`);
+  return shape;
+}
+
+/** NHWC inputs (tf2onnx) go straight into a Transpose to NCHW. */
+function isNhwc(name: string, graph: GraphProto, rank: number): boolean {
+  if (rank < 3) return false;
+  const first = graph.node.find((n) => (n.input ?? []).includes(name));
+  if (!first || first.op_type !== 'Transpose') return false;
+  const perm = first.attribute?.find((a) => a.name === 'perm')?.ints?.map((v) => toNumber(v));
+  const nchw = [0, rank - 1, ...Array.from({ length: rank - 2 }, (_, i) => i + 1)];
+  return !!perm && perm.join(',') === nchw.join(',');
+}

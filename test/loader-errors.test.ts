@@ -1,0 +1,245 @@
+// Every kind of bad input gives one InputError line naming the file, never a hang or a stack.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError } from '../src/errors.js';
+import { attr, buildModel, floatTensor, intTensor, node, valueInfo, type TensorObj } from '../src/onnx/build.js';
+import type { DenseLayer } from '../src/model/layer.js';
+import { loadModel } from '../src/onnx/load.js';
+import { DataType } from '../src/onnx/schema.js';
+import { decodeTensor } from '../src/onnx/tensor.js';
+import { normalArray, seededRandom } from '../src/util/random.js';
+
+const normalArrayForTest = (n: number) => normalArray(n, 3);
+
+let dir: string;
+let outside: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-loader-'));
+  outside = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-outside-'));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(outside, { recursive: true, force: true });
+});
+
+function write(name: string, bytes: Uint8Array | string): string {
+  const p = path.join(dir, name);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, bytes);
+  return p;
+}
+
+/** The InputError loadModel throws for `file`, checked to be one line naming the file. */
+async function inputError(file: string, opts = {}): Promise<string> {
+  const err = await loadModel(file, opts).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(InputError);
+  const e = err as InputError;
+  expect(e.file).toBe(file);
+  expect(e.message).not.toContain('\n');
+  return e.message;
+}
+
+/** x[1,2,4,4] -> Conv(weight) -> y */
+function convModel(weight: TensorObj): Uint8Array {
+  return buildModel({
+    nodes: [node('Conv', ['x', 'w'], ['y'], {}, 'conv')],
+    initializers: [weight],
+    inputs: [valueInfo('x', [1, 2, 4, 4])],
+    outputs: [valueInfo('y', null)],
+  });
+}
+const goodWeight = () => floatTensor('w', [3, 2, 3, 3], Array.from({ length: 54 }, (_, i) => (i % 7) / 10));
+
+function externalWeight(location: string, offset = 0, length = 54 * 4): TensorObj {
+  return {
+    name: 'w', dims: [3, 2, 3, 3], data_type: DataType.FLOAT, data_location: 1,
+    external_data: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+  };
+}
+const weightBytes = (n = 54) => new Uint8Array(new Float32Array(n).fill(0.5).buffer);
+
+describe('files that are not ONNX models', () => {
+  it('missing file, directory, empty file', async () => {
+    expect(await inputError(path.join(dir, 'nope.onnx'))).toBe('no such file');
+    fs.mkdirSync(path.join(dir, 'adir.onnx'), { recursive: true });
+    expect(await inputError(path.join(dir, 'adir.onnx'))).toMatch(/is a directory/);
+    expect(await inputError(write('empty.onnx', ''))).toMatch(/empty file/);
+  });
+
+  it('random bytes and a text file', async () => {
+    const rnd = seededRandom(7);
+    for (let k = 0; k < 20; k++) {
+      const bytes = Uint8Array.from({ length: 64 + k * 37 }, () => Math.floor(rnd() * 256));
+      expect(await inputError(write(`random-${k}.onnx`, bytes))).toMatch(/^not (a valid ONNX file|an ONNX model|a valid ONNX model)/);
+    }
+    expect(await inputError(write('readme.onnx', '# lipcheck\n\nThis is a text file, not a model.\n'))).toMatch(/^not (a valid ONNX file|an ONNX model)/);
+  });
+
+  it('truncated protobuf at many cut points', async () => {
+    const full = convModel(goodWeight());
+    for (const cut of [1, 5, 17, Math.floor(full.length / 2), full.length - 40, full.length - 3]) {
+      const msg = await inputError(write(`cut-${cut}.onnx`, full.subarray(0, cut)));
+      expect(msg).toMatch(/truncated or corrupt|not an ONNX model|not a valid ONNX/);
+    }
+  });
+
+  it('a graph with no conv or dense layer', async () => {
+    const relu = buildModel({ nodes: [node('Relu', ['x'], ['y'])], inputs: [valueInfo('x', [1, 3])], outputs: [valueInfo('y', null)] });
+    expect(await inputError(write('relu.onnx', relu))).toBe('no conv or dense layer found in the graph');
+  });
+});
+
+describe('bad tensors', () => {
+  it('string weight: unsupported data type', async () => {
+    const w = { name: 'w', dims: [1, 2, 1, 1], data_type: DataType.STRING, string_data: [new Uint8Array([97]), new Uint8Array([98])] };
+    expect(await inputError(write('string.onnx', convModel(w)))).toBe("layer 'conv': tensor 'w': unsupported data type STRING");
+  });
+
+  it('NaN and Inf weights', async () => {
+    const data = Array.from({ length: 54 }, () => 0.1);
+    data[13] = NaN;
+    expect(await inputError(write('nan.onnx', convModel(floatTensor('w', [3, 2, 3, 3], data))))).toBe("layer 'conv': weight contains NaN");
+    data[13] = -Infinity;
+    expect(await inputError(write('inf.onnx', convModel(floatTensor('w', [3, 2, 3, 3], data, 'float16'))))).toBe("layer 'conv': weight contains Inf");
+  });
+
+  it('absurd declared dims are refused before allocating', async () => {
+    const huge = { name: 'w', dims: [100000, 100000, 3, 3], data_type: DataType.FLOAT, raw_data: new Uint8Array(16) };
+    expect(await inputError(write('huge.onnx', convModel(huge)))).toMatch(/shape \[100000, 100000, 3, 3\] needs 335\.3 GiB, over the 2\.0 GiB limit/);
+    const short = { name: 'w', dims: [3, 2, 3, 3], data_type: DataType.FLOAT, raw_data: new Uint8Array(12) };
+    expect(await inputError(write('short-raw.onnx', convModel(short)))).toMatch(/raw_data holds 12 bytes but shape \[3, 2, 3, 3\] of FLOAT needs 216/);
+    const fewFloats = { name: 'w', dims: [3, 2, 3, 3], data_type: DataType.FLOAT, float_data: [1, 2, 3] };
+    expect(await inputError(write('short-float.onnx', convModel(fewFloats)))).toMatch(/float_data holds 3 values but the shape needs 54/);
+    expect(await inputError(write('limit.onnx', convModel(goodWeight())), { maxTensorBytes: 100 })).toMatch(/needs 216 bytes, over the 100 bytes limit/);
+  });
+
+  it('misaligned raw_data is copied, aligned raw_data is viewed in place', () => {
+    const values = [1.5, -2.25, 3.125, 1e-3];
+    const backing = new Uint8Array(1 + 16 + 3);
+    backing.set(new Uint8Array(Float32Array.from(values).buffer), 1);
+    const ctx = { modelDir: dir, maxTensorBytes: 1 << 20 };
+    const mis = decodeTensor({ name: 't', dims: [4], data_type: DataType.FLOAT, raw_data: backing.subarray(1, 17) } as never, ctx);
+    expect(Array.from(mis.data)).toEqual(values.map(Math.fround));
+    const alignedBacking = new Uint8Array(20);
+    alignedBacking.set(new Uint8Array(Float32Array.from(values).buffer), 4);
+    const al = decodeTensor({ name: 't', dims: [4], data_type: DataType.FLOAT, raw_data: alignedBacking.subarray(4, 20) } as never, ctx);
+    expect(al.data.buffer).toBe(alignedBacking.buffer);
+    expect(Array.from(al.data)).toEqual(values.map(Math.fround));
+    // Large misaligned float tensors are shifted into alignment inside their own buffer (no copy),
+    // and decoding the same proto again still gives the same values.
+    const big = Float32Array.from(normalArrayForTest(64));
+    const file = new Uint8Array(3 + 256);
+    file.set(new Uint8Array(big.buffer), 3);
+    const proto = { name: 'big', dims: [64], data_type: DataType.FLOAT, raw_data: file.subarray(3) };
+    const first = decodeTensor(proto as never, ctx);
+    expect(first.data.buffer).toBe(file.buffer);
+    expect(Array.from(first.data)).toEqual(Array.from(big));
+    expect(Array.from(decodeTensor(proto as never, ctx).data)).toEqual(Array.from(big));
+    // int64 at an odd offset (shapes, pads)
+    const i64 = new Uint8Array(1 + 16);
+    new DataView(i64.buffer).setBigInt64(1, -3n, true);
+    new DataView(i64.buffer).setBigInt64(9, 1n << 40n, true);
+    const ints = decodeTensor({ name: 'p', dims: [2], data_type: DataType.INT64, raw_data: i64.subarray(1) } as never, ctx);
+    expect(Array.from(ints.data)).toEqual([-3, 2 ** 40]);
+  });
+});
+
+describe('external data', () => {
+  it('beside the model loads; missing and short files are refused', async () => {
+    fs.writeFileSync(path.join(dir, 'w.bin'), weightBytes());
+    const ok = await loadModel(write('ext-ok.onnx', convModel(externalWeight('w.bin'))));
+    expect(Array.from((ok.layers[0] as { weight: Float32Array }).weight.slice(0, 3))).toEqual([0.5, 0.5, 0.5]);
+    expect(await inputError(write('ext-missing.onnx', convModel(externalWeight('missing.bin'))))).toBe(
+      "layer 'conv': tensor 'w': external data file 'missing.bin' not found",
+    );
+    fs.writeFileSync(path.join(dir, 'short.bin'), weightBytes(20));
+    expect(await inputError(write('ext-short.onnx', convModel(externalWeight('short.bin'))))).toMatch(
+      /external data file 'short.bin' is too short \(needs 216 bytes at offset 0, file has 80\)/,
+    );
+    expect(await inputError(write('ext-offset.onnx', convModel(externalWeight('w.bin', 8))))).toMatch(/too short/);
+    expect(await inputError(write('ext-length.onnx', convModel(externalWeight('w.bin', 0, 100))))).toMatch(/length 100 does not match the 216 bytes/);
+  });
+
+  it('paths escaping the model folder are refused: .., absolute, symlink', async () => {
+    fs.writeFileSync(path.join(outside, 'w.bin'), weightBytes());
+    const rel = path.relative(dir, path.join(outside, 'w.bin'));
+    expect(await inputError(write('ext-dotdot.onnx', convModel(externalWeight(rel))))).toMatch(/leaves the model folder; refused/);
+    expect(await inputError(write('ext-dotdot2.onnx', convModel(externalWeight('sub/../../x.bin'))))).toMatch(/leaves the model folder; refused/);
+    expect(await inputError(write('ext-abs.onnx', convModel(externalWeight(path.join(outside, 'w.bin')))))).toMatch(/is an absolute path; refused/);
+    fs.symlinkSync(path.join(outside, 'w.bin'), path.join(dir, 'link.bin'));
+    expect(await inputError(write('ext-link.onnx', convModel(externalWeight('link.bin'))))).toMatch(/resolves outside the model folder; refused/);
+    // a symlink that stays inside the folder is fine
+    fs.symlinkSync(path.join(dir, 'w.bin'), path.join(dir, 'inner-link.bin'));
+    fs.writeFileSync(path.join(dir, 'w.bin'), weightBytes());
+    await expect(loadModel(write('ext-inner.onnx', convModel(externalWeight('inner-link.bin'))))).resolves.toBeTruthy();
+  });
+});
+
+describe('graph-level handling', () => {
+  it('torch-style flatten via Shape-Gather-Unsqueeze-Concat-Reshape gets a shape; an unknown op gives null, not a guess', async () => {
+    const m = buildModel({
+      nodes: [
+        node('Conv', ['x', 'w'], ['c'], {}, 'conv'),
+        node('Shape', ['c'], ['s']),
+        node('Gather', ['s', 'zero'], ['n'], { axis: attr.i(0) }),
+        node('Unsqueeze', ['n', 'axes0'], ['n1']),
+        node('Concat', ['n1', 'minus1'], ['target'], { axis: attr.i(0) }),
+        node('Reshape', ['c', 'target'], ['flat']),
+        node('MatMul', ['flat', 'fc'], ['h'], {}, 'fc'),
+        node('MysteryOp', ['h'], ['u'], {}, 'mystery'),
+        node('MatMul', ['u', 'fc2'], ['y'], {}, 'fc2'),
+      ],
+      initializers: [
+        goodWeight(), floatTensor('fc', [12, 5], new Array(60).fill(0.1)), floatTensor('fc2', [5, 2], new Array(10).fill(0.1)),
+        intTensor('zero', [], [0], DataType.INT64), intTensor('axes0', [1], [0], DataType.INT64), intTensor('minus1', [1], [-1], DataType.INT64),
+      ],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const loaded = await loadModel(write('torch-flatten.onnx', m));
+    expect(loaded.layers.map((l) => [l.name, (l as DenseLayer).inputShape, (l as DenseLayer).outputShape])).toEqual([
+      ['conv', [2, 4, 4], [3, 2, 2]], ['fc', [12], [5]], ['fc2', null, null],
+    ]);
+  });
+
+
+  it('weight that is not a constant is an unsupported layer with a reason', async () => {
+    const m = buildModel({
+      nodes: [node('Conv', ['x', 'w'], ['y'], {}, 'conv')],
+      inputs: [valueInfo('x', [1, 2, 4, 4]), valueInfo('w', [3, 2, 3, 3])],
+      outputs: [valueInfo('y', null)],
+    });
+    const loaded = await loadModel(write('runtime-weight.onnx', m));
+    expect(loaded.layers).toEqual([expect.objectContaining({ kind: 'unsupported', name: 'conv', reason: "weight 'w' is computed at run time, not a constant" })]);
+  });
+
+  it('channel mismatch between input and weight', async () => {
+    const m = buildModel({
+      nodes: [node('Conv', ['x', 'w'], ['y'], {}, 'conv')],
+      initializers: [goodWeight()],
+      inputs: [valueInfo('x', [1, 5, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    expect(await inputError(write('channels.onnx', m))).toMatch(/input has 5 channels but the weight \[3, 2, 3, 3\] with group 1 expects 2/);
+  });
+
+  it('a BatchNormalization that does not follow a Conv is not folded, with a warning', async () => {
+    const m = buildModel({
+      nodes: [
+        node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['n'], {}, 'pre_bn'),
+        node('Conv', ['n', 'w'], ['y'], { pads: attr.ints([1, 1, 1, 1]) }, 'conv'),
+      ],
+      initializers: [goodWeight(), ...['s', 'b', 'm', 'v'].map((k) => floatTensor(k, [2], [1, 1]))],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const loaded = await loadModel(write('pre-bn.onnx', m));
+    expect(loaded.warnings).toEqual([expect.stringMatching(/BatchNormalization 'pre_bn' does not directly follow a Conv/)]);
+    expect((loaded.layers[0] as { foldedBatchNorm: boolean }).foldedBatchNorm).toBe(false);
+  });
+});
