@@ -1,0 +1,346 @@
+// The command line: parses flags, then ties loader -> engine -> report. stdout carries only the
+// report; progress, warnings, budget failures and errors go to stderr.
+// Exit codes: 0 ok / within budget, 1 a budget exceeded, 2 usage or input error, 3 internal error (a bug).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { ChalkInstance } from 'chalk';
+import { boundLayers } from './bounds/engine.js';
+import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from './bounds/types.js';
+import { InputError } from './errors.js';
+import { loadModel } from './onnx/load.js';
+import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from './report/budget.js';
+import { buildReport } from './report/build.js';
+import { chalkFor } from './report/color.js';
+import { renderJson } from './report/json.js';
+import { renderMarkdown } from './report/markdown.js';
+import { renderTable } from './report/table.js';
+import type { LipcheckReport } from './report/types.js';
+import { compileNamePattern } from './util/name-pattern.js';
+
+export const EXIT = { ok: 0, budgetExceeded: 1, usage: 2, internal: 3 } as const;
+
+export type Format = 'table' | 'json' | 'markdown';
+
+interface OutStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/** Where the CLI reads and writes; tests pass their own. */
+export interface CliIO {
+  stdout: OutStream;
+  stderr: OutStream;
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+export interface CliOptions {
+  model: string;
+  format: Format;
+  methods: MethodName[];
+  samples: number;
+  iterations: number;
+  tolerance: number;
+  seed: number;
+  inputShape?: number[];
+  layers?: string;
+  budget?: number;
+  layerBudget?: number;
+  budgetMethod?: MethodName;
+  config?: string;
+  quiet: boolean;
+  debug: boolean;
+  color?: boolean;
+}
+
+function processIO(): CliIO {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}
+
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  let options: CliOptions | null;
+  try {
+    options = parseArgs(argv, io);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.ok; // --help, --version
+      io.stderr.write(`lipcheck: ${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  if (!options) return EXIT.ok;
+  try {
+    return await run(options, io);
+  } catch (err) {
+    return reportError(err, options.debug, io);
+  }
+}
+
+function reportError(err: unknown, debug: boolean, io: CliIO): number {
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (e instanceof InputError) {
+    io.stderr.write(`lipcheck: ${e.file ? `${e.file}: ` : ''}${oneLine(e.message)}\n`);
+    if (debug && e.stack) io.stderr.write(`${e.stack}\n`);
+    return EXIT.usage;
+  }
+  if (debug) io.stderr.write(`lipcheck: internal error: ${e.stack ?? e.message}\n`);
+  else io.stderr.write(`lipcheck: internal error: ${oneLine(e.message)} (rerun with --debug for the stack trace, and please report it)\n`);
+  return EXIT.internal;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, '; ').trim();
+}
+
+// ---------------------------------------------------------------- flags
+
+export function toolVersion(): string {
+  // dist/cli.js and src/cli.ts both sit one level below the package root.
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const HELP_AFTER = `
+Methods (default: all four, ${ALL_METHODS.join(',')}):
+  toeplitz   the paper's bound (Araujo et al., AAAI 2021), grid sup made certified   upper bound
+  spectral   sup over frequencies of the symbol's largest singular value (tightest)  upper bound
+  power      power iteration on the layer's real operator (onnxruntime-node)         lower estimate
+  frobenius  sqrt(kh*kw) * ||K||_F, the cheap baseline                               upper bound
+
+Budgets gate each layer's best (smallest) certified bound, or the --budget-method value,
+and the network bound (for now the product of the layer bounds: a plain-chain assumption).
+Per-layer budgets by name pattern: lipcheck.config.json, or a "lipcheck" key in package.json:
+  { "budget": 1000, "layerBudget": 10, "layers": { "conv1": 20, "/^fc\\\\d+$/": 2 } }
+
+Examples:
+  $ lipcheck model.onnx
+  $ lipcheck model.onnx --json > report.json
+  $ lipcheck model.onnx --methods spectral,power --samples 100
+  $ lipcheck model.onnx --input-shape 1x3x224x224 --layers 'layer1.*'
+  $ lipcheck model.onnx --layer-budget 5 --budget 1000        # CI gate: exit 1 when exceeded
+  $ lipcheck model.onnx --format markdown > pr-comment.md
+
+Exit codes: 0 ok, 1 budget exceeded, 2 usage or input error, 3 internal error (a bug)
+Colour: off when stdout is not a terminal or NO_COLOR is set; FORCE_COLOR=1 forces it on.
+`;
+
+/** Parse argv (process.argv form); null when commander already handled --help/--version. */
+export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
+  const program = new Command('lipcheck')
+    .description('Certified Lipschitz (l2 operator norm) upper bounds for the conv and dense layers of an ONNX model.')
+    .argument('<model>', 'ONNX model file')
+    .version(toolVersion(), '-v, --version')
+    .addOption(new Option('-f, --format <format>', 'report format').choices(['table', 'json', 'markdown']).default('table'))
+    .option('--json', 'shorthand for --format json')
+    .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
+    .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
+    .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
+    .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
+    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
+    .option('--input-shape <shape>', 'model input shape, e.g. 1x3x224x224 (for unknown dims)', parseInputShape)
+    .option('--layers <pattern>', "only layers whose name matches a glob ('conv*') or /regex/", parseLayerPattern)
+    .option('--budget <x>', 'budget on the network bound', parseBudget)
+    .option('--layer-budget <x>', 'budget on every layer', parseBudget)
+    .addOption(new Option('--budget-method <method>', "gate this method's value instead of each layer's best bound").choices(ALL_METHODS))
+    .option('-c, --config <file>', 'budget config (default: lipcheck.config.json, or "lipcheck" in package.json)')
+    .option('-q, --quiet', 'no progress or warnings on stderr')
+    .option('--debug', 'print stack traces on errors')
+    .option('--color', 'force colour')
+    .option('--no-color', 'disable colour')
+    .addHelpText('after', HELP_AFTER)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: () => {}, // main() prints the one-line error itself
+    });
+  program.parse(argv);
+  const o = program.opts<{
+    format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
+    inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
+    quiet?: boolean; debug?: boolean; color?: boolean;
+  }>();
+  if (o.json && program.getOptionValueSource('format') === 'cli' && o.format !== 'json') {
+    throw new CommanderError(2, 'lipcheck.conflict', `--json conflicts with --format ${o.format}`);
+  }
+  // commander sets color=true by default because of --no-color; only an explicit flag counts.
+  const colorFlag = program.getOptionValueSource('color') === 'cli' ? o.color : undefined;
+  return {
+    model: program.args[0],
+    format: o.json ? 'json' : o.format,
+    methods: o.methods,
+    samples: o.samples,
+    iterations: o.iterations,
+    tolerance: o.tolerance,
+    seed: o.seed,
+    inputShape: o.inputShape,
+    layers: o.layers,
+    budget: o.budget,
+    layerBudget: o.layerBudget,
+    budgetMethod: o.budgetMethod,
+    config: o.config,
+    quiet: o.quiet ?? false,
+    debug: o.debug ?? false,
+    color: colorFlag,
+  };
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function parseNonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function parseTolerance(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a number between 0 and 1 (exclusive)');
+  return n;
+}
+
+function parseBudget(value: string): number {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  const problem = budgetProblem(n);
+  if (problem) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function parseMethods(value: string): MethodName[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const unknown = names.filter((n) => !ALL_METHODS.includes(n as MethodName));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown method ${unknown.join(', ')} (choose from ${ALL_METHODS.join(', ')})`);
+  if (names.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${ALL_METHODS.join(', ')}`);
+  return ALL_METHODS.filter((m) => names.includes(m));
+}
+
+function parseInputShape(value: string): number[] {
+  const parts = value.split(/[x,×]/i);
+  const dims = parts.map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : Number.NaN));
+  if (dims.length < 2 || dims.length > 5 || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+    throw new InvalidArgumentError('expected 2 to 5 positive integers such as 1x3x224x224');
+  }
+  return dims;
+}
+
+function parseLayerPattern(value: string): string {
+  try {
+    compileNamePattern(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------- run
+
+/** A single stderr line rewritten in place; only on a TTY. */
+class ProgressLine {
+  private shown = false;
+  constructor(
+    private readonly stream: OutStream,
+    private readonly enabled: boolean,
+  ) {}
+
+  update(text: string): void {
+    if (!this.enabled) return;
+    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
+    this.stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
+    this.shown = true;
+  }
+
+  clear(): void {
+    if (!this.shown) return;
+    this.stream.write('\r\x1b[2K');
+    this.shown = false;
+  }
+}
+
+async function run(opts: CliOptions, io: CliIO): Promise<number> {
+  const started = performance.now();
+  const errChalk = chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stderr.isTTY) });
+  const progress = new ProgressLine(io.stderr, !opts.quiet && Boolean(io.stderr.isTTY));
+  const warnings: string[] = [];
+  const warn = (message: string, keep = true) => {
+    if (keep) warnings.push(message);
+    if (opts.quiet) return;
+    progress.clear();
+    io.stderr.write(`${errChalk.yellow(`lipcheck: warning: ${oneLine(message)}`)}\n`);
+  };
+
+  const config = await loadBudgetConfig(io.cwd, opts.config);
+  const budgets = resolveBudgets({ budget: opts.budget, layerBudget: opts.layerBudget, budgetMethod: opts.budgetMethod }, config);
+  if (budgets.method && !opts.methods.includes(budgets.method)) {
+    throw new InputError(`budget method ${budgets.method} is not among --methods ${opts.methods.join(',')}`);
+  }
+  if (budgets.network && opts.layers !== undefined) {
+    throw new InputError(`a network budget (${budgets.network.source}) needs every layer: drop --layers`);
+  }
+  if (budgets.method === 'power') warn('gating on power, a lower estimate: a layer can pass while its true norm exceeds the budget');
+
+  progress.update(`lipcheck: loading ${opts.model}`);
+  const modelPath = path.resolve(io.cwd, opts.model);
+  const loadStart = performance.now();
+  const model = await loadModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {}).catch((err: unknown) => {
+    // Name the file as the user typed it.
+    if (err instanceof InputError && (err.file === undefined || err.file === modelPath)) throw new InputError(err.message, opts.model);
+    throw err;
+  });
+  const loadMs = performance.now() - loadStart;
+  for (const w of model.warnings) warn(w);
+
+  const selected = opts.layers === undefined ? model.layers : model.layers.filter((l) => compileNamePattern(opts.layers!)(l.name));
+  if (selected.length === 0 && model.layers.length > 0) {
+    const names = model.layers.map((l) => l.name);
+    const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, ...` : names.join(', ');
+    throw new InputError(`no layer matches --layers ${opts.layers} (layers: ${shown})`, opts.model);
+  }
+
+  const engineOptions: EngineOptions = { methods: opts.methods, samples: opts.samples, iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed };
+  const boundsStart = performance.now();
+  const bounds = await boundLayers(selected, engineOptions, (done, total, name) => progress.update(`lipcheck: [${done}/${total}] ${name}`));
+  const boundsMs = performance.now() - boundsStart;
+  progress.clear();
+  for (const b of bounds) {
+    for (const [method, result] of Object.entries(b.methods)) if (result?.error) warn(`${b.name}: ${method}: ${result.error}`, false);
+  }
+
+  const report = buildReport({
+    toolVersion: toolVersion(),
+    model: { ...model.info, path: opts.model },
+    settings: {
+      methods: opts.methods, samples: opts.samples, iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed,
+      inputShape: opts.inputShape ?? null, layers: opts.layers ?? null, budgetMethod: budgets.method,
+    },
+    layers: selected,
+    bounds,
+    totalLayers: model.layers.length,
+    budgets,
+    timing: { totalMs: performance.now() - started, loadMs, boundsMs },
+    warnings,
+  });
+  io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) })));
+
+  if (!hasAnyBudget(budgets)) return EXIT.ok;
+  for (const f of report.budget.failures) {
+    io.stderr.write(`${errChalk.red(`lipcheck: budget exceeded: ${f.name ?? 'network'}: ${f.reason}`)}\n`);
+  }
+  return report.budget.passed ? EXIT.ok : EXIT.budgetExceeded;
+}
+
+export function render(report: LipcheckReport, format: Format, chalk: ChalkInstance): string {
+  switch (format) {
+    case 'json': return renderJson(report);
+    case 'markdown': return renderMarkdown(report);
+    case 'table': return renderTable(report, chalk);
+  }
+}

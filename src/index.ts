@@ -1,0 +1,17 @@
+// Programmatic API: the three parts (loader -> engine -> report) and the CLI entry, re-exported.
+export { main, render, parseArgs, EXIT, type CliIO, type CliOptions, type Format } from './cli.js';
+export { InputError } from './errors.js';
+export { loadModel } from './onnx/load.js';
+export { boundLayers } from './bounds/engine.js';
+export { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName, type MethodResult } from './bounds/types.js';
+export type { ConvLayer, DenseLayer, Layer, LoadedModel, ModelInfo, UnsupportedLayer } from './model/layer.js';
+export { buildReport, type ReportInput } from './report/build.js';
+export {
+  checkLayerBudget, checkNetworkBudget, loadBudgetConfig, parseBudgetConfig, resolveBudgets,
+  type BudgetConfig, type BudgetFlags, type BudgetSettings,
+} from './report/budget.js';
+export { renderJson } from './report/json.js';
+export { renderMarkdown } from './report/markdown.js';
+export { renderTable } from './report/table.js';
+export { REPORT_JSON_SCHEMA } from './report/json-schema.js';
+export { SCHEMA_VERSION, type BudgetCheck, type BudgetFailure, type LipcheckReport, type NetworkReport, type ReportLayer } from './report/types.js';

@@ -1,0 +1,105 @@
+// The report: the JSON contract (schemaVersion 1) that the table and markdown renderers also read.
+// Keys are stable: a key that does not apply to a layer is present with the value null.
+// Numbers are finite JSON numbers or null (with a note saying why), never strings or NaN.
+import type { MethodName } from '../bounds/types.js';
+
+export const SCHEMA_VERSION = 1;
+
+export type DetailValue = number | string | boolean | null | number[];
+
+/** One method's trust data for one layer: the engine's details plus its kind, time and error. */
+export interface MethodDetails {
+  kind: 'upper' | 'lower';
+  ms: number;
+  error: string | null;
+  [key: string]: DetailValue;
+}
+
+/** Outcome of one budget check (a layer's, or the network's). */
+export interface BudgetCheck {
+  limit: number;
+  /** The gated number (a layer's best certified bound, or the --budget-method value); null if none. */
+  value: number | null;
+  passed: boolean;
+  /** Where the limit came from: `--layer-budget`, `lipcheck.config.json: layers["conv*"]`, ... */
+  source: string;
+  /** Why it failed; null when it passed. */
+  reason: string | null;
+}
+
+export interface ReportLayer {
+  name: string;
+  op: string;
+  kind: 'conv' | 'dense' | 'unsupported';
+  weightShape: number[] | null;
+  inputShape: number[] | null;
+  outputShape: number[] | null;
+  strides: number[] | null;
+  pads: number[] | null;
+  dilations: number[] | null;
+  group: number | null;
+  foldedBatchNorm: boolean;
+  /** Every method key is present; null when not run or when it produced no number (see notes). */
+  bounds: Record<MethodName, number | null>;
+  /** Smallest certified upper bound; null when there is none. */
+  best: number | null;
+  bestMethod: MethodName | null;
+  /** best / power (>= 1 up to power's tolerance): how far the certified bound may be above the truth. */
+  tightness: number | null;
+  /** Only the methods that ran. */
+  details: Partial<Record<MethodName, MethodDetails>>;
+  handling: string[];
+  notes: string[];
+  unsupportedReason: string | null;
+  budget: BudgetCheck | null;
+}
+
+export interface BudgetFailure {
+  scope: 'network' | 'layer';
+  /** Layer name; null for the network. */
+  name: string | null;
+  value: number | null;
+  limit: number;
+  reason: string;
+}
+
+export interface NetworkReport {
+  bound: number | null;
+  method: 'product';
+  certified: boolean;
+  notes: string[];
+  /** Product of the per-layer best bounds (the same as `bound` until the graph-aware bound lands). */
+  naiveProduct: number | null;
+  /** Layers with no certified bound (unsupported, or every method failed). */
+  uncertifiedOps: string[];
+  layerCount: number;
+}
+
+export interface LipcheckReport {
+  schemaVersion: typeof SCHEMA_VERSION;
+  tool: { name: 'lipcheck'; version: string };
+  model: { path: string; sha256: string; opset: number | null; producer: string; irVersion: number };
+  settings: {
+    methods: MethodName[];
+    samples: number;
+    iterations: number;
+    tolerance: number;
+    seed: number;
+    inputShape: number[] | null;
+    /** The --layers filter, or null when every layer was bounded. */
+    layers: string | null;
+    /** The method whose value budgets gate; null = each layer's best certified bound. */
+    budgetMethod: MethodName | null;
+  };
+  layers: ReportLayer[];
+  network: NetworkReport;
+  budget: {
+    /** The network budget (--budget or config `budget`); null when none. */
+    limit: number | null;
+    /** The overall verdict: network and every layer budget (exit code 0 vs 1). */
+    passed: boolean;
+    failures: BudgetFailure[];
+  };
+  timing: { totalMs: number; loadMs: number; boundsMs: number };
+  warnings: string[];
+}
