@@ -1,0 +1,660 @@
+// The certified whole-network bound: walk the ONNX graph once in its (topological) order and
+// carry, for every tensor t, an upper bound L(t) on the l2 Lipschitz constant of the map from the
+// graph input(s) to t. Graph inputs have L = 1, constants L = 0; each node maps its inputs' L to
+// its outputs' L with the rule for its op (composition multiplies constants, sums/concats add
+// them as below). A node with no provable rule makes everything downstream uncertified, and the
+// nodes responsible are named, never replaced by a guess. Pure: no I/O, no printing.
+import type { AttrScalar, GraphNode, GraphSummary } from '../model/graph.js';
+import {
+  type Certified,
+  type CoordinateMode,
+  type NearestMode,
+  type PadMode,
+  type PoolAxis,
+  GELU_ERF_CONSTANT,
+  MISH_CONSTANT,
+  NOT_LIPSCHITZ,
+  SILU_CONSTANT,
+  activationConstant,
+  averagePoolConstant,
+  batchNormConstant,
+  broadcastReplication,
+  broadcastShape,
+  gatherMultiplicity,
+  hardSwishConstant,
+  maxMultiplicity,
+  maxPoolConstant,
+  padAxisMap,
+  resizeNearestAxisMap,
+  samePads,
+  scaleConstant,
+} from './op-constants.js';
+
+export interface UncertifiedNode {
+  op: string;
+  node: string;
+  reason: string;
+}
+
+export interface NetworkBound {
+  /** Certified upper bound on the Lipschitz constant of input -> (all outputs jointly); null if not certified. */
+  bound: number | null;
+  /** Product of all layer bounds (null if any layer has none): only valid for a plain chain. */
+  naiveProduct: number | null;
+  certified: boolean;
+  method: 'graph';
+  /** "Op (node)" for every node that prevented certification of some output. */
+  uncertifiedOps: string[];
+  /** The same nodes with the reason. */
+  uncertifiedNodes: UncertifiedNode[];
+  notes: string[];
+  perOutput: { name: string; bound: number | null }[];
+}
+
+/** A tensor's state during the walk: a certified constant, or the ids of the nodes that broke it. */
+type TensorState = { L: number } | { blame: Set<number> };
+
+const ONE_LIPSCHITZ_SHAPE_OPS: Record<string, string> = {
+  Flatten: 'reshape',
+  Reshape: 'reshape',
+  Transpose: 'permutation',
+  Squeeze: 'reshape',
+  Unsqueeze: 'reshape',
+  DepthToSpace: 'permutation',
+  SpaceToDepth: 'permutation',
+  Slice: 'selects a subset of elements, each at most once',
+  Softmax: 'softmax is 1-Lipschitz in l2 on each slice (Jacobian diag(p) - pp^T has norm <= 1)',
+  GlobalMaxPool: 'max over disjoint windows',
+  ReduceMax: 'max over disjoint groups',
+  ReduceMin: 'min over disjoint groups',
+  ReduceL2: 'l2 norm of disjoint groups (reverse triangle inequality)',
+  ReduceLogSumExp: 'gradient is a softmax (l2 norm <= 1) per disjoint group',
+};
+
+const FLOAT_TYPES = new Set([1, 10, 11, 16]); // FLOAT, FLOAT16, DOUBLE, BFLOAT16
+
+function attrGetters(attrs: Record<string, AttrScalar>) {
+  return {
+    f(name: string, dflt: number): number {
+      const v = attrs[name];
+      return typeof v === 'number' ? v : dflt;
+    },
+    s(name: string, dflt: string): string {
+      const v = attrs[name];
+      return typeof v === 'string' ? v : dflt;
+    },
+    /** int or float lists */
+    ints(name: string): number[] | null {
+      const v = attrs[name];
+      if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v as number[];
+      return null;
+    },
+  };
+}
+
+const known = (s: number[] | null | undefined): number[] | null => (s && s.every((d) => Number.isInteger(d) && d >= 1) ? s : null);
+const prod = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a * b, 1);
+
+/** Everything a rule sees about one node, with its inputs' constants resolved. */
+interface NodeCtx {
+  node: GraphNode;
+  /** L of each input (0 for absent, constant or static inputs). */
+  L: number[];
+  a: ReturnType<typeof attrGetters>;
+  /** Input shape by position (with batch), from the node or any other node that saw the tensor. */
+  inShape(i: number): number[] | null;
+  outShape(i: number): number[] | null;
+  constant(i: number): Float32Array | null;
+  /** Producer of a tensor (already walked), for pattern recognition. */
+  producer(name: string): GraphNode | undefined;
+  note(s: string): void;
+}
+
+type Rule = {
+  /** Input positions whose values reach the output; every other input must not depend on the network input. */
+  data: 'first' | 'all' | number[];
+  /** Which outputs carry the result (others, e.g. MaxPool indices, are left uncertified). */
+  outputs?: 'first' | 'all';
+  apply(c: NodeCtx): Certified;
+};
+
+const ok = (value: number, why: string): Certified => ({ value, why });
+const no = (why: string): Certified => ({ value: null, why });
+
+/**
+ * Copies of input i's elements in the output of a broadcasting elementwise op (sqrt of it is the
+ * norm of the broadcast). Known shapes decide it; otherwise, if every other operand is a constant
+ * with a single element, input i cannot be broadcast.
+ */
+function replication(c: NodeCtx, i: number): number | null {
+  const inputs = c.node.inputs;
+  const shapes = inputs.map((_, j) => c.inShape(j));
+  const out = known(c.outShape(0)) ?? broadcastShape(shapes);
+  const rep = broadcastReplication(known(shapes[i]), out);
+  if (rep !== null) return rep;
+  const othersScalar = inputs.every((_, j) => j === i || (c.L[j] === 0 && c.constant(j) !== null && c.constant(j)!.length === 1));
+  return othersScalar ? 1 : null;
+}
+
+/** sum_i w(L_i * sqrt(rep_i)) over runtime inputs, or null naming the operand whose broadcast is unknown. */
+function broadcastTerms(c: NodeCtx, positions: number[]): number[] | string {
+  const terms: number[] = [];
+  for (const i of positions) {
+    if (c.L[i] === 0) continue;
+    const rep = replication(c, i);
+    if (rep === null) return `shape of input '${c.node.inputs[i]}' or of the output unknown: cannot exclude broadcasting (copies) of it`;
+    if (rep > 1) c.note(`${c.node.op} '${c.node.name}': input '${c.node.inputs[i]}' is broadcast (${rep} copies): factor sqrt(${rep})`);
+    terms.push(c.L[i] * Math.sqrt(rep));
+  }
+  return terms;
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const rss = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0));
+const allPositions = (c: NodeCtx) => c.node.inputs.map((_, i) => i);
+
+/** True when tensor t is x, or x times / divided by a positive scalar constant. */
+function scaledOf(c: NodeCtx, t: string, x: string): boolean {
+  if (t === x) return true;
+  const p = c.producer(t);
+  if (!p || p.inputs.length !== 2 || (p.op !== 'Mul' && p.op !== 'Div')) return false;
+  for (const [xi, ki] of p.op === 'Mul' ? [[0, 1], [1, 0]] : [[0, 1]]) {
+    const k = p.constInputs[ki];
+    if (p.inputs[xi] === x && k && k.length === 1 && k[0] > 0) return true;
+  }
+  return false;
+}
+
+/** Elementwise x * g(x) products exported as graphs (SiLU, QuickGelu, Mish, HardSwish, erf-GELU): their constant, or null. */
+function selfGatedProduct(c: NodeCtx, x: string, g: string): Certified | null {
+  const p = c.producer(g);
+  if (!p) return null;
+  const src = (n: GraphNode | undefined, op: string) => (n && n.op === op && n.domain === '' ? n : undefined);
+  if (src(p, 'Sigmoid') && scaledOf(c, p.inputs[0], x)) return ok(SILU_CONSTANT, 'x*sigmoid(kx), k>0: SiLU constant');
+  if (src(p, 'Tanh')) {
+    const sp = src(c.producer(p.inputs[0]), 'Softplus');
+    if (sp && sp.inputs[0] === x) return ok(MISH_CONSTANT, 'x*tanh(softplus(x)): Mish constant');
+  }
+  if (src(p, 'HardSigmoid') && p.inputs[0] === x) {
+    const a = attrGetters(p.attrs);
+    return hardSwishConstant(a.f('alpha', 0.2), a.f('beta', 0.5));
+  }
+  if (src(p, 'Add') && p.inputs.length === 2) {
+    // x * (1 + erf(x/k)): with u = x/k the derivative is d/du[u(1+erf u)], sup = 2 * GELU constant, for any k > 0
+    for (const [ei, oi] of [[0, 1], [1, 0]]) {
+      const one = p.constInputs[oi];
+      const erf = src(c.producer(p.inputs[ei]), 'Erf');
+      if (one && one.length === 1 && one[0] === 1 && erf && scaledOf(c, erf.inputs[0], x))
+        return ok(2 * GELU_ERF_CONSTANT, 'x*(1+erf(x/k)) = 2 GELU(sqrt2 x/k) form: 2 * GELU constant');
+    }
+  }
+  return null;
+}
+
+function poolAxes(c: NodeCtx): PoolAxis[] | string {
+  const kernel = c.a.ints('kernel_shape');
+  if (!kernel) return 'kernel_shape missing';
+  const nd = kernel.length;
+  const strides = c.a.ints('strides') ?? Array(nd).fill(1);
+  const dil = c.a.ints('dilations') ?? Array(nd).fill(1);
+  const pads = c.a.ints('pads') ?? Array(2 * nd).fill(0);
+  const autoPad = c.a.s('auto_pad', 'NOTSET');
+  const shape = known(c.inShape(0));
+  return kernel.map((k, a) => {
+    const dim = shape && shape.length === nd + 2 ? shape[a + 2] : null;
+    let [pb, pe] = [pads[a], pads[a + nd]];
+    if (autoPad === 'VALID') [pb, pe] = [0, 0];
+    else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      // unknown length: the infinite-line count used then does not depend on the pads
+      [pb, pe] = dim === null ? [0, 0] : samePads(dim, k, strides[a], dil[a], autoPad === 'SAME_UPPER');
+    }
+    return { dim, kernel: k, stride: strides[a], dilation: dil[a], padBegin: pb, padEnd: pe };
+  });
+}
+
+/** Reduced element count of a Reduce* node, or null when unknown. */
+function reducedCount(c: NodeCtx): number | null {
+  const shape = known(c.inShape(0));
+  if (!shape) return null;
+  const axesConst = c.node.inputs.length > 1 ? c.constant(1) : null;
+  const axes = c.a.ints('axes') ?? (axesConst ? Array.from(axesConst) : null);
+  if (!axes || axes.length === 0) return c.a.f('noop_with_empty_axes', 0) ? 1 : prod(shape);
+  return prod(axes.map((ax) => shape[ax < 0 ? ax + shape.length : ax]));
+}
+
+function resizeRule(c: NodeCtx): Certified {
+  const { op } = c.node;
+  const mode = c.a.s('mode', 'nearest');
+  if (mode !== 'nearest') return no(`${op} mode '${mode}': only nearest is certified`);
+  // Resize-10 and Upsample: (X, scales), asymmetric coordinates; rounding mode varies by version, take the worst
+  const legacy = op === 'Upsample' || c.node.inputs.length === 2;
+  const coord = (legacy ? 'asymmetric' : c.a.s('coordinate_transformation_mode', 'half_pixel')) as CoordinateMode;
+  if (!['half_pixel', 'half_pixel_symmetric', 'pytorch_half_pixel', 'align_corners', 'asymmetric'].includes(coord))
+    return no(`${op} coordinate_transformation_mode '${coord}' not handled`);
+  const nearestModes = (legacy ? ['floor', 'round_prefer_floor'] : [c.a.s('nearest_mode', 'round_prefer_floor')]) as NearestMode[];
+  if (c.a.s('keep_aspect_ratio_policy', 'stretch') !== 'stretch') return no(`${op} keep_aspect_ratio_policy other than stretch`);
+  const inS = known(c.inShape(0));
+  // Upsample-7 has a `scales` attribute; later versions take scales as an input
+  const scalesIn = (op === 'Upsample' ? c.a.ints('scales') : null) ?? c.constant(legacy ? 1 : 2);
+  let scales: number[] | null = scalesIn && scalesIn.length > 0 ? Array.from(scalesIn) : null;
+  const sizes = !legacy && c.node.inputs.length > 3 ? c.constant(3) : null;
+  const axesAttr = c.a.ints('axes');
+  const rank = inS?.length ?? scales?.length ?? sizes?.length ?? null;
+  if (rank === null) return no(`${op}: scales, sizes and input shape unknown`);
+  const axes = axesAttr ? axesAttr.map((a) => (a < 0 ? a + rank : a)) : Array.from({ length: rank }, (_, a) => a);
+  // expand scales / sizes to every axis (axes not listed keep their size)
+  const fullScale = (vals: ArrayLike<number> | null, dflt: (a: number) => number | null) =>
+    Array.from({ length: rank }, (_, a) => (vals && axes.includes(a) ? vals[axes.indexOf(a)] : dflt(a)));
+  let outS: number[] | null = known(c.outShape(0));
+  if (sizes && sizes.length > 0) {
+    const s = fullScale(sizes, (a) => inS?.[a] ?? null);
+    if (s.every((x) => x !== null)) outS = outS ?? (s as number[]);
+    if (inS && outS) scales = outS.map((o, a) => o / inS[a]);
+  } else if (scales) {
+    const full = fullScale(scales, () => 1) as number[];
+    scales = full;
+    if (inS) outS = outS ?? inS.map((d, a) => Math.floor(d * full[a]));
+  }
+  if (!inS || !outS) {
+    // without lengths only the exact-replication case is sure: asymmetric + floor with integer scales copies each element s times
+    if (scales && coord === 'asymmetric' && nearestModes.every((m) => m === 'floor') && scales.every((s) => Number.isInteger(s) && s >= 1))
+      return ok(Math.sqrt(prod(scales)), `nearest, asymmetric/floor, integer scales ${scales.join('x')}: each element copied ${prod(scales)} times`);
+    return no(`${op}: input/output lengths unknown, copy counts cannot be certified`);
+  }
+  let copies = 1;
+  for (let a = 0; a < rank; a++) {
+    const scale = scales ? scales[a] : outS[a] / inS[a];
+    let worst = 0;
+    for (const nm of nearestModes) worst = Math.max(worst, maxMultiplicity(resizeNearestAxisMap(inS[a], outS[a], scale, coord, nm)));
+    copies *= worst;
+  }
+  return ok(Math.sqrt(copies), `nearest: an input element is copied at most ${copies} times`);
+}
+
+function padRule(c: NodeCtx): Certified {
+  const mode = c.a.s('mode', 'constant') as PadMode;
+  // constant padding only adds fixed values (and negative pads crop): the map keeps each element at most once
+  if (mode === 'constant') return ok(1, 'constant pad/crop');
+  if (!['reflect', 'edge', 'wrap'].includes(mode)) return no(`Pad mode '${mode}'`);
+  const shape = known(c.inShape(0));
+  const padsConst = c.node.inputs.length > 1 ? c.constant(1) : null;
+  const pads = padsConst ? Array.from(padsConst) : c.a.ints('pads');
+  if (!shape || !pads) return no(`Pad mode '${mode}' with unknown shape or pads`);
+  const axesConst = c.node.inputs.length > 3 ? c.constant(3) : null;
+  const axes = axesConst ? Array.from(axesConst, (a) => (a < 0 ? a + shape.length : a)) : shape.map((_, a) => a);
+  let copies = 1;
+  axes.forEach((ax, k) => {
+    const map = padAxisMap(shape[ax], pads[k], pads[k + axes.length], mode);
+    copies *= map ? maxMultiplicity(map) : Infinity;
+  });
+  return Number.isFinite(copies) ? ok(Math.sqrt(copies), `${mode} pad copies an element at most ${copies} times`) : no('Pad: invalid pads');
+}
+
+const RULES: Record<string, Rule> = {
+  Add: { data: 'all', apply: linearSum(false) },
+  Sub: { data: 'all', apply: linearSum(false) },
+  Sum: { data: 'all', apply: linearSum(false) },
+  Mean: { data: 'all', apply: linearSum(true) },
+  Max: { data: 'all', apply: maxMin },
+  Min: { data: 'all', apply: maxMin },
+  Where: { data: [1, 2], apply: (c) => {
+    // elementwise choice by a constant condition: each output element is one of a_i, b_i
+    const t = broadcastTerms(c, [1, 2]);
+    return typeof t === 'string' ? no(t) : ok(rss(t), 'select with a constant condition');
+  } },
+  Concat: { data: 'all', apply: (c) => ok(rss(c.L), 'concatenation: sqrt of the sum of squares') },
+  Mul: { data: 'all', apply: (c) => {
+    const runtime = allPositions(c).filter((i) => c.L[i] > 0);
+    if (runtime.length === 2 && c.node.inputs.length === 2) {
+      const [x, g] = c.node.inputs;
+      const [lx, lg] = [c.L[0], c.L[1]];
+      const pattern = selfGatedProduct(c, x, g) ?? selfGatedProduct(c, g, x);
+      if (pattern && pattern.value !== null) {
+        const base = selfGatedProduct(c, x, g) ? lx : lg;
+        c.note(`Mul '${c.node.name}' recognized as an elementwise activation: ${pattern.why}`);
+        return ok(pattern.value * base, pattern.why);
+      }
+      return no('product of two tensors that both depend on the input is not globally Lipschitz');
+    }
+    if (runtime.length !== 1) return no('product of several tensors that depend on the input');
+    const i = runtime[0];
+    let factor = 1;
+    for (let j = 0; j < c.node.inputs.length; j++) {
+      if (j === i) continue;
+      const v = c.constant(j);
+      if (!v) return no(`multiplier '${c.node.inputs[j]}' is constant but its value is unknown`);
+      const s = scaleConstant(v, false);
+      if (s.value === null) return s;
+      factor *= s.value;
+    }
+    const t = broadcastTerms(c, [i]);
+    return typeof t === 'string' ? no(t) : ok(factor * t[0], 'scaling by a constant: max |c|');
+  } },
+  Div: { data: 'all', apply: (c) => {
+    if (c.L[1] > 0) return no('division by a tensor that depends on the input is not globally Lipschitz');
+    const v = c.constant(1);
+    if (!v) return no(`divisor '${c.node.inputs[1]}' is constant but its value is unknown`);
+    const s = scaleConstant(v, true);
+    if (s.value === null) return s;
+    const t = broadcastTerms(c, [0]);
+    return typeof t === 'string' ? no(t) : ok(s.value * t[0], s.why);
+  } },
+  PRelu: { data: 'first', apply: (c) => {
+    const slope = c.constant(1);
+    if (!slope) return no('PRelu slope is not a known constant');
+    const s = scaleConstant(slope, false);
+    return s.value === null ? s : ok(c.L[0] * Math.max(1, s.value), 'slopes 1 and max |slope|');
+  } },
+  BatchNormalization: { data: 'first', outputs: 'first', apply: (c) => {
+    if (c.a.f('training_mode', 0)) return no('BatchNormalization in training mode uses batch statistics');
+    const scale = c.constant(1);
+    const variance = c.constant(4);
+    if (!scale || !variance) return no('BatchNormalization scale/variance are not known constants');
+    const r = batchNormConstant(scale, variance, c.a.f('epsilon', 1e-5));
+    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+  } },
+  MaxPool: { data: 'first', outputs: 'first', apply: (c) => {
+    const axes = poolAxes(c);
+    if (typeof axes === 'string') return no(`MaxPool: ${axes}`);
+    const v = maxPoolConstant(axes, c.a.f('ceil_mode', 0) === 1);
+    return ok(c.L[0] * v, `sqrt(max number of windows holding one element) = ${v}`);
+  } },
+  AveragePool: { data: 'first', apply: (c) => {
+    const axes = poolAxes(c);
+    if (typeof axes === 'string') return no(`AveragePool: ${axes}`);
+    if (axes.some((ax) => ax.dim === null)) c.note(`AveragePool '${c.node.name}': input size unknown, used the window-count bound (looser)`);
+    const v = averagePoolConstant(axes, c.a.f('ceil_mode', 0) === 1, c.a.f('count_include_pad', 0) === 1);
+    return ok(c.L[0] * v, `separable average: product of per-axis certified norms = ${v}`);
+  } },
+  GlobalAveragePool: { data: 'first', apply: (c) => {
+    const shape = known(c.inShape(0));
+    if (!shape || shape.length < 3) {
+      c.note(`GlobalAveragePool '${c.node.name}': input size unknown, used 1 (>= 1/sqrt(H*W))`);
+      return ok(c.L[0], 'mean of each channel, size unknown: 1');
+    }
+    const hw = prod(shape.slice(2));
+    return ok(c.L[0] / Math.sqrt(hw), `mean over ${hw} elements: 1/sqrt(${hw})`);
+  } },
+  GlobalLpPool: { data: 'first', apply: (c) => {
+    const p = c.a.f('p', 2);
+    // |‖a‖_p - ‖b‖_p| <= ‖a-b‖_p <= ‖a-b‖_2 for p >= 2
+    return p >= 2 ? ok(c.L[0], `l${p} norm per channel, p >= 2`) : no(`GlobalLpPool p=${p} < 2`);
+  } },
+  ReduceMean: { data: 'first', apply: (c) => {
+    const n = reducedCount(c);
+    if (n === null) {
+      c.note(`ReduceMean '${c.node.name}': reduced size unknown, used 1 (>= 1/sqrt(n))`);
+      return ok(c.L[0], 'mean over disjoint groups, size unknown: 1');
+    }
+    return ok(c.L[0] / Math.sqrt(n), `mean over disjoint groups of ${n}: 1/sqrt(${n})`);
+  } },
+  ReduceSum: { data: 'first', apply: (c) => {
+    const n = reducedCount(c);
+    return n === null ? no('ReduceSum with unknown reduced size') : ok(c.L[0] * Math.sqrt(n), `sum over groups of ${n}: sqrt(${n})`);
+  } },
+  ReduceL1: { data: 'first', apply: (c) => {
+    const n = reducedCount(c);
+    return n === null ? no('ReduceL1 with unknown reduced size') : ok(c.L[0] * Math.sqrt(n), `l1 norm of groups of ${n}: sqrt(${n})`);
+  } },
+  LogSoftmax: { data: 'first', apply: (c) => {
+    // Jacobian I - 1 p^T: norm <= 1 + ||1|| ||p|| <= 1 + sqrt(n), n = size of the normalized slice
+    const shape = known(c.inShape(0));
+    if (!shape) return no('LogSoftmax with unknown input shape');
+    // opset < 13 coerces to 2-D at `axis` (default 1), later opsets normalize one axis (default -1):
+    // prod(shape[axis:]) covers both readings, and axis 1 covers both defaults
+    const ax0 = c.a.f('axis', 1);
+    const ax = ax0 < 0 ? ax0 + shape.length : ax0;
+    const n = prod(shape.slice(ax));
+    return ok(c.L[0] * (1 + Math.sqrt(n)), `I - 1p^T over ${n} classes: 1 + sqrt(${n})`);
+  } },
+  Cast: { data: 'first', apply: (c) => {
+    const to = c.a.f('to', 0);
+    return FLOAT_TYPES.has(to) ? ok(c.L[0], 'cast between float types') : no(`Cast to data type ${to} (not a float type) rounds`);
+  } },
+  Dropout: { data: 'first', outputs: 'first', apply: (c) => {
+    const training = c.node.inputs.length > 2 ? c.constant(2) : null;
+    if (c.node.inputs.length > 2 && c.node.inputs[2] && (!training || training[0] !== 0)) return no('Dropout with training_mode not known to be false');
+    return ok(c.L[0], 'inference Dropout is the identity');
+  } },
+  Split: { data: 'first', outputs: 'all', apply: (c) => ok(c.L[0], 'each output selects a subset') },
+  Gather: { data: 'first', apply: (c) => {
+    const idx = c.constant(1);
+    if (!idx) return no('Gather indices are not known constants');
+    const shape = known(c.inShape(0));
+    const ax0 = c.a.f('axis', 0);
+    const axisDim = shape ? shape[ax0 < 0 ? ax0 + shape.length : ax0] : null;
+    const m = gatherMultiplicity(idx, axisDim ?? null);
+    return ok(c.L[0] * Math.sqrt(m), `an input slice is gathered at most ${m} times`);
+  } },
+  Tile: { data: 'first', apply: (c) => {
+    const reps = c.constant(1);
+    if (!reps) return no('Tile repeats are not known constants');
+    const r = prod(reps);
+    return ok(c.L[0] * Math.sqrt(r), `every element copied ${r} times`);
+  } },
+  Expand: { data: 'first', apply: (c) => {
+    const rep = broadcastReplication(known(c.inShape(0)), known(c.outShape(0)));
+    return rep === null ? no('Expand with unknown input or output shape') : ok(c.L[0] * Math.sqrt(rep), `every element copied ${rep} times`);
+  } },
+  Pad: { data: 'first', apply: (c) => {
+    const r = padRule(c);
+    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+  } },
+  Resize: { data: 'first', apply: (c) => {
+    const r = resizeRule(c);
+    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+  } },
+  Upsample: { data: 'first', apply: (c) => {
+    const r = resizeRule(c);
+    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+  } },
+};
+
+function linearSum(mean: boolean) {
+  return (c: NodeCtx): Certified => {
+    const t = broadcastTerms(c, allPositions(c));
+    if (typeof t === 'string') return no(t);
+    const s = sum(t) / (mean ? c.node.inputs.length : 1);
+    return ok(s, 'sum of paths: L1 + L2 (constants contribute 0)');
+  };
+}
+
+function maxMin(c: NodeCtx): Certified {
+  // |max(a,b) - max(a',b')| <= max(|a-a'|, |b-b'|): squared, <= |a-a'|^2 + |b-b'|^2 per element
+  const t = broadcastTerms(c, allPositions(c));
+  return typeof t === 'string' ? no(t) : ok(rss(t), 'elementwise max/min: sqrt of the sum of squares');
+}
+
+/** Shapes of every tensor named anywhere in the summary (first one seen wins). */
+function collectShapes(graph: GraphSummary): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const put = (name: string, s: number[] | null | undefined) => {
+    if (name && s && !shapes.has(name)) shapes.set(name, s);
+  };
+  for (const n of graph.nodes) {
+    n.outputs.forEach((t, i) => put(t, n.outputShapes[i]));
+    n.inputs.forEach((t, i) => put(t, n.inputShapes[i] ?? n.constShapes[i]));
+  }
+  return shapes;
+}
+
+/** Product of the per-layer bounds: the naive network bound (valid only for a plain chain). */
+export function naiveProduct(layerBounds: (number | null)[]): number | null {
+  let p = 1;
+  for (const b of layerBounds) {
+    if (b === null || !Number.isFinite(b)) return null;
+    p *= b;
+  }
+  return p;
+}
+
+export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]): NetworkBound {
+  const states = new Map<string, TensorState>();
+  const producers = new Map<string, GraphNode>();
+  const everProduced = new Set(graph.nodes.flatMap((n) => n.outputs).filter((t) => t));
+  const shapes = collectShapes(graph);
+  const culprits: UncertifiedNode[] = [];
+  const notes = new Set<string>();
+  for (const t of graph.inputs) states.set(t, { L: 1 });
+
+  const blame = (op: string, node: string, reason: string): TensorState => {
+    culprits.push({ op, node, reason });
+    return { blame: new Set([culprits.length - 1]) };
+  };
+
+  for (const node of graph.nodes) {
+    const label = node.name || `#${node.index}`;
+    // Each input's state: produced earlier, graph input, constant, or a problem.
+    const inState: TensorState[] = node.inputs.map((t, i) => {
+      if (!t) return { L: 0 };
+      const s = states.get(t);
+      if (s) return s;
+      if (node.constInputs[i]) return { L: 0 };
+      if (everProduced.has(t)) return blame(node.op, label, `input '${t}' is used before its producer (cycle or unsorted graph)`);
+      return { blame: new Set<number>() }; // orphan: no producer, no known value; judged per position below
+    });
+    const isOrphan = (i: number) => {
+      const s = inState[i];
+      return 'blame' in s && s.blame.size === 0;
+    };
+    const setOutputs = (first: TensorState, rest: TensorState = first) => {
+      node.outputs.forEach((t, k) => {
+        if (t) states.set(t, k === 0 ? first : rest);
+        if (t) producers.set(t, node);
+      });
+    };
+    const merged = (positions: number[]): TensorState | null => {
+      const all = new Set<number>();
+      for (const i of positions) {
+        const s = inState[i];
+        if ('blame' in s) s.blame.forEach((b) => all.add(b));
+      }
+      return all.size > 0 ? { blame: all } : null;
+    };
+    const Lof = (i: number) => {
+      const s = inState[i];
+      return 'L' in s ? s.L : 0;
+    };
+    const positions = node.inputs.map((_, i) => i);
+
+    if (node.constant) {
+      setOutputs({ L: 0 });
+      continue;
+    }
+    if (node.absorbedInto !== null) {
+      setOutputs(isOrphan(0) ? blame(node.op, label, `input '${node.inputs[0]}' has no producer`) : inState[0]);
+      continue;
+    }
+    if (node.layerIndex !== null) {
+      // weights were read by the loader: orphan inputs here are initializers; the runtime input is the one with L > 0
+      const broken = merged(positions.filter((i) => !isOrphan(i)));
+      if (broken) {
+        setOutputs(broken);
+        continue;
+      }
+      const runtime = positions.filter((i) => Lof(i) > 0);
+      const b = layerBounds[node.layerIndex];
+      if (runtime.length > 1) setOutputs(blame(node.op, label, 'layer with more than one input depending on the network input'));
+      else if (runtime.length === 0) setOutputs({ L: 0 });
+      else if (b === null || b === undefined || !Number.isFinite(b)) setOutputs(blame(node.op, label, `layer has no certified bound`));
+      else setOutputs({ L: Lof(runtime[0]) * b });
+      continue;
+    }
+    const onnxDomain = node.domain === '' || node.domain === 'ai.onnx';
+    if (onnxDomain && NOT_LIPSCHITZ[node.op]?.startsWith('random')) {
+      setOutputs(blame(node.op, label, NOT_LIPSCHITZ[node.op]));
+      continue;
+    }
+    if (onnxDomain && (node.op === 'Shape' || node.op === 'Size')) {
+      // shapes do not depend on values (unless an upstream shape is data-dependent: keep its blame)
+      setOutputs(merged(positions) ?? { L: 0 });
+      continue;
+    }
+    if (positions.every((i) => 'L' in inState[i] && Lof(i) === 0)) {
+      setOutputs({ L: 0 }); // no input depends on the network input (covers Constant and constant subgraphs)
+      continue;
+    }
+
+    const a = attrGetters(node.attrs);
+    const act = activationConstant(node.op, node.domain, a);
+    const rule: Rule | undefined = act
+      ? { data: 'first', outputs: 'first', apply: (c) => (act.value === null ? act : ok(c.L[0] * act.value, act.why)) }
+      : onnxDomain && node.op in ONE_LIPSCHITZ_SHAPE_OPS
+        ? { data: 'first', outputs: node.op === 'Slice' ? 'first' : 'all', apply: (c) => ok(c.L[0], ONE_LIPSCHITZ_SHAPE_OPS[node.op]) }
+        : onnxDomain
+          ? RULES[node.op]
+          : undefined;
+    if (!rule) {
+      const why = onnxDomain
+        ? NOT_LIPSCHITZ[node.op] ?? 'no certified Lipschitz constant implemented for this op'
+        : `op from domain '${node.domain}' is not known`;
+      setOutputs(blame(node.op, label, why));
+      continue;
+    }
+    const data = rule.data === 'all' ? positions : rule.data === 'first' ? [0] : rule.data.filter((i) => i < positions.length);
+    const orphanData = data.find((i) => node.inputs[i] && isOrphan(i));
+    if (orphanData !== undefined) {
+      setOutputs(blame(node.op, label, `input '${node.inputs[orphanData]}' has no producer and no known constant value`));
+      continue;
+    }
+    const staticBroken = positions.filter((i) => !data.includes(i) && !isOrphan(i));
+    const broken = merged([...data, ...staticBroken]);
+    if (broken) {
+      setOutputs(broken);
+      continue;
+    }
+    const dependentStatic = staticBroken.find((i) => Lof(i) > 0);
+    if (dependentStatic !== undefined) {
+      setOutputs(blame(node.op, label, `input #${dependentStatic} ('${node.inputs[dependentStatic]}') is a parameter but depends on the network input`));
+      continue;
+    }
+    const ctx: NodeCtx = {
+      node,
+      L: positions.map((i) => (data.includes(i) ? Lof(i) : 0)),
+      a,
+      inShape: (i) => known(node.inputShapes[i] ?? shapes.get(node.inputs[i]) ?? node.constShapes[i]),
+      outShape: (i) => known(node.outputShapes[i] ?? shapes.get(node.outputs[i])),
+      constant: (i) => node.constInputs[i] ?? null,
+      producer: (t) => producers.get(t),
+      note: (s) => notes.add(s),
+    };
+    const r = rule.apply(ctx);
+    if (r.value === null || !Number.isFinite(r.value)) {
+      setOutputs(blame(node.op, label, r.why));
+      continue;
+    }
+    const secondary = rule.outputs !== 'all' && node.outputs.slice(1).some((t) => t);
+    const rest: TensorState = secondary ? blame(node.op, label, 'secondary output (indices/mask) is not certified') : { L: r.value };
+    setOutputs({ L: r.value }, rest);
+  }
+
+  const perOutput = graph.outputs.map((t) => {
+    let s = states.get(t);
+    if (!s) s = blame('output', t, 'graph output has no producer');
+    return { name: t, state: s };
+  });
+  const reaching = new Set<number>();
+  for (const o of perOutput) if ('blame' in o.state) o.state.blame.forEach((b) => reaching.add(b));
+  const uncertifiedNodes = [...reaching].sort((x, y) => x - y).map((i) => culprits[i]);
+  const certified = perOutput.length > 0 && reaching.size === 0;
+  const values = perOutput.map((o) => ('L' in o.state ? o.state.L : null));
+  let bound: number | null = null;
+  if (certified) {
+    bound = Math.sqrt(values.reduce<number>((acc, v) => acc + (v as number) ** 2, 0));
+    if (perOutput.length > 1)
+      notes.add(`${perOutput.length} outputs: bound is for the joint output, sqrt of the sum of squares of the per-output bounds (max per output: ${Math.max(...(values as number[]))})`);
+  }
+  if (perOutput.length === 0) notes.add('graph has no outputs');
+  const unusedCulprits = culprits.length - reaching.size;
+  if (unusedCulprits > 0 && certified) notes.add(`${unusedCulprits} uncertified node output(s) do not reach any graph output`);
+  return {
+    bound,
+    naiveProduct: naiveProduct(layerBounds),
+    certified,
+    method: 'graph',
+    uncertifiedOps: [...new Set(uncertifiedNodes.map((u) => `${u.op} (${u.node})`))],
+    uncertifiedNodes,
+    notes: [...notes],
+    perOutput: perOutput.map((o, i) => ({ name: o.name, bound: values[i] })),
+  };
+}
