@@ -68,7 +68,7 @@ describe('name patterns', () => {
 });
 
 describe('buildReport', () => {
-  it('fills every key, the best bound, tightness and the chain product', () => {
+  it('fills every key, the best bound, tightness and the network bound', () => {
     const r = makeReport([conv, dense], [convBounds, denseBounds]);
     const [c, d] = r.layers;
     expect(c.bounds).toEqual({ toeplitz: 2.5, spectral: 1.8, power: 1.75, frobenius: 4 });
@@ -81,8 +81,7 @@ describe('buildReport', () => {
     expect(d.strides).toBeNull();
     expect(d.group).toBeNull();
     expect(r.network.bound).toBeCloseTo(2.25, 14); // 1.8 * 1.25
-    expect(r.network).toMatchObject({ method: 'product', certified: true, uncertifiedOps: [], layerCount: 2 });
-    expect(r.network.notes[0]).toMatch(/plain chain/);
+    expect(r.network).toMatchObject({ method: 'graph', certified: true, naiveProduct: 2.25, uncertifiedOps: [], layerCount: 2, perOutput: [{ name: 'y', bound: 2.25 }] });
     expect(r.budget).toEqual({ limit: null, passed: true, failures: [] });
     expect(validateJsonSchema(REPORT_JSON_SCHEMA, JSON.parse(renderJson(r)))).toEqual([]);
   });
@@ -93,8 +92,7 @@ describe('buildReport', () => {
     expect(r.network.bound).toBeNull();
     expect(r.network.certified).toBe(false);
     expect(r.network.naiveProduct).toBeNull();
-    expect(r.network.uncertifiedOps).toEqual(['conv3d']);
-    expect(r.network.notes.join('\n')).toMatch(/unsupported layers conv3d/);
+    expect(r.network.uncertifiedOps).toEqual(['Conv (conv3d)']);
     expect(r.layers[1]).toMatchObject({ kind: 'unsupported', unsupportedReason: '3-D convolution', best: null, weightShape: null });
     expect(validateJsonSchema(REPORT_JSON_SCHEMA, JSON.parse(renderJson(r)))).toEqual([]);
   });
@@ -223,7 +221,8 @@ describe('table', () => {
     const denseCells = lines.find((l) => l.includes('│ fc '))!.split('│').map((c) => c.trim()).filter((c) => c !== '');
     expect(denseCells).toEqual(['fc', 'Gemm', '10x256', '—', '256', '1.250', '1.250', '1.250', '1.250', '1.00x', 'ok <= 1.500']);
     expect(text).toMatch(/unsupported: QLinearConv with per-channel zero points/);
-    expect(text).toMatch(/network bound \(product of per-layer best bounds, plain chain\): none \(not certified\)/);
+    expect(text).toMatch(/network bound \(graph-aware\): none \(not certified\) +naive product of layer bounds: none/);
+    expect(text).toMatch(/not certified because of: .*q\/conv/);
     expect(text).toMatch(/3 layers \(1 unsupported\) in 1\.23 s/);
     expect(text).toMatch(/budget exceeded: 2 failures/);
     // Numbers are right-aligned: the conv and dense toeplitz cells end at the same column.

@@ -1,10 +1,11 @@
 // Assembles the report (the JSON contract) from the loader's layers and the engine's bounds.
-// It computes nothing numeric beyond ratios and the chain product; it only
-// arranges, checks budgets, and turns anything non-finite into null with a note.
+// It computes nothing numeric beyond ratios; it only arranges, checks budgets, and turns
+// anything non-finite into null with a note.
 import { ALL_METHODS, type LayerBounds, type MethodName, type MethodResult } from '../bounds/types.js';
 import type { Layer, ModelInfo } from '../model/layer.js';
 import { checkLayerBudget, checkNetworkBudget, type BudgetSettings } from './budget.js';
-import { chainProductBound } from './network.js';
+import type { NetworkBound } from '../bounds/network.js';
+import { networkReport } from './network.js';
 import { SCHEMA_VERSION, type BudgetFailure, type DetailValue, type LipcheckReport, type MethodDetails, type ReportLayer } from './types.js';
 
 export interface ReportInput {
@@ -16,6 +17,10 @@ export interface ReportInput {
   bounds: readonly LayerBounds[];
   /** Layers in the model before --layers: a subset gets no network bound. */
   totalLayers: number;
+  /** The engine's graph-aware network bound; null when not computed (--layers subset). */
+  network: NetworkBound | null;
+  /** The engine's product of the bounded layers' best bounds. */
+  naiveProduct: number | null;
   budgets: BudgetSettings;
   timing: LipcheckReport['timing'];
   warnings: string[];
@@ -26,7 +31,7 @@ export function buildReport(input: ReportInput): LipcheckReport {
     throw new Error(`engine returned ${input.bounds.length} results for ${input.layers.length} layers`);
   }
   const layers = input.layers.map((layer, i) => reportLayer(layer, input.bounds[i], input.budgets));
-  const network = chainProductBound(layers, { selected: input.layers.length, total: input.totalLayers });
+  const network = networkReport(input.network, input.naiveProduct, { selected: input.layers.length, total: input.totalLayers });
   const networkCheck = checkNetworkBudget(network.bound, input.budgets);
 
   const failures: BudgetFailure[] = [];

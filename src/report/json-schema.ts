@@ -110,16 +110,20 @@ export const REPORT_JSON_SCHEMA = {
     layers: { type: 'array', items: layer },
     network: {
       type: 'object',
-      required: ['bound', 'method', 'certified', 'notes', 'naiveProduct', 'uncertifiedOps', 'layerCount'],
+      required: ['bound', 'method', 'certified', 'notes', 'naiveProduct', 'uncertifiedOps', 'layerCount', 'perOutput'],
       additionalProperties: false,
       properties: {
         bound: boundOrNull,
-        method: { const: 'product' },
+        method: { const: 'graph' },
         certified: boolean,
         notes: strings,
         naiveProduct: boundOrNull,
         uncertifiedOps: strings,
         layerCount: { type: 'integer', minimum: 0 },
+        perOutput: {
+          type: 'array',
+          items: { type: 'object', required: ['name', 'bound'], additionalProperties: false, properties: { name: string, bound: boundOrNull } },
+        },
       },
     },
     budget: {

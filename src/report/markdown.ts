@@ -29,7 +29,7 @@ export function renderMarkdown(report: LipcheckReport): string {
     if (showBudget) cells.push(escapeCell(budgetText(layer)));
     lines.push(row(cells));
   }
-  lines.push('', `<sub>lipcheck ${report.tool.version} · ${escapeCell(report.model.path)} · bold = best certified upper bound; power is a lower estimate; network bound = ${report.network.method} of per-layer bounds (plain chain)</sub>`);
+  lines.push('', `<sub>lipcheck ${report.tool.version} · ${escapeCell(report.model.path)} · bold = best certified upper bound; power is a lower estimate; network bound: graph-aware (naive product ${report.network.naiveProduct === null ? 'none' : formatNumber(report.network.naiveProduct)})${report.network.uncertifiedOps.length > 0 ? ` · not certified because of ${escapeCell(report.network.uncertifiedOps.join(', '))}` : ''}</sub>`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,54 +1,41 @@
-// The network bound for now: the product of the per-layer certified bounds, valid for a plain
-// chain of these layers with 1-Lipschitz activations (ReLU, tanh, max-pool...) in between,
-// because the Lipschitz constant of a composition is at most the product of the constants.
-// A graph-aware bound (residual branches, concatenations) is a later issue and will replace
-// `bound` while `naiveProduct` keeps this number.
+// Arranges the engine's whole-network bound for the report. Computes nothing: the graph walk
+// (src/bounds/network.ts) produced the numbers; this only states why a number is missing.
+import type { NetworkBound } from '../bounds/network.js';
 import type { NetworkReport } from './types.js';
 
-export interface ChainLayer {
-  name: string;
-  best: number | null;
-  unsupportedReason: string | null;
-}
-
-export interface ChainScope {
+export interface NetworkScope {
   /** Layers bounded after a --layers filter, and layers in the model: a subset has no network bound. */
   selected: number;
   total: number;
 }
 
-export function chainProductBound(layers: readonly ChainLayer[], scope: ChainScope): NetworkReport {
-  const notes: string[] = [
-    'product of the per-layer best certified bounds: valid for a plain chain of these layers with 1-Lipschitz activations between them; residual or branching graphs are not accounted for yet',
-  ];
-  const uncertifiedOps = layers.filter((l) => l.best === null).map((l) => l.name);
-  let product: number | null = null;
-  if (uncertifiedOps.length === 0 && layers.length > 0) {
-    product = layers.reduce((acc, l) => acc * (l.best as number), 1);
-    if (!Number.isFinite(product)) {
-      notes.push('the product overflows a double; reported as null');
-      product = null;
-    }
+/**
+ * `net` is the engine's graph-aware result (null when the walk was not run: a --layers subset,
+ * or a model without a graph summary); `naive` is the engine's product of the selected layers' bounds.
+ */
+export function networkReport(net: NetworkBound | null, naive: number | null, scope: NetworkScope): NetworkReport {
+  const notes: string[] = [];
+  if (scope.total === 0) notes.push('no layers to bound');
+  if (net === null) {
+    notes.push(
+      scope.selected < scope.total
+        ? `no network bound: --layers selected ${scope.selected} of ${scope.total} layers`
+        : 'no network bound: the graph could not be walked',
+    );
+    return { bound: null, method: 'graph', certified: false, notes, naiveProduct: naive, uncertifiedOps: [], layerCount: scope.selected, perOutput: [] };
   }
-  if (uncertifiedOps.length > 0) {
-    const unsupported = layers.filter((l) => l.best === null && l.unsupportedReason !== null).map((l) => l.name);
-    const failed = uncertifiedOps.filter((name) => !unsupported.includes(name));
-    if (unsupported.length > 0) notes.push(`no network bound: unsupported layers ${unsupported.join(', ')}`);
-    if (failed.length > 0) notes.push(`no network bound: no certified bound for ${failed.join(', ')}`);
+  notes.push(...net.notes);
+  if (net.naiveProduct !== null && net.bound !== null && net.naiveProduct < net.bound) {
+    notes.push('the naive product of layer bounds is below the graph-aware bound: the graph is not a plain chain (residual or concatenated paths), so the product is not a valid bound here');
   }
-  let bound = product;
-  if (scope.selected < scope.total) {
-    notes.push(`no network bound: --layers selected ${scope.selected} of ${scope.total} layers`);
-    bound = null;
-  }
-  if (layers.length === 0) notes.push('no layers to bound');
   return {
-    bound,
-    method: 'product',
-    certified: bound !== null,
+    bound: net.bound,
+    method: 'graph',
+    certified: net.certified && net.bound !== null,
     notes,
-    naiveProduct: product,
-    uncertifiedOps,
-    layerCount: layers.length,
+    naiveProduct: net.naiveProduct,
+    uncertifiedOps: [...net.uncertifiedOps],
+    layerCount: scope.selected,
+    perOutput: net.perOutput.map((o) => ({ name: o.name, bound: o.bound })),
   };
 }

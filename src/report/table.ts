@@ -57,8 +57,10 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
   const unsupported = layers.filter((l) => l.unsupportedReason !== null).length;
   const lines: string[] = [];
   const bound = network.bound === null ? chalk.yellow('none') : chalk.bold(formatNumber(network.bound));
-  lines.push(`network bound (${network.method} of per-layer best bounds, plain chain): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}`);
-  for (const note of network.notes.slice(1)) lines.push(chalk.yellow(`  ${note}`));
+  const naive = network.naiveProduct === null ? 'none' : formatNumber(network.naiveProduct);
+  lines.push(`network bound (graph-aware): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}   naive product of layer bounds: ${naive}`);
+  if (network.uncertifiedOps.length > 0) lines.push(chalk.yellow(`  not certified because of: ${network.uncertifiedOps.join(', ')}`));
+  for (const note of network.notes) lines.push(chalk.dim(`  ${note}`));
   const counted = `${layers.length} layer${layers.length === 1 ? '' : 's'}${unsupported > 0 ? ` (${unsupported} unsupported)` : ''}`;
   lines.push(`${counted} in ${formatDuration(report.timing.totalMs)}`);
   if (report.budget.failures.length > 0) {

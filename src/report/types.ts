@@ -64,15 +64,18 @@ export interface BudgetFailure {
 }
 
 export interface NetworkReport {
+  /** Certified bound on the whole network (input -> all outputs jointly), from the graph walk; null if not certified. */
   bound: number | null;
-  method: 'product';
+  method: 'graph';
   certified: boolean;
   notes: string[];
-  /** Product of the per-layer best bounds (the same as `bound` until the graph-aware bound lands). */
+  /** Product of the per-layer best bounds: valid only for a plain chain; shown for comparison. */
   naiveProduct: number | null;
-  /** Layers with no certified bound (unsupported, or every method failed). */
+  /** "Op (node)" for every graph node that prevented certification (unsupported layers, ops with no known constant). */
   uncertifiedOps: string[];
   layerCount: number;
+  /** Bound per graph output. */
+  perOutput: { name: string; bound: number | null }[];
 }
 
 export interface LipcheckReport {

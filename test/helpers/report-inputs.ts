@@ -1,4 +1,5 @@
 // Hand-made loader layers and engine results for reporter tests (no loader, no engine).
+import type { NetworkBound } from '../../src/bounds/network.js';
 import type { LayerBounds, MethodName, MethodResult } from '../../src/bounds/types.js';
 import type { ConvLayer, DenseLayer, Layer, ModelInfo, UnsupportedLayer } from '../../src/model/layer.js';
 import { resolveBudgets, type BudgetFlags, type BudgetConfig } from '../../src/report/budget.js';
@@ -56,6 +57,24 @@ export interface MakeReportOptions {
   config?: BudgetConfig | null;
   totalLayers?: number;
   methods?: MethodName[];
+  /** The engine's network result; default: what the graph walk gives on a plain chain of these layers. */
+  network?: NetworkBound | null;
+}
+
+/** The graph walk's result on a plain chain (layers joined by 1-Lipschitz ops): the product, or uncertified. */
+export function chainNetwork(layers: Layer[], bounds: LayerBounds[]): NetworkBound {
+  const missing = layers.filter((_, i) => (bounds[i]?.best ?? null) === null);
+  const product = missing.length > 0 ? null : bounds.reduce((acc, b) => acc * (b.best as number), 1);
+  return {
+    bound: product,
+    naiveProduct: product,
+    certified: product !== null,
+    method: 'graph',
+    uncertifiedOps: missing.map((l) => `${l.op} (${l.name})`),
+    uncertifiedNodes: missing.map((l) => ({ op: l.op, node: l.name, reason: 'no certified layer bound' })),
+    notes: [],
+    perOutput: [{ name: 'y', bound: product }],
+  };
 }
 
 export function makeReport(layers: Layer[], bounds: LayerBounds[], opts: MakeReportOptions = {}): LipcheckReport {
@@ -70,6 +89,8 @@ export function makeReport(layers: Layer[], bounds: LayerBounds[], opts: MakeRep
     layers,
     bounds,
     totalLayers: opts.totalLayers ?? layers.length,
+    network: opts.network !== undefined ? opts.network : (opts.totalLayers ?? layers.length) > layers.length ? null : chainNetwork(layers, bounds),
+    naiveProduct: chainNetwork(layers, bounds).naiveProduct,
     budgets: resolveBudgets(opts.flags ?? {}, opts.config ?? null),
     timing: { totalMs: 1234, loadMs: 100, boundsMs: 1000 },
     warnings: [],
