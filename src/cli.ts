@@ -1,28 +1,32 @@
 // The command line: parses flags, then ties loader -> engine -> report. stdout carries only the
 // report; progress, warnings, budget failures and errors go to stderr.
 // Exit codes: 0 ok / within budget, 1 a budget exceeded, 2 usage or input error, 3 internal error (a bug).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
 import { boundLayers } from './bounds/engine.js';
+import { frequencyMap } from './bounds/frequency-map.js';
 import { naiveProduct, networkBound } from './bounds/network.js';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from './bounds/types.js';
 import { InputError } from './errors.js';
+import type { Layer } from './model/layer.js';
 import { loadModel } from './onnx/load.js';
 import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from './report/budget.js';
 import { buildReport } from './report/build.js';
 import { chalkFor } from './report/color.js';
+import { heatMapLayers, renderHtml, type HtmlFrequencyMap } from './report/html.js';
 import { renderJson } from './report/json.js';
 import { renderMarkdown } from './report/markdown.js';
 import { renderTable } from './report/table.js';
 import type { LipcheckReport } from './report/types.js';
 import { compileNamePattern } from './util/name-pattern.js';
+import { diffMain } from './diff/cli.js';
 
 export const EXIT = { ok: 0, budgetExceeded: 1, usage: 2, internal: 3 } as const;
 
-export type Format = 'table' | 'json' | 'markdown';
+export type Format = 'table' | 'json' | 'markdown' | 'html';
 
 interface OutStream {
   write(text: string): unknown;
@@ -55,6 +59,10 @@ export interface CliOptions {
   quiet: boolean;
   debug: boolean;
   color?: boolean;
+  /** --html <file>: also write the HTML report there. */
+  html?: string;
+  /** Per-layer bars in the table (--no-bars turns them off). */
+  bars: boolean;
 }
 
 function processIO(): CliIO {
@@ -62,6 +70,7 @@ function processIO(): CliIO {
 }
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  if (argv[2] === 'diff') return diffMain(argv, io);
   let options: CliOptions | null;
   try {
     options = parseArgs(argv, io);
@@ -81,7 +90,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
   }
 }
 
-function reportError(err: unknown, debug: boolean, io: CliIO): number {
+export function reportError(err: unknown, debug: boolean, io: CliIO): number {
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof InputError) {
     io.stderr.write(`lipcheck: ${e.file ? `${e.file}: ` : ''}${oneLine(e.message)}\n`);
@@ -93,7 +102,7 @@ function reportError(err: unknown, debug: boolean, io: CliIO): number {
   return EXIT.internal;
 }
 
-function oneLine(text: string): string {
+export function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, '; ').trim();
 }
 
@@ -125,6 +134,8 @@ Examples:
   $ lipcheck model.onnx --input-shape 1x3x224x224 --layers 'layer1.*'
   $ lipcheck model.onnx --layer-budget 5 --budget 1000        # CI gate: exit 1 when exceeded
   $ lipcheck model.onnx --format markdown > pr-comment.md
+  $ lipcheck model.onnx --html report.html                  # table on stdout, HTML report to a file
+  $ lipcheck diff epoch10.onnx epoch20.onnx --max-growth 1.1 # compare checkpoints (lipcheck diff --help)
 
 Exit codes: 0 ok, 1 budget exceeded, 2 usage or input error, 3 internal error (a bug)
 Colour: off when stdout is not a terminal or NO_COLOR is set; FORCE_COLOR=1 forces it on.
@@ -136,8 +147,10 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     .description('Certified Lipschitz (l2 operator norm) upper bounds for the conv and dense layers of an ONNX model.')
     .argument('<model>', 'ONNX model file')
     .version(toolVersion(), '-v, --version')
-    .addOption(new Option('-f, --format <format>', 'report format').choices(['table', 'json', 'markdown']).default('table'))
+    .addOption(new Option('-f, --format <format>', 'report format').choices(['table', 'json', 'markdown', 'html']).default('table'))
     .option('--json', 'shorthand for --format json')
+    .option('--html <file>', 'also write the self-contained HTML report (charts, frequency maps) to <file>')
+    .option('--no-bars', 'no per-layer bars in the table')
     .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
     .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
     .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
@@ -165,7 +178,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
   const o = program.opts<{
     format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
     inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
-    quiet?: boolean; debug?: boolean; color?: boolean;
+    quiet?: boolean; debug?: boolean; color?: boolean; html?: string; bars: boolean;
   }>();
   if (o.json && program.getOptionValueSource('format') === 'cli' && o.format !== 'json') {
     throw new CommanderError(2, 'lipcheck.conflict', `--json conflicts with --format ${o.format}`);
@@ -189,22 +202,24 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     quiet: o.quiet ?? false,
     debug: o.debug ?? false,
     color: colorFlag,
+    html: o.html,
+    bars: o.bars,
   };
 }
 
-function parsePositiveInt(value: string): number {
+export function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
 
-function parseNonNegativeInt(value: string): number {
+export function parseNonNegativeInt(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
 }
 
-function parseTolerance(value: string): number {
+export function parseTolerance(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a number between 0 and 1 (exclusive)');
   return n;
@@ -217,7 +232,7 @@ function parseBudget(value: string): number {
   return n;
 }
 
-function parseMethods(value: string): MethodName[] {
+export function parseMethods(value: string): MethodName[] {
   const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const unknown = names.filter((n) => !ALL_METHODS.includes(n as MethodName));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown method ${unknown.join(', ')} (choose from ${ALL_METHODS.join(', ')})`);
@@ -225,7 +240,7 @@ function parseMethods(value: string): MethodName[] {
   return ALL_METHODS.filter((m) => names.includes(m));
 }
 
-function parseInputShape(value: string): number[] {
+export function parseInputShape(value: string): number[] {
   const parts = value.split(/[x,×]/i);
   const dims = parts.map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : Number.NaN));
   if (dims.length < 2 || dims.length > 5 || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
@@ -246,7 +261,7 @@ function parseLayerPattern(value: string): string {
 // ---------------------------------------------------------------- run
 
 /** A single stderr line rewritten in place; only on a TTY. */
-class ProgressLine {
+export class ProgressLine {
   private shown = false;
   constructor(
     private readonly stream: OutStream,
@@ -335,7 +350,10 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     timing: { totalMs: performance.now() - started, loadMs, boundsMs },
     warnings,
   });
-  io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) })));
+  const wantsHtml = opts.format === 'html' || opts.html !== undefined;
+  const frequencyMaps = wantsHtml ? frequencyMapsFor(report, selected, opts.samples) : [];
+  if (opts.html !== undefined) writeReportFile(path.resolve(io.cwd, opts.html), opts.html, renderHtml(report, { frequencyMaps }));
+  io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) }), { bars: opts.bars, frequencyMaps }));
 
   if (!hasAnyBudget(budgets)) return EXIT.ok;
   for (const f of report.budget.failures) {
@@ -344,10 +362,27 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   return report.budget.passed ? EXIT.ok : EXIT.budgetExceeded;
 }
 
-export function render(report: LipcheckReport, format: Format, chalk: ChalkInstance): string {
+/** The per-frequency maps of the layers the HTML report shows (at most two: cheap). */
+function frequencyMapsFor(report: LipcheckReport, layers: readonly Layer[], samples: number): HtmlFrequencyMap[] {
+  return heatMapLayers(report).flatMap((pick) => {
+    const layer = layers[pick.index];
+    return layer.kind === 'conv' ? [{ ...pick, map: frequencyMap(layer, samples) }] : [];
+  });
+}
+
+function writeReportFile(absPath: string, shown: string, text: string): void {
+  try {
+    writeFileSync(absPath, text);
+  } catch (err) {
+    throw new InputError(`cannot write: ${(err as Error).message}`, shown);
+  }
+}
+
+export function render(report: LipcheckReport, format: Format, chalk: ChalkInstance, extra: { bars?: boolean; frequencyMaps?: HtmlFrequencyMap[] } = {}): string {
   switch (format) {
     case 'json': return renderJson(report);
     case 'markdown': return renderMarkdown(report);
-    case 'table': return renderTable(report, chalk);
+    case 'table': return renderTable(report, chalk, { bars: extra.bars });
+    case 'html': return renderHtml(report, { frequencyMaps: extra.frequencyMaps });
   }
 }

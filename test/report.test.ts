@@ -217,14 +217,15 @@ describe('table', () => {
     const lines = text.split('\n');
     const convRow = lines.find((l) => l.includes('features.0/conv'))!;
     const cells = convRow.split('│').map((c) => c.trim()).filter((c) => c !== '');
-    expect(cells).toEqual(['features.0/conv', 'Conv', '4x3x3x3', '1/1/1', '3x8x8', '2.500', '1.800', '1.750', '4.000', '1.03x', 'over: 1.800 > 1.500']);
+    expect(cells).toEqual(['features.0/conv', 'Conv', '4x3x3x3', '1/1/1', '3x8x8', '2.500', '1.800', '1.750', '4.000', '1.03x', '██████████', 'over: 1.800 > 1.500']);
     const denseCells = lines.find((l) => l.includes('│ fc '))!.split('│').map((c) => c.trim()).filter((c) => c !== '');
-    expect(denseCells).toEqual(['fc', 'Gemm', '10x256', '—', '256', '1.250', '1.250', '1.250', '1.250', '1.00x', 'ok <= 1.500']);
+    expect(denseCells).toEqual(['fc', 'Gemm', '10x256', '—', '256', '1.250', '1.250', '1.250', '1.250', '1.00x', '████████▍', 'ok <= 1.500']); // log10(1.8/1.25) = 0.158 of the 1-decade bar: 67/80 eighths
     expect(text).toMatch(/unsupported: QLinearConv with per-channel zero points/);
     expect(text).toMatch(/network bound \(graph-aware\): none \(not certified\) +naive product of layer bounds: none/);
     expect(text).toMatch(/not certified because of: .*q\/conv/);
     expect(text).toMatch(/3 layers \(1 unsupported\) in 1\.23 s/);
     expect(text).toMatch(/budget exceeded: 2 failures/);
+    expect(text).toMatch(/bars: best bound on a log scale, full = 1\.800 \(largest layer\), empty = 1 decade below/);
     // Numbers are right-aligned: the conv and dense toeplitz cells end at the same column.
     const end = (row: string, value: string) => row.indexOf(value) + value.length;
     expect(end(convRow, '2.500')).toBe(end(lines.find((l) => l.includes('│ fc '))!, '1.250'));

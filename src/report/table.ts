@@ -3,25 +3,32 @@
 import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
 import { ALL_METHODS, type MethodName } from '../bounds/types.js';
+import { logFraction, logScale, renderBar, type LogScale } from './bars.js';
 import { formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 
-export function renderTable(report: LipcheckReport, chalk: ChalkInstance): string {
+export interface TableOptions {
+  /** A per-layer bar of the best bound on a log scale (default on; --no-bars). */
+  bars?: boolean;
+}
+
+export function renderTable(report: LipcheckReport, chalk: ChalkInstance, options: TableOptions = {}): string {
   const methods = ALL_METHODS.filter((m) => report.settings.methods.includes(m));
   const showTightness = methods.includes('power') && methods.some((m) => m !== 'power');
   const showBudget = report.layers.some((l) => l.budget !== null);
-  const head = ['layer', 'op', 'kernel', 's/d/g', 'input', ...methods, ...(showTightness ? ['tightness'] : []), ...(showBudget ? ['budget'] : [])];
+  const scale = options.bars === false ? null : logScale(report.layers.map((l) => l.best));
+  const head = ['layer', 'op', 'kernel', 's/d/g', 'input', ...methods, ...(showTightness ? ['tightness'] : []), ...(scale ? ['best (log)'] : []), ...(showBudget ? ['budget'] : [])];
   const numericFrom = 5;
   const table = new Table({
     head: head.map((h) => chalk.bold(h)),
     colAligns: head.map((_, i) => (i >= numericFrom && i < numericFrom + methods.length + (showTightness ? 1 : 0) ? 'right' : 'left')),
     style: { head: [], border: [], compact: true },
   });
-  for (const layer of report.layers) table.push(tableRow(layer, methods, showTightness, showBudget, head.length - numericFrom, chalk));
-  return `${table.toString()}\n${footer(report, chalk)}`;
+  for (const layer of report.layers) table.push(tableRow(layer, methods, showTightness, scale, showBudget, head.length - numericFrom, chalk));
+  return `${table.toString()}\n${footer(report, chalk)}${scale ? chalk.dim(barLegend(scale)) + '\n' : ''}`;
 }
 
-function tableRow(layer: ReportLayer, methods: MethodName[], showTightness: boolean, showBudget: boolean, trailing: number, chalk: ChalkInstance): Table.Cell[] {
+function tableRow(layer: ReportLayer, methods: MethodName[], showTightness: boolean, scale: LogScale | null, showBudget: boolean, trailing: number, chalk: ChalkInstance): Table.Cell[] {
   const over = layer.budget !== null && !layer.budget.passed;
   const paint = (text: string) => (over ? chalk.red(text) : text);
   const op = layer.foldedBatchNorm ? `${layer.op}+BN` : layer.op;
@@ -39,6 +46,10 @@ function tableRow(layer: ReportLayer, methods: MethodName[], showTightness: bool
     return m === layer.bestMethod ? chalk.bold(text) : text;
   });
   if (showTightness) numbers.push(layer.tightness === null ? MISSING : `${formatNumber(layer.tightness, 3)}x`);
+  if (scale) {
+    const fraction = logFraction(layer.best, scale);
+    numbers.push(fraction === null ? MISSING : renderBar(fraction));
+  }
   const cells: Table.Cell[] = [...lead, ...numbers].map(paint);
   if (showBudget) cells.push(budgetCell(layer, chalk));
   return cells;
@@ -69,4 +80,9 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
     lines.push(chalk.green('all budgets met'));
   }
   return `${lines.join('\n')}\n`;
+}
+
+function barLegend(scale: LogScale): string {
+  const decades = Number(scale.decades.toPrecision(2));
+  return `bars: best bound on a log scale, full = ${formatNumber(scale.max)} (largest layer), empty = ${decades} decade${decades === 1 ? '' : 's'} below`;
 }

@@ -1,0 +1,189 @@
+// `lipcheck diff a.onnx b.onnx`: bounds two checkpoints of the same architecture with the same
+// settings and reports how each layer's bound and the network bound changed (b / a), with an
+// optional growth gate. Exit codes as the main command: 0 ok, 1 growth over --max-growth,
+// 2 usage or input error, 3 internal error.
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { boundLayers } from '../bounds/engine.js';
+import { naiveProduct, networkBound } from '../bounds/network.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../bounds/types.js';
+import { InputError } from '../errors.js';
+import { loadModel } from '../onnx/load.js';
+import { budgetProblem, resolveBudgets } from '../report/budget.js';
+import { buildReport } from '../report/build.js';
+import { chalkFor } from '../report/color.js';
+import type { LipcheckReport } from '../report/types.js';
+import {
+  EXIT, oneLine, parseInputShape, parseMethods, parseNonNegativeInt, parsePositiveInt, parseTolerance, ProgressLine, reportError, toolVersion,
+  type CliIO,
+} from '../cli.js';
+import { buildDiffReport } from './build.js';
+import { renderDiffJson, renderDiffMarkdown, renderDiffTable } from './render.js';
+import type { DiffReport } from './types.js';
+
+export type DiffFormat = 'table' | 'json' | 'markdown';
+
+export interface DiffOptions {
+  a: string;
+  b: string;
+  format: DiffFormat;
+  engine: EngineOptions;
+  inputShape?: number[];
+  maxGrowth: number | null;
+  quiet: boolean;
+  debug: boolean;
+  color?: boolean;
+}
+
+const HELP_AFTER = `
+Layers are matched by name, then the rest by order and shape (same op and weight shape); the
+report says which matched how, and lists every layer found in only one checkpoint.
+Ratios are b / a of each layer's best certified bound (and of every method run), and of the
+graph-aware network bound. --max-growth gates them: exit 1 when any ratio exceeds the limit
+(or is missing), every offender listed on stderr.
+
+Examples:
+  $ lipcheck diff epoch10.onnx epoch20.onnx
+  $ lipcheck diff base.onnx finetuned.onnx --max-growth 1.1     # CI gate
+  $ lipcheck diff a.onnx b.onnx --json > diff.json
+  $ lipcheck diff a.onnx b.onnx --format markdown > pr-comment.md
+`;
+
+function parseGrowth(value: string): number {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (budgetProblem(n) !== null) throw new InvalidArgumentError('expected a positive number such as 1.1');
+  return n;
+}
+
+/** argv in process.argv form with argv[2] === 'diff'; null when --help was handled. */
+export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
+  const program = new Command('lipcheck diff')
+    .description('Compare the Lipschitz bounds of two checkpoints of the same architecture (b / a).')
+    .argument('<a>', 'the reference ONNX model (e.g. the older checkpoint)')
+    .argument('<b>', 'the ONNX model compared against it')
+    .addOption(new Option('-f, --format <format>', 'report format').choices(['table', 'json', 'markdown']).default('table'))
+    .option('--json', 'shorthand for --format json')
+    .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
+    .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
+    .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
+    .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
+    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
+    .option('--input-shape <shape>', 'input shape of both models, e.g. 1x3x224x224', parseInputShape)
+    .option('--max-growth <x>', 'fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth)
+    .option('-q, --quiet', 'no progress or warnings on stderr')
+    .option('--debug', 'print stack traces on errors')
+    .option('--color', 'force colour')
+    .option('--no-color', 'disable colour')
+    .addHelpText('after', HELP_AFTER)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t), outputError: () => {} });
+  program.parse([argv[0], argv[1], ...argv.slice(3)]);
+  const o = program.opts<{
+    format: DiffFormat; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
+    inputShape?: number[]; maxGrowth?: number; quiet?: boolean; debug?: boolean; color?: boolean;
+  }>();
+  if (o.json && program.getOptionValueSource('format') === 'cli' && o.format !== 'json') {
+    throw new CommanderError(2, 'lipcheck.conflict', `--json conflicts with --format ${o.format}`);
+  }
+  return {
+    a: program.args[0],
+    b: program.args[1],
+    format: o.json ? 'json' : o.format,
+    engine: { methods: o.methods, samples: o.samples, iterations: o.iterations, tolerance: o.tolerance, seed: o.seed },
+    inputShape: o.inputShape,
+    maxGrowth: o.maxGrowth ?? null,
+    quiet: o.quiet ?? false,
+    debug: o.debug ?? false,
+    color: program.getOptionValueSource('color') === 'cli' ? o.color : undefined,
+  };
+}
+
+export async function diffMain(argv: string[], io: CliIO): Promise<number> {
+  let options: DiffOptions | null;
+  try {
+    options = parseDiffArgs(argv, io);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.ok;
+      io.stderr.write(`lipcheck diff: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  if (!options) return EXIT.ok;
+  try {
+    return await runDiff(options, io);
+  } catch (err) {
+    return reportError(err, options.debug, io);
+  }
+}
+
+/** Loads one checkpoint and bounds every layer: the main command's report without budgets. */
+async function checkpointReport(file: string, opts: DiffOptions, io: CliIO, progress: ProgressLine): Promise<LipcheckReport> {
+  const started = performance.now();
+  const modelPath = path.resolve(io.cwd, file);
+  progress.update(`lipcheck diff: loading ${file}`);
+  const model = await loadModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {}).catch((err: unknown) => {
+    if (err instanceof InputError && (err.file === undefined || err.file === modelPath)) throw new InputError(err.message, file);
+    throw err;
+  });
+  const loadMs = performance.now() - started;
+  const bounds = await boundLayers(model.layers, opts.engine, (done, total, name) => progress.update(`lipcheck diff: ${file} [${done}/${total}] ${name}`));
+  const best = bounds.map((b) => b.best);
+  const network = model.graph ? networkBound(model.graph, best) : null;
+  return buildReport({
+    toolVersion: toolVersion(),
+    model: { ...model.info, path: file },
+    settings: { ...opts.engine, inputShape: opts.inputShape ?? null, layers: null, budgetMethod: null },
+    layers: model.layers,
+    bounds,
+    totalLayers: model.layers.length,
+    network,
+    naiveProduct: naiveProduct(best),
+    budgets: resolveBudgets({}, null),
+    timing: { totalMs: performance.now() - started, loadMs, boundsMs: performance.now() - started - loadMs },
+    warnings: model.warnings.map((w) => `${file}: ${w}`),
+  });
+}
+
+async function runDiff(opts: DiffOptions, io: CliIO): Promise<number> {
+  const started = performance.now();
+  const errChalk = chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stderr.isTTY) });
+  const progress = new ProgressLine(io.stderr, !opts.quiet && Boolean(io.stderr.isTTY));
+  const a = await checkpointReport(opts.a, opts, io, progress);
+  const b = await checkpointReport(opts.b, opts, io, progress);
+  progress.clear();
+  const report = buildDiffReport({
+    toolVersion: toolVersion(),
+    a,
+    b,
+    maxGrowth: opts.maxGrowth,
+    totalMs: performance.now() - started,
+    warnings: [...a.warnings, ...b.warnings],
+  });
+  if (!opts.quiet) {
+    const warn = (text: string) => io.stderr.write(`${errChalk.yellow(`lipcheck: warning: ${oneLine(text)}`)}\n`);
+    for (const w of report.warnings) warn(w);
+    const { unmatched } = report;
+    if (unmatched.a.length + unmatched.b.length > 0) {
+      const names = [...unmatched.a.map((u) => `${u.name} (only in a)`), ...unmatched.b.map((u) => `${u.name} (only in b)`)];
+      warn(`${names.length} unmatched layer${names.length === 1 ? '' : 's'}: ${names.join(', ')}`);
+    }
+  }
+  io.stdout.write(renderDiff(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) })));
+  if (opts.maxGrowth === null) return EXIT.ok;
+  for (const f of report.gate.failures) {
+    io.stderr.write(`${errChalk.red(`lipcheck: growth exceeded: ${f.name ?? 'network'}: ${f.reason}`)}\n`);
+  }
+  return report.gate.passed ? EXIT.ok : EXIT.budgetExceeded;
+}
+
+export function renderDiff(report: DiffReport, format: DiffFormat, chalk: ReturnType<typeof chalkFor>): string {
+  switch (format) {
+    case 'json': return renderDiffJson(report);
+    case 'markdown': return renderDiffMarkdown(report);
+    case 'table': return renderDiffTable(report, chalk);
+  }
+}
