@@ -444,6 +444,54 @@ function convTranspose(): FixtureSpec {
   };
 }
 
+/**
+ * paddle2onnx exports a ConvTranspose bias as a separate Add of a Reshape'd constant, then the
+ * BatchNormalization: ConvTranspose -> Add(bias) -> BN (PP-OCR detection heads). No activation, so
+ * the model is affine and y(x) - y(0) is the folded layer applied to x.
+ */
+function convTransposeAddBn(): FixtureSpec {
+  const w = weight('up.weight', [4, 3, 2, 2], 2001);
+  const bias = values(3, 2002, 0.1);
+  const gamma = values(3, 2003, 1);
+  const variance = Float64Array.from(values(3, 2004, 0.3), (v) => 0.5 + Math.abs(v));
+  const model = buildModel({
+    nodes: [
+      node('ConvTranspose', ['x', 'up.weight'], ['u'], { strides: attr.ints([2, 2]) }, 'up'),
+      node('Reshape', ['up.bias', 'bias_shape'], ['b4'], {}, 'bias_reshape'),
+      node('Add', ['u', 'b4'], ['ub'], {}, 'bias_add'),
+      node('BatchNormalization', ['ub', 'bn.scale', 'bn.bias', 'bn.mean', 'bn.var'], ['y'], {}, 'bn'),
+    ],
+    initializers: [
+      w.tensor, floatTensor('up.bias', [3], bias), intTensor('bias_shape', [4], [1, 3, 1, 1], DataType.INT64),
+      floatTensor('bn.scale', [3], gamma), floatTensor('bn.bias', [3], values(3, 2005, 0.1)),
+      floatTensor('bn.mean', [3], values(3, 2006, 0.1)), floatTensor('bn.var', [3], variance),
+    ],
+    inputs: [out('x', [1, 4, 5, 5])],
+    outputs: [out('y')],
+  });
+  return {
+    name: 'convtranspose-add-bn', description: 'ConvTranspose s2 -> Add(Reshape(bias) to [1,3,1,1]) -> BatchNormalization (paddle2onnx style)',
+    model, files: {}, ortLoads: true,
+    weights: { 'up.weight': w.expected, 'bn.scale': roundTo('raw', gamma), 'bn.var': roundTo('raw', variance) },
+  };
+}
+
+/** A literal -1 batch dim and spatial dims with neither dim_value nor dim_param (PP-OCRv3 exports). */
+function unnamedDims(): FixtureSpec {
+  const w = weight('conv.weight', [2, 3, 3, 3], 2101);
+  const dim = (d: number | null) => (d === null ? {} : { dim_value: d });
+  const model = buildModel({
+    nodes: [node('Conv', ['x', 'conv.weight'], ['y'], { pads: attr.ints([1, 1, 1, 1]) }, 'conv')],
+    initializers: [w.tensor],
+    inputs: [{ name: 'x', type: { tensor_type: { elem_type: f, shape: { dim: [-1, 3, null, null].map(dim) } } } }],
+    outputs: [out('y')],
+  });
+  return {
+    name: 'unnamed-dims', description: 'input dims [-1, 3, ?, ?]: a literal -1 and two dims with neither value nor name',
+    model, files: {}, ortLoads: true, weights: { 'conv.weight': w.expected },
+  };
+}
+
 export function fixtureSpecs(): FixtureSpec[] {
   return [
     plainCnn(),
@@ -468,6 +516,8 @@ export function fixtureSpecs(): FixtureSpec[] {
     ifBranch(),
     qlinearConv(),
     convTranspose(),
+    convTransposeAddBn(),
+    unnamedDims(),
   ];
 }
 

@@ -170,12 +170,14 @@ function extractConv(node: NodeProto, index: number, ctx: Ctx): Layer {
   let data = weight.data as Float32Array;
   let folded = false;
   let outName = node.output?.[0] ?? '';
-  const bn = op === 'QLinearConv' ? null : foldableBatchNorm(outName, ctx);
+  const outChannels = op === 'ConvTranspose' ? dims[1] * geo.group : dims[0];
+  const bn = op === 'QLinearConv' ? null : foldableBatchNorm(outName, ctx, dims.length, outChannels);
   if (bn) {
     data = scaleOutputChannels(data, dims, op === 'ConvTranspose', geo.group, bn.scale);
     folded = true;
     ctx.out.absorbed.set(bn.node, name);
-    notes.push(`BatchNormalization '${nodeLabel(bn.node)}' folded in (per-output-channel scale gamma/sqrt(var+eps))`);
+    const via = bn.biasAdd ? ` through the constant bias Add '${nodeLabel(bn.biasAdd)}'` : '';
+    notes.push(`BatchNormalization '${nodeLabel(bn.node)}' folded in${via} (per-output-channel scale gamma/sqrt(var+eps))`);
     outName = bn.node.output?.[0] ?? outName;
   }
   checkFinite(data);
@@ -240,19 +242,53 @@ function mergeablePad(xName: string | null, ctx: Ctx): MergeablePad | null {
   return { node: p, spatialPads: [...full.slice(2, rank), ...full.slice(rank + 2)] };
 }
 
-/** The BatchNormalization that is the only consumer of a conv output, with constant parameters. */
-function foldableBatchNorm(convOut: string, ctx: Ctx): { node: NodeProto; scale: Float64Array } | null {
-  const consumers = ctx.index.consumers.get(convOut) ?? [];
-  if (consumers.length !== 1 || ctx.index.outputNames.has(convOut)) return null;
-  const bn = consumers[0].node;
-  if (bn.op_type !== 'BatchNormalization' || inputAt(bn, 0) !== convOut) return null;
+/** The only consumer of a tensor that is not also a graph output. */
+function soleConsumer(name: string, ctx: Ctx): NodeProto | null {
+  const consumers = ctx.index.consumers.get(name) ?? [];
+  return consumers.length === 1 && !ctx.index.outputNames.has(name) ? consumers[0].node : null;
+}
+
+/**
+ * Whether `add` adds a constant per-channel bias to `x` (rank `rank`, `channels` channels): the
+ * constant broadcasts without enlarging x, so the Add is a translation and a BatchNormalization after
+ * it scales the conv exactly as if it followed the conv directly (paddle2onnx exports conv biases so).
+ */
+function isConstantBiasAdd(add: NodeProto, x: string, rank: number, channels: number, ctx: Ctx): boolean {
+  if (add.op_type !== 'Add' || (add.domain && add.domain !== 'ai.onnx') || (add.input ?? []).length !== 2) return false;
+  const other = inputAt(add, 0) === x ? inputAt(add, 1) : inputAt(add, 1) === x ? inputAt(add, 0) : null;
+  if (other === null || other === x) return false;
+  const dims = ctx.resolver.dimsOf(other);
+  if (!dims || dims.length > rank) return false;
+  return dims.every((d, j) => d === 1 || (rank - dims.length + j === 1 && d === channels));
+}
+
+/**
+ * The BatchNormalization that is the only consumer of a conv output (directly, or behind one
+ * constant bias Add that is itself the output's only consumer), with constant parameters.
+ */
+function foldableBatchNorm(
+  convOut: string,
+  ctx: Ctx,
+  rank: number,
+  channels: number,
+): { node: NodeProto; scale: Float64Array; biasAdd: NodeProto | null } | null {
+  let next = soleConsumer(convOut, ctx);
+  let bnInput = convOut;
+  let biasAdd: NodeProto | null = null;
+  if (next && isConstantBiasAdd(next, convOut, rank, channels, ctx)) {
+    biasAdd = next;
+    bnInput = next.output?.[0] ?? '';
+    next = bnInput ? soleConsumer(bnInput, ctx) : null;
+  }
+  const bn = next;
+  if (!bn || bn.op_type !== 'BatchNormalization' || inputAt(bn, 0) !== bnInput) return null;
   const gamma = ctx.resolver.get(inputAt(bn, 1));
   const variance = ctx.resolver.get(inputAt(bn, 4));
   if (!gamma || !variance || gamma.data.length !== variance.data.length) return null;
   const eps = new Attributes(bn).float('epsilon', 1e-5);
   const scale = new Float64Array(gamma.data.length);
   for (let c = 0; c < scale.length; c++) scale[c] = gamma.data[c] / Math.sqrt(variance.data[c] + eps);
-  return { node: bn, scale };
+  return { node: bn, scale, biasAdd };
 }
 
 /** A copy of the weight with each output channel multiplied by scale[channel]. */

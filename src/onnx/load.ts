@@ -145,7 +145,8 @@ export function primaryInputShape(input: ValueInfoProto, graph: GraphProto, give
   const name = input.name ?? '';
   const dimProtos = input.type?.tensor_type?.shape?.dim;
   const declared = dimProtos ? declaredDims(dimProtos) : null;
-  const show = (d: (number | null)[]) => `[${d.map((x, i) => x ?? dimProtos?.[i]?.dim_param ?? '?').join(', ')}]`;
+  // protobufjs decodes an absent dim_param as '' (PP-OCRv3 exports have dims with neither value nor name)
+  const show = (d: (number | null)[]) => `[${d.map((x, i) => x ?? (dimProtos?.[i]?.dim_param || '?')).join(', ')}]`;
   if (given) {
     if (given.length === 0 || given.some((v) => !Number.isSafeInteger(v) || v < 1)) {
       throw new InputError(`--input-shape [${given.join(', ')}] must be positive integers`);
