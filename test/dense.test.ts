@@ -2,7 +2,8 @@
 // independent dense eigensolver.
 import { describe, expect, it } from 'vitest';
 import { denseSpectralNorm } from '../src/bounds/dense.js';
-import { addABt, choleskyTestHermitian, choleskyTestReal } from '../src/bounds/hermitian.js';
+import { addABt, choleskyTestHermitian, choleskyTestReal, choleskyTestRealNative, lanczosStart, powerIterate, realGramOps } from '../src/bounds/hermitian.js';
+import { gramNative } from '../src/bounds/gemm.js';
 import { normalArray } from '../src/util/random.js';
 import { largestSingularValue, makeDense, symmetricEigenvalues } from './helpers/exact.js';
 
@@ -18,10 +19,10 @@ describe('denseSpectralNorm', () => {
     [64, 64],
   ];
   for (const [rows, cols] of shapes) {
-    it(`${rows}x${cols}: exact <= value <= exact (1+tol)^2, lower <= exact`, () => {
+    it(`${rows}x${cols}: exact <= value <= exact (1+tol)^2, lower <= exact`, async () => {
       const layer = makeDense(rows, cols, rows + 7 * cols);
       const exact = largestSingularValue(Float64Array.from(layer.weight), rows, cols);
-      const r = denseSpectralNorm(layer.weight, rows, cols, TOL);
+      const r = await denseSpectralNorm(layer.weight, rows, cols, TOL);
       expect(r.certified).toBe(true);
       expect(r.value).toBeGreaterThanOrEqual(exact);
       expect(r.value).toBeLessThanOrEqual(exact * SLACK);
@@ -30,11 +31,11 @@ describe('denseSpectralNorm', () => {
     });
   }
 
-  it('closed forms: zero -> 0, identity -> 1, rank one u v^T -> |u| |v|', () => {
-    expect(denseSpectralNorm(new Float32Array(12), 3, 4, TOL).value).toBe(0);
+  it('closed forms: zero -> 0, identity -> 1, rank one u v^T -> |u| |v|', async () => {
+    expect((await denseSpectralNorm(new Float32Array(12), 3, 4, TOL)).value).toBe(0);
     const id = new Float64Array(50 * 50);
     for (let i = 0; i < 50; i++) id[i * 51] = 1;
-    const ri = denseSpectralNorm(id, 50, 50, TOL);
+    const ri = await denseSpectralNorm(id, 50, 50, TOL);
     expect(ri.value).toBeGreaterThanOrEqual(1);
     expect(ri.value).toBeLessThanOrEqual(SLACK);
     const u = normalArray(20, 1);
@@ -43,12 +44,12 @@ describe('denseSpectralNorm', () => {
     for (let i = 0; i < 20; i++) for (let j = 0; j < 33; j++) w[i * 33 + j] = u[i] * v[j];
     const norm = (x: Float64Array) => Math.sqrt(x.reduce((s, t) => s + t * t, 0));
     const exact = norm(u) * norm(v);
-    const r = denseSpectralNorm(w, 20, 33, TOL);
+    const r = await denseSpectralNorm(w, 20, 33, TOL);
     expect(r.value).toBeGreaterThanOrEqual(exact * (1 - 1e-15));
     expect(r.value).toBeLessThanOrEqual(exact * SLACK);
   });
 
-  it('clustered top singular values (slow power iteration) stay certified and tight', () => {
+  it('clustered top singular values (slow power iteration) stay certified and tight', async () => {
     // W = diag(1, 1 - 1e-5, 0.99, 0.5, ...) mixed by an orthogonal-ish row operation (Householder)
     const n = 40;
     const h = normalArray(n, 9);
@@ -58,30 +59,30 @@ describe('denseSpectralNorm', () => {
       const s = i === 0 ? 1 : i === 1 ? 1 - 1e-5 : i === 2 ? 0.99 : 0.5;
       for (let j = 0; j < n; j++) w[i * n + j] = ((i === j ? 1 : 0) - (2 * h[i] * h[j]) / hn) * s;
     }
-    const r = denseSpectralNorm(w, n, n, TOL);
+    const r = await denseSpectralNorm(w, n, n, TOL);
     expect(r.value).toBeGreaterThanOrEqual(1);
     expect(r.value).toBeLessThanOrEqual(SLACK);
   });
 
-  it('extreme scales (1e-200, 1e200) are rescaled exactly', () => {
+  it('extreme scales (1e-200, 1e200) are rescaled exactly', async () => {
     const layer = makeDense(9, 13, 3);
     const exact = largestSingularValue(Float64Array.from(layer.weight), 9, 13);
     for (const s of [1e-200, 1e200]) {
-      const r = denseSpectralNorm(Float64Array.from(layer.weight, (v) => v * s), 9, 13, TOL);
+      const r = await denseSpectralNorm(Float64Array.from(layer.weight, (v) => v * s), 9, 13, TOL);
       expect(r.value / s).toBeGreaterThanOrEqual(exact * (1 - 1e-14));
       expect(r.value / s).toBeLessThanOrEqual(exact * SLACK);
     }
   });
 
-  it('rejects non-finite weights and mismatched shapes', () => {
-    expect(() => denseSpectralNorm(Float32Array.from([1, NaN]), 1, 2, TOL)).toThrow(/non-finite/);
-    expect(() => denseSpectralNorm(Float32Array.from([1, Infinity]), 1, 2, TOL)).toThrow(/non-finite/);
-    expect(() => denseSpectralNorm(new Float32Array(5), 2, 3, TOL)).toThrow(/expected/);
+  it('rejects non-finite weights and mismatched shapes', async () => {
+    await expect(denseSpectralNorm(Float32Array.from([1, NaN]), 1, 2, TOL)).rejects.toThrow(/non-finite/);
+    await expect(denseSpectralNorm(Float32Array.from([1, Infinity]), 1, 2, TOL)).rejects.toThrow(/non-finite/);
+    await expect(denseSpectralNorm(new Float32Array(5), 2, 3, TOL)).rejects.toThrow(/expected/);
   });
 });
 
 describe('hermitian.ts kernels', () => {
-  it('addABt matches the naive product on odd sizes, full and lower-only', () => {
+  it('addABt matches the naive product on odd sizes, full and lower-only', async () => {
     const n = 37;
     const k = 530; // crosses the 512-column tile
     const a = normalArray(n * k, 1);
@@ -104,7 +105,7 @@ describe('hermitian.ts kernels', () => {
     }
   });
 
-  it('real Cholesky test: passes above lambda_max, fails below with a vector of Rayleigh quotient >= t', () => {
+  it('real Cholesky test: passes above lambda_max, fails below with a vector of Rayleigh quotient >= t', async () => {
     const n = 12;
     const a = normalArray(n * 20, 5);
     const g = new Float64Array(n * n);
@@ -125,7 +126,7 @@ describe('hermitian.ts kernels', () => {
     expect(xgx / xx).toBeGreaterThanOrEqual(t * (1 - 1e-12));
   });
 
-  it('complex Cholesky test agrees with the real embedding', () => {
+  it('complex Cholesky test agrees with the real embedding', async () => {
     // G = A A^H for complex A (n x m), embedded as the real symmetric 2n x 2n [[Re, -Im], [Im, Re]]
     const n = 7;
     const m = 9;
@@ -176,5 +177,85 @@ describe('hermitian.ts kernels', () => {
       }
     }
     expect(xgx / xx).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+  });
+});
+
+describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () => {
+  /** Symmetric PSD G = A A^T (n x n) from a seeded n x k A, and its exact largest eigenvalue. */
+  function gram(n: number, k: number, seed: number): { g: Float64Array; lmax: number } {
+    const a = normalArray(n * k, seed);
+    const g = new Float64Array(n * n);
+    addABt(a, 0, a, 0, n, k, g, true);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[j * n + i] = g[i * n + j];
+    return { g, lmax: Math.max(...symmetricEigenvalues(Float64Array.from(g), n)) };
+  }
+
+  it('denseSpectralNorm with the native Gram: exact <= value <= exact (1+tol)^2, on both orientations', async () => {
+    for (const [rows, cols] of [[30, 70], [70, 30], [33, 33]] as const) {
+      const layer = makeDense(rows, cols, rows * cols);
+      const exact = largestSingularValue(Float64Array.from(layer.weight), rows, cols);
+      const r = await denseSpectralNorm(layer.weight, rows, cols, TOL, true);
+      expect(r.gram).toBe('native float64 DGEMM');
+      expect(r.value).toBeGreaterThanOrEqual(exact);
+      expect(r.value).toBeLessThanOrEqual(exact * SLACK);
+      const js = await denseSpectralNorm(layer.weight, rows, cols, TOL, false);
+      expect(js.gram).toBe('js');
+      expect(Math.abs(r.value - js.value) / js.value).toBeLessThan(2 * TOL);
+    }
+  });
+
+  it('gramNative equals the JS Gram to rounding, across chunk and row-block boundaries', async () => {
+    const rows = 600; // two row blocks
+    const k = 50;
+    const a = normalArray(rows * k, 4);
+    const g = await gramNative(rows, k, (c0, w, out) => {
+      for (let i = 0; i < rows; i++) for (let c = 0; c < w; c++) out[i * w + c] = a[i * k + c0 + c];
+    });
+    const ref = new Float64Array(rows * rows);
+    addABt(a, 0, a, 0, rows, k, ref, true);
+    let worst = 0;
+    for (let i = 0; i < rows; i++) for (let j = 0; j <= i; j++) worst = Math.max(worst, Math.abs(g[i * rows + j] - ref[i * rows + j]), Math.abs(g[j * rows + i] - ref[i * rows + j]));
+    expect(worst).toBeLessThan(1e-11);
+  });
+
+  it('blocked native Cholesky agrees with the JS one: passes above lambda_max, fails below with a witness', async () => {
+    const n = 45;
+    const { g, lmax } = gram(n, 60, 8);
+    const work = new Float64Array(n * n);
+    const x = new Float64Array(n);
+    for (const block of [7, 16, 45]) {
+      expect(await choleskyTestRealNative(g, n, lmax * (1 + 1e-9), work, x, block)).toBe(-1);
+      const t = lmax * (1 - 1e-6);
+      const i = await choleskyTestRealNative(g, n, t, work, x, block);
+      expect(i).toBe(choleskyTestReal(g, n, t, new Float64Array(n * n), new Float64Array(n)));
+      let xgx = 0;
+      let xx = 0;
+      for (let r = 0; r < n; r++) {
+        xx += x[r] * x[r];
+        for (let c = 0; c < n; c++) xgx += x[r] * g[r * n + c] * x[c];
+      }
+      expect(xgx / xx).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+    }
+  });
+
+  it('lanczosStart converges on a clustered spectrum where power iteration crawls', async () => {
+    const n = 200;
+    const { g, lmax } = gram(n, 210, 3); // Marchenko-Pastur-like: clustered top eigenvalues
+    const ops = realGramOps(g, n, new Float64Array(n * n));
+    const x = normalArray(n, 1);
+    const steps = lanczosStart(ops, x, 80, 1e-10);
+    const y = new Float64Array(n);
+    ops.apply(x, y);
+    let xy = 0;
+    let xx = 0;
+    for (let i = 0; i < n; i++) {
+      xy += x[i] * y[i];
+      xx += x[i] * x[i];
+    }
+    expect(xy / xx).toBeLessThanOrEqual(lmax * (1 + 1e-12));
+    expect(xy / xx).toBeGreaterThan(lmax * (1 - 1e-9));
+    expect(steps).toBeLessThanOrEqual(80);
+    const p = powerIterate(ops, normalArray(n, 1), new Float64Array(n), steps, 0);
+    expect(p.rho).toBeLessThan(lmax * (1 - 1e-6)); // same number of products, far from converged
   });
 });

@@ -62,59 +62,59 @@ function separable(cout: number, cin: number, m: ArrayLike<number>, a: number[],
 }
 
 describe('closed forms', () => {
-  it('identity kernel (centre tap = I) has norm 1 on every route', () => {
+  it('identity kernel (centre tap = I) has norm 1 on every route', async () => {
     const c = 4;
     const data = new Float64Array(c * c * 9);
     for (let i = 0; i < c; i++) data[(i * c + i) * 9 + 4] = 1;
     const k = kernel(c, c, 3, 3, data);
-    for (const r of [spectralBound([k], { samples: 50, tolerance: TOL }), spectralTorusBound([k], [7, 7], { samples: 50, tolerance: TOL })]) {
+    for (const r of await Promise.all([spectralBound([k], { samples: 50, tolerance: TOL }), spectralTorusBound([k], [7, 7], { samples: 50, tolerance: TOL })])) {
       expect(r.value).toBeGreaterThanOrEqual(1);
       expect(r.value).toBeLessThanOrEqual(SLACK);
       expect(r.factor).toBe(1); // trimmed to 1x1: one frequency, no correction
     }
   });
 
-  it('single-tap kernel gives that tap matrix norm', () => {
+  it('single-tap kernel gives that tap matrix norm', async () => {
     const m = normalArray(15, 3);
     const data = new Float64Array(15 * 6);
     for (let ij = 0; ij < 15; ij++) data[ij * 6 + 4] = m[ij]; // 2x3 kernel, tap (1, 1)
     const exact = matrixNorm(3, 5, m);
-    const r = spectralBound([kernel(3, 5, 2, 3, data)], { samples: 50, tolerance: TOL });
+    const r = await spectralBound([kernel(3, 5, 2, 3, data)], { samples: 50, tolerance: TOL });
     expect(r.value).toBeGreaterThanOrEqual(exact);
     expect(r.value).toBeLessThanOrEqual(exact * SLACK);
     expect(r.grid).toEqual([1, 1]);
   });
 
-  it('separable kernel M (x) [1,1] (x) [1,2,1]: sup = 8 ||M||, attained at w = 0', () => {
+  it('separable kernel M (x) [1,1] (x) [1,2,1]: sup = 8 ||M||, attained at w = 0', async () => {
     for (const [cout, cin] of [[3, 5], [6, 2], [1, 4]]) {
       const m = normalArray(cout * cin, cout + 10 * cin);
       const exact = 8 * matrixNorm(cout, cin, m);
       const k = separable(cout, cin, m, [1, 1], [1, 2, 1]);
-      const sup = spectralBound([k], { samples: 50, tolerance: TOL });
+      const sup = await spectralBound([k], { samples: 50, tolerance: TOL });
       expect(sup.gridMax).toBeGreaterThanOrEqual(exact);
       expect(sup.gridMax).toBeLessThanOrEqual(exact * SLACK);
       expect(sup.value).toBeGreaterThanOrEqual(exact);
       expect(sup.value).toBeLessThanOrEqual(exact * sup.factor * SLACK);
-      const torus = spectralTorusBound([k], [9, 10], { samples: 50, tolerance: TOL });
+      const torus = await spectralTorusBound([k], [9, 10], { samples: 50, tolerance: TOL });
       expect(torus.value).toBeGreaterThanOrEqual(exact);
       expect(torus.value).toBeLessThanOrEqual(exact * SLACK);
     }
   });
 
-  it('1-D [1, 0, -1]: peak 2 at pi/2 falls between grid points; only the corrected value covers it', () => {
+  it('1-D [1, 0, -1]: peak 2 at pi/2 falls between grid points; only the corrected value covers it', async () => {
     const k = kernel(1, 1, 3, 1, [1, 0, -1]); // |f(w)| = 2 |sin w|
-    const r = spectralBound([k], { samples: 10, tolerance: TOL });
+    const r = await spectralBound([k], { samples: 10, tolerance: TOL });
     expect(r.grid).toEqual([10, 1]);
     expect(r.gridMax).toBeCloseTo(2 * Math.sin((2 * Math.PI * 2) / 10), 9); // 1.902 < 2
     expect(r.gridMax).toBeLessThan(1.95);
     expect(r.value).toBeGreaterThanOrEqual(2);
   });
 
-  it('2-D M (x) [1,0,-1] (x) [1,0,-1] on a 22-grid: peak 4||M|| at (pi/2, pi/2) off-grid, matrix path', () => {
+  it('2-D M (x) [1,0,-1] (x) [1,0,-1] on a 22-grid: peak 4||M|| at (pi/2, pi/2) off-grid, matrix path', async () => {
     const m = normalArray(6, 5);
     const exact = 4 * matrixNorm(2, 3, m);
     for (const gram of ['lags', 'direct'] as const) {
-      const r = spectralBound([separable(2, 3, m, [1, 0, -1], [1, 0, -1])], { samples: 22, tolerance: TOL, gram });
+      const r = await spectralBound([separable(2, 3, m, [1, 0, -1], [1, 0, -1])], { samples: 22, tolerance: TOL, gram });
       expect(r.grid).toEqual([22, 22]);
       const onGrid = exact * Math.sin((2 * Math.PI * 5) / 22) ** 2; // 0.98 * exact
       expect(r.gridMax).toBeGreaterThanOrEqual(onGrid);
@@ -136,9 +136,9 @@ describe('guarantee against a 16x finer grid (random seeded kernels)', () => {
     [1, 1, 2, 3, undefined], // depthwise-like scalar symbol
   ];
   for (const [cout, cin, kh, kw, gram] of cases) {
-    it(`${cout}x${cin}x${kh}x${kw}${gram ? ' ' + gram : ''}`, () => {
+    it(`${cout}x${cin}x${kh}x${kw}${gram ? ' ' + gram : ''}`, async () => {
       const k = kernel(cout, cin, kh, kw, normalArray(cout * cin * kh * kw, 100 * cout + 10 * cin + kh));
-      const r = spectralBound([k], { samples: 8, tolerance: TOL, gram });
+      const r = await spectralBound([k], { samples: 8, tolerance: TOL, gram });
       const [m1, m2] = r.grid;
       const coarse = gridMaxRef(k, m1, m2);
       const fine = gridMaxRef(k, 16 * m1, 16 * m2);
@@ -150,18 +150,18 @@ describe('guarantee against a 16x finer grid (random seeded kernels)', () => {
       expect(r.value).toBeGreaterThanOrEqual(fine);
       expect(r.value).toBeLessThanOrEqual(fine * r.factor * SLACK);
       // the torus route on the same grid is exactly that grid's maximum
-      const t = spectralTorusBound([k], [m1, m2], { samples: 8, tolerance: TOL });
+      const t = await spectralTorusBound([k], [m1, m2], { samples: 8, tolerance: TOL });
       expect(t.value).toBeGreaterThanOrEqual(coarse);
       expect(t.value).toBeLessThanOrEqual(coarse * SLACK);
     });
   }
 
-  it('exercises the refine loop (failing Cholesky) and the trace skip with several blocks', () => {
+  it('exercises the refine loop (failing Cholesky) and the trace skip with several blocks', async () => {
     // Block 2 is block 1 scaled by 0.1: all its frequencies fall under the shared target by trace.
     const d = normalArray(4 * 4 * 9, 42);
     const k1 = kernel(4, 4, 3, 3, d);
     const k2 = kernel(4, 4, 3, 3, d.map((v) => 0.1 * v));
-    const r = spectralBound([k1, k2], { samples: 20, tolerance: TOL });
+    const r = await spectralBound([k1, k2], { samples: 20, tolerance: TOL });
     expect(r.skipped).toBeGreaterThanOrEqual(r.frequencies / 2);
     expect(r.choleskyFailures).toBeGreaterThan(0);
     const coarse = gridMaxRef(k1, 20, 20);
@@ -177,15 +177,15 @@ describe('against the exact operator norm and the paper bound', () => {
     { cout: 4, cin: 3, kernel: [5], input: [12], pads: [2, 2], seed: 5 },
   ];
   for (const spec of specs) {
-    it(`exact <= torus <= sup <= toeplitz: ${JSON.stringify(spec.kernel)} on ${JSON.stringify(spec.input)}`, () => {
+    it(`exact <= torus <= sup <= toeplitz: ${JSON.stringify(spec.kernel)} on ${JSON.stringify(spec.input)}`, async () => {
       const layer = makeConv(spec);
       const [kh, kw] = spec.kernel.length === 2 ? spec.kernel : [spec.kernel[0], 1];
       const k = kernel(spec.cout, spec.cin, kh, kw, layer.weight);
       const exact = exactNorm(layer);
       const torusSize = [spec.input[0] + kh - 1, spec.kernel.length === 2 ? spec.input[1] + kw - 1 : 1];
       const opts = { samples: 50, tolerance: TOL };
-      const torus = spectralTorusBound([k], torusSize, opts);
-      const sup = spectralBound([k], opts);
+      const torus = await spectralTorusBound([k], torusSize, opts);
+      const sup = await spectralBound([k], opts);
       expect(torus.value).toBeGreaterThanOrEqual(exact);
       expect(sup.value).toBeGreaterThanOrEqual(torus.value / SLACK);
       expect(torus.route).toBe(`torus ${torusSize[0]}x${torusSize[1]}`);
@@ -194,12 +194,12 @@ describe('against the exact operator norm and the paper bound', () => {
     });
   }
 
-  it('max over blocks (grouped conv as two blocks)', () => {
+  it('max over blocks (grouped conv as two blocks)', async () => {
     const a = kernel(2, 2, 3, 3, normalArray(36, 1));
     const b = kernel(2, 2, 3, 3, normalArray(36, 2));
-    const both = spectralBound([a, b], { samples: 12, tolerance: TOL });
-    const ra = spectralBound([a], { samples: 12, tolerance: TOL });
-    const rb = spectralBound([b], { samples: 12, tolerance: TOL });
+    const both = await spectralBound([a, b], { samples: 12, tolerance: TOL });
+    const ra = await spectralBound([a], { samples: 12, tolerance: TOL });
+    const rb = await spectralBound([b], { samples: 12, tolerance: TOL });
     const ref = Math.max(gridMaxRef(a, ...(ra.grid as [number, number])), gridMaxRef(b, ...(rb.grid as [number, number])));
     expect(both.gridMax).toBeGreaterThanOrEqual(ref);
     expect(both.gridMax).toBeLessThanOrEqual(ref * SLACK);
@@ -207,7 +207,7 @@ describe('against the exact operator norm and the paper bound', () => {
 });
 
 describe('helpers', () => {
-  it('halfGrid covers every grid point up to w -> -w exactly once', () => {
+  it('halfGrid covers every grid point up to w -> -w exactly once', async () => {
     for (const [m1, m2] of [[5, 4], [6, 6], [1, 7], [8, 1], [1, 1]]) {
       const pts = halfGrid(m1, m2);
       const seen = new Set<string>();
@@ -223,14 +223,14 @@ describe('helpers', () => {
     }
   });
 
-  it('trimKernel crops zero borders and keeps zero kernels', () => {
+  it('trimKernel crops zero borders and keeps zero kernels', async () => {
     const d = new Float64Array(2 * 9);
     d[5] = 1; // (h=1, w=2) of pair 0
     d[9 + 7] = 2; // (h=2, w=1) of pair 1
     const t = trimKernel(kernel(1, 2, 3, 3, d));
     expect([t.kh, t.kw]).toEqual([2, 2]);
     expect(Array.from(t.data)).toEqual([0, 1, 0, 0, 0, 0, 2, 0]);
-    expect(spectralBound([kernel(2, 2, 3, 3, new Float64Array(36))], { samples: 50, tolerance: TOL }).value).toBe(0);
+    expect((await spectralBound([kernel(2, 2, 3, 3, new Float64Array(36))], { samples: 50, tolerance: TOL })).value).toBe(0);
   });
 });
 
@@ -238,3 +238,20 @@ function selfMirrors(m1: number, m2: number): number {
   const s = (m: number) => (m % 2 === 0 ? 2 : 1);
   return s(m1) * s(m2);
 }
+
+describe('native float64 lag matrices (onnxruntime DGEMM)', () => {
+  it('forced native lags give the JS value to rounding, and cover the grid', async () => {
+    for (const [cout, cin, kh, kw] of [[3, 4, 3, 3], [5, 2, 2, 3], [4, 4, 1, 1]]) {
+      const k = kernel(cout, cin, kh, kw, normalArray(cout * cin * kh * kw, cout * 7 + kh));
+      const opts = { samples: 10, tolerance: TOL, gram: 'lags' as const };
+      const js = await spectralBound([k], { ...opts, native: false });
+      const nat = await spectralBound([k], { ...opts, native: true });
+      expect(nat.gram).toMatch(/native/);
+      expect(js.gram).not.toMatch(/native/);
+      expect(Math.abs(nat.value - js.value) / js.value).toBeLessThan(2 * TOL);
+      const coarse = gridMaxRef(k, nat.grid[0], nat.grid[1]);
+      expect(nat.gridMax).toBeGreaterThanOrEqual(coarse);
+      expect(nat.gridMax).toBeLessThanOrEqual(coarse * SLACK);
+    }
+  });
+});

@@ -11,7 +11,9 @@ import type { EngineOptions, LayerBounds, MethodName, MethodResult } from './typ
 import { kernelVariants } from './reduce.js';
 import { toeplitzBound } from './toeplitz.js';
 import { frobeniusBound, frobeniusNorm } from './frobenius.js';
-import { spectralBound } from './spectral.js';
+import { spectralBound, spectralTorusBound, halfGridSize } from './spectral.js';
+import { chooseGrid } from './certify.js';
+import { layerTorus } from './torus.js';
 import { denseSpectralNorm } from './dense.js';
 import { powerIteration } from './power.js';
 
@@ -43,7 +45,10 @@ function failed(kind: MethodResult['kind'], error: string, ms = 0, details: Deta
 }
 
 /** Runs one method, timing it; exceptions and non-finite values become errors, never NaN. */
-async function timed(kind: MethodResult['kind'], run: () => { value: number; details: Details } | Promise<MethodResult>): Promise<MethodResult> {
+async function timed(
+  kind: MethodResult['kind'],
+  run: () => Promise<{ value: number; details: Details } | MethodResult>,
+): Promise<MethodResult> {
   const t0 = performance.now();
   try {
     const out = await run();
@@ -61,14 +66,14 @@ async function timed(kind: MethodResult['kind'], run: () => { value: number; det
 }
 
 /** Evaluates a bound on every variant and keeps the smallest, recording all of them. */
-function minOverVariants<R extends { value: number }>(
+async function minOverVariants<R extends { value: number }>(
   variants: KernelVariant[],
-  bound: (v: KernelVariant) => R,
-): { result: R; variant: string; variants: string } {
+  bound: (v: KernelVariant) => R | Promise<R>,
+): Promise<{ result: R; variant: string; variants: string }> {
   let best: { result: R; variant: string } | null = null;
   const all: string[] = [];
   for (const v of variants) {
-    const r = bound(v);
+    const r = await bound(v);
     all.push(`${v.label}: ${r.value.toPrecision(6)}`);
     if (best === null || r.value < best.result.value) best = { result: r, variant: v.label };
   }
@@ -87,11 +92,46 @@ function uniqueMethods(methods: MethodName[]): MethodName[] {
 
 const kindOf = (m: MethodName): MethodResult['kind'] => (m === 'power' ? 'lower' : 'upper');
 
+/** The torus route is taken when its grid has at most this many times the sup route's frequencies. */
+const TORUS_COST_RATIO = 2;
+
+/**
+ * [spectral] on a conv layer. The spectral quantity of an exact variant is the lattice operator's norm,
+ * below every other variant's: only exact variants run (spectral is the expensive method). Two routes:
+ * sup (any input size, grid-corrected) and torus (the layer's own input size, exact on its DFT grid,
+ * never above the sup: torus.ts). Both are certified and torus <= sup up to the tolerance, so the
+ * torus route alone is run whenever it costs at most TORUS_COST_RATIO x the sup's frequencies.
+ */
+async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions): Promise<{ value: number; details: Details }> {
+  const exact = variants.filter((v) => v.exact);
+  const pool = exact.length > 0 ? exact : variants;
+  const sopts = { samples: opts.samples, tolerance: opts.tolerance };
+  const torus = exact.length > 0 ? layerTorus(layer) : null;
+  const count = (v: KernelVariant, grid: (kh: number, kw: number) => [number, number]) =>
+    v.blocks.reduce((s, b) => s + halfGridSize(...grid(b.kh, b.kw)), 0);
+  const axis = (k: number, m: number) => (k > 1 ? m : 1);
+  const supGrid = (kh: number, kw: number): [number, number] => {
+    const g = chooseGrid(kh, kw, opts.samples);
+    return [g.m1, g.m2];
+  };
+  const b = await minOverVariants(pool, async (v) => {
+    const fits = torus !== null && v.blocks.every((blk) => blk.kh <= torus[0] && blk.kw <= torus[1]);
+    if (fits) {
+      const torusGrid = (kh: number, kw: number): [number, number] => [axis(kh, torus[0]), axis(kw, torus[1])];
+      const nt = count(v, torusGrid);
+      const ns = count(v, supGrid);
+      if (nt <= TORUS_COST_RATIO * ns) return { ...(await spectralTorusBound(v.blocks, torus, sopts)), torusFrequencies: nt, supFrequencies: ns };
+    }
+    return spectralBound(v.blocks, sopts);
+  });
+  return { value: b.result.value, details: { variant: b.variant, variants: b.variants, ...plainDetails(b.result) } };
+}
+
 async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions): Promise<MethodResult> {
   switch (m) {
     case 'toeplitz':
-      return timed('upper', () => {
-        const b = minOverVariants(variants, (v) => toeplitzBound(v.blocks, { samples: opts.samples }));
+      return timed('upper', async () => {
+        const b = await minOverVariants(variants, (v) => toeplitzBound(v.blocks, { samples: opts.samples }));
         const r = b.result;
         return {
           value: r.value,
@@ -108,18 +148,10 @@ async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVaria
         };
       });
     case 'spectral':
-      return timed('upper', () => {
-        // The spectral quantity of an exact variant is the lattice operator's norm, below every other
-        // variant's: skip the rest (spectral is the expensive method).
-        const exact = variants.filter((v) => v.exact);
-        const b = minOverVariants(exact.length > 0 ? exact : variants, (v) =>
-          spectralBound(v.blocks, { samples: opts.samples, tolerance: opts.tolerance }),
-        );
-        return { value: b.result.value, details: { variant: b.variant, variants: b.variants, ...plainDetails(b.result) } };
-      });
+      return timed('upper', () => spectralConv(layer, variants, opts));
     case 'frobenius':
-      return timed('upper', () => {
-        const b = minOverVariants(variants, (v) => ({ value: frobeniusBound(v.blocks) }));
+      return timed('upper', async () => {
+        const b = await minOverVariants(variants, (v) => ({ value: frobeniusBound(v.blocks) }));
         return { value: b.result.value, details: { variant: b.variant, variants: b.variants } };
       });
     case 'power':
@@ -136,13 +168,13 @@ async function denseMethods(layer: DenseLayer, methods: MethodName[], opts: Engi
     if (m === 'power') {
       out.power = await timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed }));
     } else if (m === 'frobenius') {
-      out.frobenius = await timed('upper', () => ({ value: frobeniusNorm(layer.weight), details: { route: '||W||_F' } }));
+      out.frobenius = await timed('upper', async () => ({ value: frobeniusNorm(layer.weight), details: { route: '||W||_F' } }));
     } else if (shared !== null) {
       const r = shared.result;
       out[m] = { ...r, ms: 0, details: { ...r.details, sharedWith: shared.from } };
     } else {
-      const r = await timed('upper', () => {
-        const d = denseSpectralNorm(layer.weight, rows, cols, opts.tolerance);
+      const r = await timed('upper', async () => {
+        const d = await denseSpectralNorm(layer.weight, rows, cols, opts.tolerance);
         return { value: d.value, details: { route: 'dense spectral norm (certified)', tolerance: opts.tolerance, ...plainDetails(d) } };
       });
       shared = { from: m, result: r };

@@ -17,6 +17,7 @@
 // (Higham, Accuracy and Stability, Thm 10.3; complex arithmetic costs a small constant more), and
 // ||(|R^H||R|)||_2 <= ||R||_F^2 = trace(R^H R) <= (1+gamma) trace(B) <= 2 n tau. We use the generous
 // margin 8 u (n+2) n tau + 4 u (tau + trace G). With tolerances >= 1e-8 these margins are negligible.
+import { trailingUpdate } from './gemm.js';
 
 /** Unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
@@ -102,7 +103,7 @@ export interface GramOps {
   /** y = G x */
   apply(x: Float64Array, y: Float64Array): void;
   /** Cholesky of t*I - G: -1 if every pivot is positive, else the failing index with x filled (see header). */
-  cholesky(t: number, x: Float64Array): number;
+  cholesky(t: number, x: Float64Array): number | Promise<number>;
   /** trace of G (for the Cholesky margin) */
   trace: number;
 }
@@ -150,6 +151,103 @@ export function powerIterate(
   return { rho: best, iterations: it };
 }
 
+/** Largest eigenpair of a small dense symmetric matrix (cyclic Jacobi): for the Lanczos tridiagonal. */
+function topEigenpair(a: Float64Array, m: number): { value: number; vector: Float64Array } {
+  const v = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) v[i * m + i] = 1;
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let off = 0;
+    for (let p = 0; p < m; p++) for (let q = p + 1; q < m; q++) off += a[p * m + q] ** 2;
+    if (off < 1e-30) break;
+    for (let p = 0; p < m; p++) {
+      for (let q = p + 1; q < m; q++) {
+        const apq = a[p * m + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (a[q * m + q] - a[p * m + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const sn = t * c;
+        for (let k = 0; k < m; k++) {
+          const akp = a[k * m + p];
+          const akq = a[k * m + q];
+          a[k * m + p] = c * akp - sn * akq;
+          a[k * m + q] = sn * akp + c * akq;
+        }
+        for (let k = 0; k < m; k++) {
+          const apk = a[p * m + k];
+          const aqk = a[q * m + k];
+          a[p * m + k] = c * apk - sn * aqk;
+          a[q * m + k] = sn * apk + c * aqk;
+        }
+        for (let k = 0; k < m; k++) {
+          const vkp = v[k * m + p];
+          const vkq = v[k * m + q];
+          v[k * m + p] = c * vkp - sn * vkq;
+          v[k * m + q] = sn * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  let best = 0;
+  for (let i = 1; i < m; i++) if (a[i * m + i] > a[best * m + best]) best = i;
+  const vector = new Float64Array(m);
+  for (let i = 0; i < m; i++) vector[i] = v[i * m + best];
+  return { value: a[best * m + best], vector };
+}
+
+/**
+ * Lanczos with full reorthogonalisation on a real symmetric G (ops.len = n), from x: leaves in x the
+ * Ritz vector of the largest Ritz value once its residual |beta_m s_m| falls below relTol * theta (or
+ * after maxSteps). Only a starting vector for the certificate (which never trusts it): far fewer
+ * products than power iteration when the top of the spectrum is clustered (random wide layers).
+ */
+export function lanczosStart(ops: GramOps, x: Float64Array, maxSteps: number, relTol: number): number {
+  const n = ops.len;
+  const steps = Math.max(1, Math.min(maxSteps, n));
+  const q = new Float64Array(steps * n);
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  const w = new Float64Array(n);
+  let nx = Math.sqrt(dot(x, x, n));
+  if (!(nx > 0) || !Number.isFinite(nx)) {
+    x.fill(1);
+    nx = Math.sqrt(n);
+  }
+  for (let i = 0; i < n; i++) q[i] = x[i] / nx;
+  let m = 0;
+  let ritz: { value: number; vector: Float64Array } | null = null;
+  for (let j = 0; j < steps; j++) {
+    const qj = q.subarray(j * n, (j + 1) * n);
+    ops.apply(qj, w);
+    m = j + 1;
+    alpha.push(dot(qj, w, n));
+    // full reorthogonalisation (twice is enough)
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i <= j; i++) {
+        const qi = q.subarray(i * n, (i + 1) * n);
+        const c = dot(qi, w, n);
+        for (let r = 0; r < n; r++) w[r] -= c * qi[r];
+      }
+    }
+    const b = Math.sqrt(dot(w, w, n));
+    const t = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) {
+      t[i * m + i] = alpha[i];
+      if (i + 1 < m) t[i * m + i + 1] = t[(i + 1) * m + i] = beta[i];
+    }
+    ritz = topEigenpair(t, m);
+    if (Math.abs(b * ritz.vector[m - 1]) <= relTol * Math.abs(ritz.value) || !(b > 0) || j + 1 === steps) break;
+    beta.push(b);
+    for (let r = 0; r < n; r++) q[(j + 1) * n + r] = w[r] / b;
+  }
+  x.fill(0);
+  for (let i = 0; i < m; i++) {
+    const c = ritz!.vector[i];
+    for (let r = 0; r < n; r++) x[r] += c * q[i * n + r];
+  }
+  return m;
+}
+
 /** A target shared by many Gram matrices: every matrix certified so far has lambda_max <= tau. */
 export interface EigenTarget {
   /** Certified (for the matrices seen) upper bound on lambda_max, in the caller's units. */
@@ -188,23 +286,24 @@ export interface CertifyBuffers {
  * ||G_true - G_hat||_2 <= formError (G_hat = the matrix behind ops). Warm-starts power iteration from
  * bufs.x for warmIters steps, then loops Cholesky test / refine as described in the header.
  */
-export function certifyGram(
+export async function certifyGram(
   ops: GramOps,
   target: EigenTarget,
   bufs: CertifyBuffers,
   formError: number,
   warmIters: number,
   maxIter: number,
-): void {
+  warmRelTol = 0,
+): Promise<void> {
   const margin = (tau: number) => formError + choleskyMargin(ops.n, tau, ops.trace);
-  const warm = powerIterate(ops, bufs.x, bufs.y, warmIters, 0);
+  const warm = powerIterate(ops, bufs.x, bufs.y, warmIters, warmRelTol);
   target.iterations += warm.iterations;
   raise(target, warm.rho);
   for (;;) {
     const tau = target.tau;
     const t = tau - margin(tau);
     target.choleskyRuns++;
-    if (t > 0 && ops.cholesky(t, bufs.z) < 0) return;
+    if (t > 0 && (await ops.cholesky(t, bufs.z)) < 0) return;
     target.choleskyFailures++;
     // z (if the test ran) beats the target: continue the power iteration from it.
     if (t > 0) bufs.x.set(bufs.z);
@@ -222,6 +321,9 @@ export function certifyGram(
 
 // ---------------------------------------------------------------- real symmetric Gram matrices
 
+/** Order from which real Cholesky tests run blocked on native DGEMM. */
+export const NATIVE_CHOLESKY_MIN = 768;
+
 /** Real symmetric n x n G (full row-major storage) as GramOps; `work` is an n*n scratch matrix. */
 export function realGramOps(g: Float64Array, n: number, work: Float64Array): GramOps {
   let trace = 0;
@@ -231,14 +333,37 @@ export function realGramOps(g: Float64Array, n: number, work: Float64Array): Gra
     len: n,
     trace,
     apply(x, y) {
-      for (let i = 0; i < n; i++) {
+      // four rows per pass share the loads of x (memory-bound for large n)
+      let i = 0;
+      for (; i + 3 < n; i += 4) {
+        const r0 = i * n;
+        const r1 = r0 + n;
+        const r2 = r1 + n;
+        const r3 = r2 + n;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let j = 0; j < n; j++) {
+          const xj = x[j];
+          s0 += g[r0 + j] * xj;
+          s1 += g[r1 + j] * xj;
+          s2 += g[r2 + j] * xj;
+          s3 += g[r3 + j] * xj;
+        }
+        y[i] = s0;
+        y[i + 1] = s1;
+        y[i + 2] = s2;
+        y[i + 3] = s3;
+      }
+      for (; i < n; i++) {
         let s = 0;
         const r = i * n;
         for (let j = 0; j < n; j++) s += g[r + j] * x[j];
         y[i] = s;
       }
     },
-    cholesky: (t, x) => choleskyTestReal(g, n, t, work, x),
+    cholesky: (t, x) => (n >= NATIVE_CHOLESKY_MIN ? choleskyTestRealNative(g, n, t, work, x) : choleskyTestReal(g, n, t, work, x)),
   };
 }
 
@@ -258,19 +383,86 @@ export function choleskyTestReal(g: Float64Array, n: number, t: number, l: Float
     }
     let d = t - g[ri + i];
     for (let p = 0; p < i; p++) d -= l[ri + p] * l[ri + p];
-    if (!(d > 0)) {
-      // Solve L_unit^T x = e_i with L_unit[r][j] = l[r][j] / l[j][j]; rows processed from i down.
-      x.fill(0);
-      x[i] = 1;
-      for (let r = i; r > 0; r--) {
-        const xr = x[r];
-        if (xr === 0) continue;
-        const rr = r * n;
-        for (let j = 0; j < r; j++) x[j] -= (l[rr + j] / l[j * n + j]) * xr;
-      }
-      return i;
-    }
+    if (!(d > 0)) return failureVector(l, n, i, x);
     l[ri + i] = Math.sqrt(d);
+  }
+  return -1;
+}
+
+/**
+ * After a real Cholesky of t*I - G failed at row i (rows < i of the factor in l, n x n row-major):
+ * x = L_unit^{-T} e_i, so x^T (t I - G) x = pivot_i <= 0. Returns i.
+ */
+function failureVector(l: Float64Array, n: number, i: number, x: Float64Array): number {
+  // Solve L_unit^T x = e_i with L_unit[r][j] = l[r][j] / l[j][j]; rows processed from i down.
+  x.fill(0);
+  x[i] = 1;
+  for (let r = i; r > 0; r--) {
+    const xr = x[r];
+    if (xr === 0) continue;
+    const rr = r * n;
+    for (let j = 0; j < r; j++) x[j] -= (l[rr + j] / l[j * n + j]) * xr;
+  }
+  return i;
+}
+
+/** Block size of the native blocked Cholesky (the JS panel work is ~n^2 b / 4 multiply-adds). */
+const CHOLESKY_BLOCK = 192;
+
+/**
+ * choleskyTestReal for large n, right-looking and blocked: the diagonal blocks and panels are
+ * factored here (the same dot-product recurrences), the trailing updates T22 - L21 L21^T run as
+ * float64 DGEMM in onnxruntime (gemm.ts). Every entry is still a - (sum of the same products) in some
+ * order, so the backward-error bound (and choleskyMargin) is the one of the unblocked algorithm.
+ * `l` (n x n) receives the factor (needed for the failure vector).
+ */
+export async function choleskyTestRealNative(
+  g: Float64Array,
+  n: number,
+  t: number,
+  l: Float64Array,
+  x: Float64Array,
+  block = CHOLESKY_BLOCK,
+): Promise<number> {
+  let m = n;
+  let tr: Float64Array = new Float64Array(n * n); // trailing matrix, m x m row-major
+  for (let i = 0; i < n * n; i++) tr[i] = -g[i];
+  for (let i = 0; i < n; i++) tr[i * n + i] += t;
+  for (let j0 = 0; j0 < n; j0 += block) {
+    const bb = Math.min(block, m);
+    // diagonal block
+    for (let i = 0; i < bb; i++) {
+      const ri = i * m;
+      const li = (j0 + i) * n + j0;
+      for (let j = 0; j < i; j++) {
+        const lj = (j0 + j) * n + j0;
+        let s = tr[ri + j];
+        for (let p = 0; p < j; p++) s -= l[li + p] * l[lj + p];
+        l[li + j] = s / l[lj + j];
+      }
+      let d = tr[ri + i];
+      for (let p = 0; p < i; p++) d -= l[li + p] * l[li + p];
+      if (!(d > 0)) return failureVector(l, n, j0 + i, x);
+      l[li + i] = Math.sqrt(d);
+    }
+    const r = m - bb;
+    if (r === 0) break;
+    // panel L21 = T21 L11^{-T}, row by row (also copied contiguously for the DGEMM)
+    const panel = new Float64Array(r * bb);
+    for (let i = 0; i < r; i++) {
+      const ri = (bb + i) * m;
+      const li = (j0 + bb + i) * n + j0;
+      for (let j = 0; j < bb; j++) {
+        const lj = (j0 + j) * n + j0;
+        let s = tr[ri + j];
+        for (let p = 0; p < j; p++) s -= l[li + p] * l[lj + p];
+        const v = s / l[lj + j];
+        l[li + j] = v;
+        panel[i * bb + j] = v;
+      }
+    }
+    tr = await trailingUpdate(tr, m, panel, bb);
+    m = r;
   }
   return -1;
 }

@@ -9,7 +9,8 @@
 //
 // Torus route. A zero-padded stride-1 conv on an n1 x n2 input is a compression of the circular conv
 // on the N1 x N2 torus whenever N >= n + k - 1 (no wrap-around), whose norm is exactly the max of
-// sigma_max(F) over the N1 x N2 DFT grid: no correction factor. The caller picks N.
+// sigma_max(F) over the N1 x N2 DFT grid: no correction factor. The caller picks N (torus.ts derives
+// it for strided / dilated / transposed layers from the layer's input shape).
 //
 // Per frequency, sigma_max(F(p))^2 = lambda_max(G(p)) with G = A A^H, A = F or F^T (whichever has
 // fewer rows: Gram on the smaller side). hermitian.ts certifies lambda_max(G(p)) <= tau against ONE
@@ -37,7 +38,8 @@ import {
   newTarget,
   type EigenTarget,
 } from './hermitian.js';
-import { certifyRealGram, effectiveTolerance, roundUp } from './dense.js';
+import { certifyRealGram, effectiveTolerance, roundUp, smallSideGramAuto } from './dense.js';
+import { NATIVE_MIN_MACS, gramNative } from './gemm.js';
 import { normalArray } from '../util/random.js';
 
 export interface SpectralOptions {
@@ -47,6 +49,8 @@ export interface SpectralOptions {
   tolerance: number;
   /** Force how G(w) is formed (tests, benchmarks); default: the cheaper by flop count. */
   gram?: 'lags' | 'direct';
+  /** Force (true) or forbid (false) native float64 DGEMM for the lag / 1x1 Gram products; default by size. */
+  native?: boolean;
 }
 
 export interface SpectralResult {
@@ -83,7 +87,7 @@ const MAX_ITERATIONS = 3000;
 const MAX_LAG_ENTRIES = 32 * 1024 * 1024;
 
 /** sup route: m x m grid (m = samples, raised if too coarse for the kernel), corrected by 1/sqrt(1-c). */
-export function spectralBound(blocks: Kernel2D[], opts: SpectralOptions): SpectralResult {
+export function spectralBound(blocks: Kernel2D[], opts: SpectralOptions): Promise<SpectralResult> {
   return run(blocks, opts, (kh, kw) => {
     const g = chooseGrid(kh, kw, opts.samples);
     return { m1: g.m1, m2: g.m2, factor: g.factor };
@@ -94,7 +98,7 @@ export function spectralBound(blocks: Kernel2D[], opts: SpectralOptions): Spectr
  * torus route: the exact norm of the circular conv on the torus[0] x torus[1] torus (torus[1] = 1 for
  * 1-D), a valid bound for the zero-padded conv on inputs with torus >= input + kernel - 1 per axis.
  */
-export function spectralTorusBound(blocks: Kernel2D[], torus: number[], opts: SpectralOptions): SpectralResult {
+export function spectralTorusBound(blocks: Kernel2D[], torus: number[], opts: SpectralOptions): Promise<SpectralResult> {
   const n1 = torus[0];
   const n2 = torus.length > 1 ? torus[1] : 1;
   if (!(Number.isInteger(n1) && n1 >= 1 && Number.isInteger(n2) && n2 >= 1)) throw new RangeError(`bad torus size ${torus.join('x')}`);
@@ -113,7 +117,7 @@ interface Stats {
   gram: Set<string>;
 }
 
-function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: number, kw: number) => GridChoice, route: string): SpectralResult {
+async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: number, kw: number) => GridChoice, route: string): Promise<SpectralResult> {
   const t0 = performance.now();
   const tol = effectiveTolerance(opts.tolerance);
   // One power-of-two scale for all blocks (exact), so squares neither overflow nor underflow and
@@ -142,7 +146,7 @@ function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: number, kw
   let failures = 0;
   for (const g of groups.values()) {
     const grid = gridFor(g.kh, g.kw);
-    for (const b of g.blocks) certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts.gram);
+    for (const b of g.blocks) await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts.gram, opts.native);
     const gridMax = roundUp(Math.sqrt(g.target.tau)) * scale;
     const value = grid.factor === 1 ? gridMax : roundUp(gridMax * grid.factor);
     if (value > best.value || best.value === 0) best = { value, gridMax, factor: grid.factor, grid: [grid.m1, grid.m2] };
@@ -201,6 +205,12 @@ export function trimKernel(k: Kernel2D): Kernel2D {
   return { cout, cin, kh: th, kw: tw, data: out };
 }
 
+/** Number of points halfGrid(m1, m2) lists: ceil((m1 m2 + self-mirrored points) / 2). */
+export function halfGridSize(m1: number, m2: number): number {
+  const self = (m: number) => (m % 2 === 0 ? 2 : 1);
+  return Math.ceil((m1 * m2 + self(m1) * self(m2)) / 2);
+}
+
 /** Grid points (a, b) covering the m1 x m2 grid up to w -> -w, in snake order (neighbours adjacent). */
 export function halfGrid(m1: number, m2: number): Int32Array {
   const pts: number[] = [];
@@ -229,7 +239,7 @@ function angle(d1: number, d2: number, a: number, b: number, m1: number, m2: num
  * Raise `target` until lambda_max(G(p)) <= target.tau for every grid point p of one block
  * (in units of scale^2).
  */
-function certifyBlock(
+async function certifyBlock(
   blk: Kernel2D,
   scale: number,
   m1: number,
@@ -237,7 +247,8 @@ function certifyBlock(
   target: EigenTarget,
   stats: Stats,
   gram?: 'lags' | 'direct',
-): void {
+  native?: boolean,
+): Promise<void> {
   const { cout, cin, kh, kw } = blk;
   const taps = kh * kw;
   const n = Math.min(cout, cin);
@@ -265,11 +276,10 @@ function certifyBlock(
   if (taps === 1) {
     // 1x1 kernel: a constant real symbol, one frequency, the dense matrix norm.
     stats.frequencies++;
-    stats.gram.add('dense');
-    const g = new Float64Array(n * n);
-    addABt(T, 0, T, 0, n, k, g, true);
-    mirrorLower(g, n);
-    certifyRealGram(g, n, target, formError, MAX_ITERATIONS);
+    const dense = await smallSideGramAuto(T, n, k, 1, native);
+    const g = dense.g;
+    stats.gram.add(dense.native ? 'dense native' : 'dense');
+    await certifyRealGram(g, n, target, formError, MAX_ITERATIONS);
     return;
   }
 
@@ -327,17 +337,38 @@ function certifyBlock(
   if (useLags) {
     c0 = new Float64Array(nn);
     const cd = new Float64Array(half * nn);
-    for (let p = 0; p < taps; p++) {
-      for (let q = 0; q < taps; q++) {
-        const l = lagOf(p, q);
-        if (l === centre) {
-          if (p === q) addABt(T, p * nk, T, p * nk, n, k, c0, true);
-        } else if (l > centre) {
-          addABt(T, p * nk, T, q * nk, n, k, cd.subarray((l - centre - 1) * nn, (l - centre) * nn), false);
+    const tn = taps * n;
+    if ((native ?? (taps * taps * nn * k) / 2 >= NATIVE_MIN_MACS) && tn * tn <= MAX_LAG_ENTRIES) {
+      // All tap pairs at once: P = S S^T with S = [T_0; ...; T_{taps-1}] (taps n x k), block (p, q)
+      // = T_p T_q^T, by native float64 DGEMM (same products, another summation order).
+      stats.gram.add('native');
+      const P = await gramNative(tn, k, (c0_, w, out) => {
+        for (let r = 0; r < tn; r++) for (let c = 0; c < w; c++) out[r * w + c] = T[r * k + c0_ + c];
+      });
+      for (let p = 0; p < taps; p++) {
+        for (let q = 0; q < taps; q++) {
+          const l = lagOf(p, q);
+          if (l < centre || (l === centre && p !== q)) continue;
+          const dst = l === centre ? c0 : cd.subarray((l - centre - 1) * nn, (l - centre) * nn);
+          for (let i = 0; i < n; i++) {
+            const src = (p * n + i) * tn + q * n;
+            for (let j = 0; j < n; j++) dst[i * n + j] += P[src + j];
+          }
         }
       }
+    } else {
+      for (let p = 0; p < taps; p++) {
+        for (let q = 0; q < taps; q++) {
+          const l = lagOf(p, q);
+          if (l === centre) {
+            if (p === q) addABt(T, p * nk, T, p * nk, n, k, c0, true);
+          } else if (l > centre) {
+            addABt(T, p * nk, T, q * nk, n, k, cd.subarray((l - centre - 1) * nn, (l - centre) * nn), false);
+          }
+        }
+      }
+      mirrorLower(c0, n);
     }
-    mirrorLower(c0, n);
     sym = new Float64Array(half * nn);
     anti = new Float64Array(half * nn);
     for (let h = 0; h < half; h++) {
@@ -418,7 +449,7 @@ function certifyBlock(
         for (let j = 0; j < n; j++) g[2 * (i * n + j) + 1] = prod![i * n + j] - prod![j * n + i];
       }
     }
-    certifyGram(hermitianGramOps(g, n, work), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS);
+    await certifyGram(hermitianGramOps(g, n, work), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS);
   }
 }
 

@@ -1,0 +1,119 @@
+// float64 matrix products at native speed: onnxruntime's CPU Gemm on double tensors (MLAS DGEMM,
+// all cores), for the O(n^2 k) and O(n^3) parts of the certified bounds (Gram matrices of wide dense
+// layers and 1x1 convs, the spectral bound's lag matrices, blocked Cholesky updates).
+//
+// Why double and not float32: the certificate needs ||G_hat - G||_2 well below tol * lambda_max. The
+// rigorous bound for a length-k float32 dot product is gamma_k sum |products|; on VGG-16's fc6
+// (k = 25088, He weights) that is k 2^-24 ||(|W||W|^T)||_2 ~ 8, twice lambda_max(W W^T) ~ 4. In double
+// the same bound is ~1e-12 relative, so the rounding margins of dense.ts / hermitian.ts carry over
+// unchanged: DGEMM evaluates each entry as a sum of the same products in some order (FMA only removes
+// roundings), and the classical bound gamma_k sum |a_ic b_jc| holds for every order of summation.
+//
+// Results do not depend on the thread count: MLAS splits a GEMM over rows/columns of the output,
+// never over the inner dimension, so every entry is summed in the same order.
+import os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { attr, buildModel, node, valueInfo } from '../onnx/build.js';
+import { DataType } from '../onnx/schema.js';
+
+/** Below this many multiply-adds the JS kernels win (session start-up and copies dominate). */
+export const NATIVE_MIN_MACS = 3e7;
+
+let threads = os.availableParallelism();
+let sessions: Promise<{ xyt: ort.InferenceSession; update: ort.InferenceSession }> | null = null;
+
+/** onnxruntime intra-op threads for later sessions (tests check the thread count does not matter). */
+export function setGemmThreads(n: number): Promise<void> {
+  threads = Math.max(1, Math.floor(n));
+  return releaseGemm();
+}
+
+/** Release the cached sessions (they are created on first use and shared by every layer). */
+export async function releaseGemm(): Promise<void> {
+  const s = sessions;
+  sessions = null;
+  if (s) {
+    const { xyt, update } = await s;
+    await Promise.all([xyt.release(), update.release()]);
+  }
+}
+
+function getSessions(): Promise<{ xyt: ort.InferenceSession; update: ort.InferenceSession }> {
+  if (!sessions) {
+    const D = DataType.DOUBLE;
+    const I64 = DataType.INT64;
+    // Z = X Y^T
+    const xyt = buildModel({
+      nodes: [node('Gemm', ['x', 'y'], ['z'], { transB: attr.i(1) })],
+      inputs: [valueInfo('x', ['p', 'c'], D), valueInfo('y', ['q', 'c'], D)],
+      outputs: [valueInfo('z', ['p', 'q'], D)],
+    });
+    // Z = T[b:, b:] - P P^T (the trailing update of a right-looking blocked Cholesky)
+    const update = buildModel({
+      nodes: [
+        node('Slice', ['t', 'starts', 'ends'], ['t22']),
+        node('Gemm', ['p', 'p', 't22'], ['z'], { transB: attr.i(1), alpha: attr.f(-1), beta: attr.f(1) }),
+      ],
+      inputs: [valueInfo('t', ['m', 'm'], D), valueInfo('p', ['r', 'b'], D), valueInfo('starts', [2], I64), valueInfo('ends', [2], I64)],
+      outputs: [valueInfo('z', ['r', 'r'], D)],
+    });
+    const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+    sessions = Promise.all([ort.InferenceSession.create(xyt, opts), ort.InferenceSession.create(update, opts)]).then(([a, b]) => ({
+      xyt: a,
+      update: b,
+    }));
+  }
+  return sessions;
+}
+
+/** X Y^T for row-major X (p x c) and Y (q x c), float64. */
+export async function multiplyABt(x: Float64Array, p: number, y: Float64Array, q: number, c: number): Promise<Float64Array> {
+  const { xyt } = await getSessions();
+  const out = await xyt.run({ x: new ort.Tensor('float64', x, [p, c]), y: new ort.Tensor('float64', y, [q, c]) });
+  return out.z.data as Float64Array;
+}
+
+/** T[b:, b:] - P P^T for T (m x m) and P ((m-b) x b), float64. */
+export async function trailingUpdate(t: Float64Array, m: number, p: Float64Array, b: number): Promise<Float64Array> {
+  const { update } = await getSessions();
+  const r = m - b;
+  const out = await update.run({
+    t: new ort.Tensor('float64', t, [m, m]),
+    p: new ort.Tensor('float64', p, [r, b]),
+    starts: new ort.Tensor('int64', BigInt64Array.from([BigInt(b), BigInt(b)]), [2]),
+    ends: new ort.Tensor('int64', BigInt64Array.from([BigInt(m), BigInt(m)]), [2]),
+  });
+  return out.z.data as Float64Array;
+}
+
+/** Cap on one column chunk of A, in float64 entries (64 MB). */
+const CHUNK_ENTRIES = 8 * 1024 * 1024;
+
+/**
+ * G = A A^T (rows x rows, full symmetric storage) of a rows x k matrix delivered in column chunks:
+ * fill(c0, w, out) writes A[:, c0 : c0 + w] row-major (rows x w) into out. Only the lower block
+ * triangle is multiplied (row blocks I against rows 0..I: ~5/8 of the full product for 4 blocks).
+ */
+export async function gramNative(rows: number, k: number, fill: (c0: number, w: number, out: Float64Array) => void): Promise<Float64Array> {
+  const g = new Float64Array(rows * rows);
+  const width = Math.max(1, Math.min(k, Math.floor(CHUNK_ENTRIES / Math.max(1, rows))));
+  const buf = new Float64Array(rows * width);
+  const blocks = rows >= 2048 ? 4 : rows >= 512 ? 2 : 1;
+  const rb = Math.ceil(rows / blocks);
+  for (let c0 = 0; c0 < k; c0 += width) {
+    const w = Math.min(width, k - c0);
+    const a = w === width ? buf : buf.subarray(0, rows * w);
+    fill(c0, w, a);
+    for (let i0 = 0; i0 < rows; i0 += rb) {
+      const i1 = Math.min(rows, i0 + rb);
+      const z = await multiplyABt(a.subarray(i0 * w, i1 * w), i1 - i0, a.subarray(0, i1 * w), i1, w);
+      for (let i = i0; i < i1; i++) {
+        const zo = (i - i0) * i1;
+        const go = i * rows;
+        for (let j = 0; j <= i; j++) g[go + j] += z[zo + j];
+      }
+    }
+  }
+  for (let i = 0; i < rows; i++) for (let j = 0; j < i; j++) g[j * rows + i] = g[i * rows + j];
+  return g;
+}

@@ -1,0 +1,130 @@
+// The spectral bound's torus route on the layer's real operator: the torus size derived in torus.ts,
+// checked against the explicit matrix's exact norm (test/helpers/exact.ts) on every layer kind and on a
+// seeded random sweep of strides, dilations, pads, groups, transposes and 1-D layers.
+import { describe, expect, it } from 'vitest';
+import { boundLayer } from '../src/bounds/engine.js';
+import { kernelVariants } from '../src/bounds/reduce.js';
+import { spectralBound, spectralTorusBound } from '../src/bounds/spectral.js';
+import { axisTorus, layerTorus } from '../src/bounds/torus.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/bounds/types.js';
+import type { ConvLayer } from '../src/model/layer.js';
+import { seededRandom } from '../src/util/random.js';
+import { exactNorm, makeConv, type ConvSpec } from './helpers/exact.js';
+
+const TOL = 1e-4;
+const OPTS = { samples: 50, tolerance: TOL };
+
+async function torusValue(layer: ConvLayer): Promise<{ value: number; torus: number[]; sup: number }> {
+  const torus = layerTorus(layer);
+  if (torus === null) throw new Error('no torus');
+  const v = kernelVariants(layer).variants.find((x) => x.exact);
+  if (!v) throw new Error('no exact variant');
+  return { value: (await spectralTorusBound(v.blocks, torus, OPTS)).value, torus, sup: (await spectralBound(v.blocks, OPTS)).value };
+}
+
+describe('torus size', () => {
+  it('per axis: padded length, then the gcd / dilation / polyphase split', async () => {
+    expect(axisTorus(7, 1, 1, 1, 1)).toBe(9); // ResNet-50 last stage
+    expect(axisTorus(14, 1, 1, 2, 1)).toBe(8); // stride 2: ceil(16 / 2)
+    expect(axisTorus(15, 1, 1, 2, 1)).toBe(9); // ceil(17 / 2)
+    expect(axisTorus(10, 2, 2, 1, 2)).toBe(7); // dilation 2: ceil(14 / 2)
+    expect(axisTorus(12, 0, 0, 2, 3)).toBe(6); // coprime stride 2, dilation 3: polyphase ceil(12 / 2)
+    expect(axisTorus(12, 0, 1, 2, 4)).toBe(4); // gcd 2: ceil(13 / 2) = 7, then dilation 2: ceil(7 / 2)
+    expect(axisTorus(12, 0, 0, 4, 2)).toBe(3); // gcd 2: 6, then stride 2: 3
+    expect(axisTorus(0, 1, 1, 1, 1)).toBeNull();
+    expect(axisTorus(5, -1, 0, 1, 1)).toBeNull();
+  });
+
+  it('layers: ConvTranspose uses its output length, 1-D gets N2 = 1, unknown shapes give null', async () => {
+    // ConvTranspose 5 -> (5-1)*2 + 1 + 3 - 2 = 10 outputs; adjoint conv on 10 + 2 pads, stride 2: 6
+    const t = makeConv({ cout: 3, cin: 4, kernel: [3, 3], input: [5, 5], strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1], transpose: true });
+    expect(t.outputShape).toEqual([3, 10, 10]);
+    expect(layerTorus(t)).toEqual([6, 6]);
+    expect(layerTorus(makeConv({ cout: 3, cin: 2, kernel: [3], input: [12], strides: [2], pads: [1, 1] }))).toEqual([7, 1]);
+    const noShape = makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [6, 6] });
+    noShape.inputShape = null;
+    expect(layerTorus(noShape)).toBeNull();
+  });
+});
+
+describe('exact <= torus route <= sup route', () => {
+  const kinds: Array<[string, ConvSpec]> = [
+    ['plain 3x3, pad 1', { cout: 3, cin: 2, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1] }],
+    ['asymmetric pads, 2x3 kernel', { cout: 2, cin: 3, kernel: [2, 3], input: [5, 7], pads: [0, 1, 1, 2] }],
+    ['stride 2', { cout: 3, cin: 2, kernel: [3, 3], input: [7, 7], strides: [2, 2], pads: [1, 1, 1, 1] }],
+    ['strides (3,2), no pad', { cout: 2, cin: 2, kernel: [5, 4], input: [10, 9], strides: [3, 2] }],
+    ['dilation 2', { cout: 2, cin: 2, kernel: [3, 3], input: [8, 8], dilations: [2, 2], pads: [2, 2, 2, 2] }],
+    ['stride 2 + dilation 3', { cout: 2, cin: 2, kernel: [3, 3], input: [10, 10], dilations: [3, 3], strides: [2, 2] }],
+    ['stride 2 + dilation 4 (gcd 2)', { cout: 2, cin: 1, kernel: [2, 2], input: [11, 11], dilations: [4, 4], strides: [2, 2], pads: [0, 1, 0, 1] }],
+    ['grouped g=2', { cout: 4, cin: 4, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], group: 2 }],
+    ['depthwise stride 2', { cout: 3, cin: 3, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1], strides: [2, 2], group: 3 }],
+    ['ConvTranspose stride 2', { cout: 2, cin: 3, kernel: [3, 3], input: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1], transpose: true }],
+    ['ConvTranspose grouped, strides (3,2)', { cout: 4, cin: 2, kernel: [2, 3], input: [4, 3], strides: [3, 2], pads: [0, 1, 1, 0], outputPadding: [2, 1], group: 2, transpose: true }],
+    ['conv1d stride 2', { cout: 3, cin: 2, kernel: [3], input: [12], strides: [2], pads: [1, 1] }],
+    ['conv1d dilation 3, asymmetric pad', { cout: 2, cin: 2, kernel: [4], input: [9], dilations: [3], pads: [3, 1] }],
+    ['conv1d transpose', { cout: 2, cin: 3, kernel: [4], input: [7], strides: [2], pads: [1, 2], outputPadding: [1], transpose: true }],
+  ];
+  for (const [name, spec] of kinds) {
+    it(name, async () => {
+      const layer = makeConv({ seed: 5, ...spec });
+      const exact = exactNorm(layer);
+      const r = await torusValue(layer);
+      expect(r.value).toBeGreaterThanOrEqual(exact);
+      expect(r.value).toBeLessThanOrEqual(r.sup * (1 + TOL) ** 2);
+    });
+  }
+
+  it('a seeded sweep of 40 random layers: torus >= exact', async () => {
+    const rnd = seededRandom(2024);
+    const pick = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+    let checked = 0;
+    let tightest = Infinity;
+    while (checked < 40) {
+      const nd = rnd() < 0.3 ? 1 : 2;
+      const group = rnd() < 0.3 ? 2 : 1;
+      const cout = group * pick(1, 2);
+      const cin = group * pick(1, 2);
+      const kernel = Array.from({ length: nd }, () => pick(1, 4));
+      const strides = Array.from({ length: nd }, () => pick(1, 3));
+      const dilations = Array.from({ length: nd }, () => pick(1, 3));
+      const pads = Array.from({ length: 2 * nd }, () => pick(0, 2));
+      const input = Array.from({ length: nd }, () => pick(nd === 1 ? 4 : 3, nd === 1 ? 14 : 7));
+      const transpose = rnd() < 0.3;
+      const outputPadding = strides.map((s) => (transpose ? pick(0, s - 1) : 0));
+      const spec: ConvSpec = { cout, cin, kernel, input, strides, dilations, pads, group, transpose, outputPadding, seed: checked + 1 };
+      const layer = makeConv(spec);
+      const outOk = layer.outputShape!.slice(1).every((m) => m >= 1);
+      const padsOk = kernel.every((k, a) => pads[a] < dilations[a] * (k - 1) + 1 && pads[a + nd] < dilations[a] * (k - 1) + 1);
+      if (!outOk || !padsOk) continue;
+      const exact = exactNorm(layer);
+      const r = await torusValue(layer);
+      expect(r.value, JSON.stringify(spec)).toBeGreaterThanOrEqual(exact);
+      tightest = Math.min(tightest, r.value / exact);
+      checked++;
+    }
+    // the route is not trivially loose: some layers sit close to their torus norm
+    expect(tightest).toBeLessThan(1.05);
+  });
+});
+
+describe('engine route selection', () => {
+  it('small inputs take the torus route (tighter than the sup), unknown shapes the sup route', async () => {
+    const layer = makeConv({ cout: 4, cin: 3, kernel: [3, 3], input: [7, 7], pads: [1, 1, 1, 1], seed: 9 });
+    const opts = { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral' as const] };
+    const b = await boundLayer(layer, opts);
+    const s = b.methods.spectral!;
+    expect(s.details.route).toBe('torus 9x9');
+    expect(s.details.factor).toBe(1);
+    expect(s.value!).toBeGreaterThanOrEqual(exactNorm(layer));
+    const blind = { ...layer, inputShape: null };
+    const sb = (await boundLayer(blind, opts)).methods.spectral!;
+    expect(sb.details.route).toBe('sup');
+    expect(s.value!).toBeLessThanOrEqual(sb.value! * (1 + TOL) ** 2);
+  });
+
+  it('large inputs (torus grid > 2x the sup grid) keep the sup route', async () => {
+    const layer = makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [80, 80], pads: [1, 1, 1, 1], seed: 9 });
+    const b = await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] });
+    expect(b.methods.spectral!.details.route).toBe('sup');
+  });
+});
