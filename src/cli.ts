@@ -6,13 +6,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
-import { boundLayers } from './bounds/engine.js';
+import { auditModel } from './audit.js';
 import { frequencyMap } from './bounds/frequency-map.js';
-import { naiveProduct, networkBound } from './bounds/network.js';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from './bounds/types.js';
 import { InputError } from './errors.js';
 import type { Layer } from './model/layer.js';
-import { loadModel } from './onnx/load.js';
 import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from './report/budget.js';
 import { buildReport } from './report/build.js';
 import { chalkFor } from './report/color.js';
@@ -304,31 +302,17 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   }
   if (budgets.method === 'power') warn('gating on power, a lower estimate: a layer can pass while its true norm exceeds the budget');
 
-  progress.update(`lipcheck: loading ${opts.model}`);
-  const modelPath = path.resolve(io.cwd, opts.model);
-  const loadStart = performance.now();
-  const model = await loadModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {}).catch((err: unknown) => {
-    // Name the file as the user typed it.
-    if (err instanceof InputError && (err.file === undefined || err.file === modelPath)) throw new InputError(err.message, opts.model);
-    throw err;
-  });
-  const loadMs = performance.now() - loadStart;
-  for (const w of model.warnings) warn(w);
-
-  const selected = opts.layers === undefined ? model.layers : model.layers.filter((l) => compileNamePattern(opts.layers!)(l.name));
-  if (selected.length === 0 && model.layers.length > 0) {
-    const names = model.layers.map((l) => l.name);
-    const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, ...` : names.join(', ');
-    throw new InputError(`no layer matches --layers ${opts.layers} (layers: ${shown})`, opts.model);
-  }
-
   const engineOptions: EngineOptions = { methods: opts.methods, samples: opts.samples, iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed };
-  const boundsStart = performance.now();
-  const bounds = await boundLayers(selected, engineOptions, (done, total, name) => progress.update(`lipcheck: [${done}/${total}] ${name}`));
-  // The graph walk needs every layer's bound; a --layers subset gets only the naive product.
-  const best = bounds.map((b) => b.best);
-  const network = selected.length === model.layers.length && model.graph ? networkBound(model.graph, best) : null;
-  const boundsMs = performance.now() - boundsStart;
+  const audit = await auditModel({
+    file: opts.model,
+    cwd: io.cwd,
+    inputShape: opts.inputShape,
+    engine: engineOptions,
+    select: opts.layers === undefined ? undefined : { pattern: opts.layers, matches: compileNamePattern(opts.layers) },
+    onProgress: (text) => progress.update(`lipcheck: ${text}`),
+  });
+  const { model, layers: selected, bounds } = audit;
+  for (const w of model.warnings) warn(w);
   progress.clear();
   for (const b of bounds) {
     for (const [method, result] of Object.entries(b.methods)) if (result?.error) warn(`${b.name}: ${method}: ${result.error}`, false);
@@ -344,10 +328,10 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     layers: selected,
     bounds,
     totalLayers: model.layers.length,
-    network,
-    naiveProduct: naiveProduct(best),
+    network: audit.network,
+    naiveProduct: audit.naiveProduct,
     budgets,
-    timing: { totalMs: performance.now() - started, loadMs, boundsMs },
+    timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs },
     warnings,
   });
   const wantsHtml = opts.format === 'html' || opts.html !== undefined;

@@ -2,14 +2,10 @@
 // settings and reports how each layer's bound and the network bound changed (b / a), with an
 // optional growth gate. Exit codes as the main command: 0 ok, 1 growth over --max-growth,
 // 2 usage or input error, 3 internal error.
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { boundLayers } from '../bounds/engine.js';
-import { naiveProduct, networkBound } from '../bounds/network.js';
+import { auditModel } from '../audit.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../bounds/types.js';
-import { InputError } from '../errors.js';
-import { loadModel } from '../onnx/load.js';
 import { budgetProblem, resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
@@ -123,28 +119,25 @@ export async function diffMain(argv: string[], io: CliIO): Promise<number> {
 /** Loads one checkpoint and bounds every layer: the main command's report without budgets. */
 async function checkpointReport(file: string, opts: DiffOptions, io: CliIO, progress: ProgressLine): Promise<LipcheckReport> {
   const started = performance.now();
-  const modelPath = path.resolve(io.cwd, file);
-  progress.update(`lipcheck diff: loading ${file}`);
-  const model = await loadModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {}).catch((err: unknown) => {
-    if (err instanceof InputError && (err.file === undefined || err.file === modelPath)) throw new InputError(err.message, file);
-    throw err;
+  const audit = await auditModel({
+    file,
+    cwd: io.cwd,
+    inputShape: opts.inputShape,
+    engine: opts.engine,
+    onProgress: (text) => progress.update(`lipcheck diff: ${text}`),
   });
-  const loadMs = performance.now() - started;
-  const bounds = await boundLayers(model.layers, opts.engine, (done, total, name) => progress.update(`lipcheck diff: ${file} [${done}/${total}] ${name}`));
-  const best = bounds.map((b) => b.best);
-  const network = model.graph ? networkBound(model.graph, best) : null;
   return buildReport({
     toolVersion: toolVersion(),
-    model: { ...model.info, path: file },
+    model: { ...audit.model.info, path: file },
     settings: { ...opts.engine, inputShape: opts.inputShape ?? null, layers: null, budgetMethod: null },
-    layers: model.layers,
-    bounds,
-    totalLayers: model.layers.length,
-    network,
-    naiveProduct: naiveProduct(best),
+    layers: audit.layers,
+    bounds: audit.bounds,
+    totalLayers: audit.model.layers.length,
+    network: audit.network,
+    naiveProduct: audit.naiveProduct,
     budgets: resolveBudgets({}, null),
-    timing: { totalMs: performance.now() - started, loadMs, boundsMs: performance.now() - started - loadMs },
-    warnings: model.warnings.map((w) => `${file}: ${w}`),
+    timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs },
+    warnings: audit.model.warnings.map((w) => `${file}: ${w}`),
   });
 }
 

@@ -1,0 +1,58 @@
+// The pipeline every command runs on one model: load -> bound each layer -> walk the graph.
+// Shared by `lipcheck <model>` and `lipcheck diff a b`, so both audit a checkpoint the same way.
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { boundLayers } from './bounds/engine.js';
+import { naiveProduct, networkBound, type NetworkBound } from './bounds/network.js';
+import type { EngineOptions, LayerBounds } from './bounds/types.js';
+import { InputError } from './errors.js';
+import type { Layer, LoadedModel } from './model/layer.js';
+import { loadModel } from './onnx/load.js';
+
+export interface AuditOptions {
+  /** The model path as the user typed it (errors name it so), resolved against `cwd`. */
+  file: string;
+  cwd: string;
+  inputShape?: number[];
+  engine: EngineOptions;
+  /** Only bound layers whose name passes (--layers); the network bound then needs every layer and is skipped. */
+  select?: { pattern: string; matches: (name: string) => boolean };
+  onProgress?: (text: string) => void;
+}
+
+export interface Audit {
+  model: LoadedModel;
+  /** The layers bounded (all, or the --layers selection), and the engine's result for each. */
+  layers: Layer[];
+  bounds: LayerBounds[];
+  /** Graph-aware bound; null when only a subset of layers was bounded. */
+  network: NetworkBound | null;
+  naiveProduct: number | null;
+  loadMs: number;
+  boundsMs: number;
+}
+
+export async function auditModel(o: AuditOptions): Promise<Audit> {
+  const modelPath = path.resolve(o.cwd, o.file);
+  o.onProgress?.(`loading ${o.file}`);
+  const loadStart = performance.now();
+  const model = await loadModel(modelPath, o.inputShape ? { inputShape: o.inputShape } : {}).catch((err: unknown) => {
+    // Name the file as the user typed it.
+    if (err instanceof InputError && (err.file === undefined || err.file === modelPath)) throw new InputError(err.message, o.file);
+    throw err;
+  });
+  const loadMs = performance.now() - loadStart;
+
+  const layers = o.select ? model.layers.filter((l) => o.select!.matches(l.name)) : model.layers;
+  if (layers.length === 0 && model.layers.length > 0) {
+    const names = model.layers.map((l) => l.name);
+    const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, ...` : names.join(', ');
+    throw new InputError(`no layer matches --layers ${o.select?.pattern} (layers: ${shown})`, o.file);
+  }
+
+  const boundsStart = performance.now();
+  const bounds = await boundLayers(layers, o.engine, (done, total, name) => o.onProgress?.(`[${done}/${total}] ${name}`));
+  const best = bounds.map((b) => b.best);
+  const network = layers.length === model.layers.length && model.graph ? networkBound(model.graph, best) : null;
+  return { model, layers, bounds, network, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart };
+}
