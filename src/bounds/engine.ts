@@ -155,7 +155,7 @@ async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVaria
         return { value: b.result.value, details: { variant: b.variant, variants: b.variants } };
       });
     case 'power':
-      return timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed }));
+      return timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads }));
   }
 }
 
@@ -166,7 +166,7 @@ async function denseMethods(layer: DenseLayer, methods: MethodName[], opts: Engi
   let shared: { from: MethodName; result: MethodResult } | null = null;
   for (const m of methods) {
     if (m === 'power') {
-      out.power = await timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed }));
+      out.power = await timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads }));
     } else if (m === 'frobenius') {
       out.frobenius = await timed('upper', async () => ({ value: frobeniusNorm(layer.weight), details: { route: '||W||_F' } }));
     } else if (shared !== null) {

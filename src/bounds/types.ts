@@ -13,6 +13,8 @@ export interface EngineOptions {
   tolerance: number;
   /** Seed for every random start. */
   seed: number;
+  /** onnxruntime intra-op threads for power iteration; default: the machine's available parallelism. */
+  threads?: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {

@@ -1,0 +1,113 @@
+// The benchmark's stdout: one table row per (model, run), the reference comparison beside the method
+// it times, and the thread-count check. Formatting only.
+import type { BenchResults, MethodSummary, ModelRecord, ReferenceRecord } from './types.js';
+
+const s = (ms: number) => (ms / 1000).toFixed(ms < 10_000 ? 2 : 1);
+const mb = (x: number | null) => (x === null ? '-' : x.toFixed(0));
+const num = (x: number | null) => (x === null ? '-' : x.toPrecision(4));
+const times = (x: number | null) => (x === null ? '-' : `${x.toFixed(x < 100 ? 1 : 0)}x`);
+
+function product(m: MethodSummary): string {
+  if (m.count === 0) return '-';
+  const e = Math.floor(m.log10Product);
+  return `${(10 ** (m.log10Product - e)).toFixed(2)}e${e}`;
+}
+
+function bounds(m: MethodSummary | undefined): string[] {
+  if (!m) return ['-', '-', '-', '-'];
+  const n = `${m.count}${m.errors ? ` (${m.errors} err)` : ''}`;
+  return [n, `${num(m.sum)}${m.kind === 'lower' ? ' (lower)' : ''}`, product(m), num(m.max)];
+}
+
+function referenceCells(r: ReferenceRecord | undefined): string[] {
+  if (!r) return ['', '', '', ''];
+  const subset = `${r.layers.filter((l) => l.kind === 'conv').length} conv shapes`;
+  // the spectral reference is uncertified (power iteration from below): show how far above it we are;
+  // on a sampled grid its value is not comparable at all
+  const check = !r.fullGrid ? 'n/a (sampled grid)' : r.allSameOrBetter === null ? `max x${num(r.maxValueRatio)} (uncert. ref)` : r.allSameOrBetter ? 'yes' : 'NO';
+  const extrap = r.fullGrid ? '' : ' (extrap.)';
+  return [`${s(r.convOursMs)} / ${s(r.convRefMs)}${extrap} (${subset})`, times(r.convSpeedup), `${s(r.extrapolatedModelRefMs)}`, check];
+}
+
+/** Columns padded to their widest cell; the first row is the header. */
+function grid(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+const HEADER = [
+  'model', 'run', 'wall s', 'peak RSS MB', 'layers', 'sum of bounds', 'product', 'max',
+  'subset ours/ref s', 'speed-up', 'ref model s (extrap.)', 'ours <= ref',
+];
+
+function modelRows(m: ModelRecord): string[][] {
+  if (m.error && m.runs.length === 0) return [[m.model, `ERROR: ${m.error}`]];
+  const rows: string[][] = [[m.model, 'load', s(m.load.ms), mb(m.load.peakRssMB), `${m.layers.conv}c+${m.layers.dense}d+${m.layers.unsupported}u`]];
+  for (const r of m.runs) {
+    const single = r.methods.length === 1 ? r.methods[0] : null;
+    const ref = single ? m.reference.find((x) => x.method === single) : undefined;
+    rows.push([
+      '',
+      r.label,
+      s(r.wallMs),
+      mb(r.peakRssMB ?? r.sampledPeakRssMB),
+      ...(single ? bounds(r.perMethod[single]) : ['', '', '', '']),
+      ...referenceCells(ref),
+    ]);
+  }
+  rows.push(['', 'process peak', '', mb(m.processPeakRssMB)]);
+  return rows;
+}
+
+function threadLines(m: ModelRecord): string[] {
+  const t = m.threadsCheck;
+  if (!t) return [];
+  const used = t.powerThreadsUsed.map((x) => x ?? '?').join(' vs ');
+  const verdict = t.identical ? `identical to ${1e-6}` : `DIFFER (${t.mismatches.length} of ${t.compared})`;
+  const warn = t.powerThreadsUsed[0] !== null && t.powerThreadsUsed[0] === t.powerThreadsUsed[1] ? ' [the engine ignored the thread option]' : '';
+  return [`${m.model}: bounds at ${t.threads.join(' vs ')} threads: ${verdict}, max rel diff ${t.maxRelDiff.toExponential(2)} over ${t.compared} values; power ran with ${used} threads${warn}`];
+}
+
+function denseLines(m: ModelRecord): string[] {
+  return m.reference
+    .filter((r) => r.layers.some((l) => l.kind === 'dense'))
+    .map((r) => {
+      const d = r.layers.filter((l) => l.kind === 'dense');
+      const ours = d.reduce((a, l) => a + l.oursMs, 0);
+      const ref = d.reduce((a, l) => a + l.refFullGridMs, 0);
+      return `${m.model}: ${r.method} on ${d.length} dense shape(s): ours ${s(ours)} s (certified spectral norm) vs reference ${s(ref)} s (${r.method === 'toeplitz' ? '||W||_F' : 'plain power iteration'}), speed-up ${times(r.denseSpeedup)}`;
+    });
+}
+
+export function formatResults(res: BenchResults): string {
+  const m = res.machine;
+  const head = `lipcheck bench: ${m.cpuModel}, ${m.cpus} cpus (availableParallelism ${m.availableParallelism}), node ${m.node}; ` +
+    `samples ${res.config.samples}, threads ${res.config.threads ?? 'default'}, models seed ${res.config.seed}`;
+  const rows = [HEADER, ...res.models.flatMap(modelRows)];
+  const notes = [
+    'speed-up: naive reference time / engine time on one layer per distinct conv shape (same grid, same correction factor);',
+    '  spectral reference = power iteration per frequency, uncertified' +
+      (res.config.referenceFrequencies > 0 ? `, timed on <= ${res.config.referenceFrequencies} grid points per block and extrapolated to the full grid` : '') + '.',
+    ...(res.config.referenceMaxWeights > 0 ? [`reference only on layers with <= ${res.config.referenceMaxWeights} weights (the subset and "ref model s" cover only those).`] : []),
+    'ref model s: the reference time of every layer of the model, each at its shape\'s measured time.',
+  ];
+  const errors = res.models.flatMap((x) => [
+    ...(x.error ? [`${x.model}: ${x.error}`] : []),
+    ...x.runs.flatMap((r) =>
+      Object.entries(r.perMethod).flatMap(([meth, sm]) =>
+        (sm?.layers ?? []).filter((l) => l.error).slice(0, 3).map((l) => `${x.model} ${r.label} ${meth} ${l.name}: ${l.error}`),
+      ),
+    ),
+  ]);
+  return [
+    head,
+    '',
+    grid(rows),
+    '',
+    ...notes,
+    ...res.models.flatMap(denseLines),
+    ...res.models.flatMap(threadLines),
+    ...(errors.length ? ['', 'errors (first 3 per run):', ...errors] : []),
+  ].join('\n');
+}
