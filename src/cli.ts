@@ -20,6 +20,7 @@ import { renderMarkdown } from './report/markdown.js';
 import { renderTable } from './report/table.js';
 import type { LipcheckReport } from './report/types.js';
 import { compileNamePattern } from './util/name-pattern.js';
+import { printable } from './util/printable.js';
 import { diffMain } from './diff/cli.js';
 
 export const EXIT = { ok: 0, budgetExceeded: 1, usage: 2, internal: 3 } as const;
@@ -100,8 +101,9 @@ export function reportError(err: unknown, debug: boolean, io: CliIO): number {
   return EXIT.internal;
 }
 
+/** One printable line: multi-line messages joined, control characters from file names escaped. */
 export function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, '; ').trim();
+  return printable(text.replace(/\s*\n\s*/g, '; ').trim());
 }
 
 // ---------------------------------------------------------------- flags
@@ -119,9 +121,9 @@ Methods (default: all four, ${ALL_METHODS.join(',')}):
   power      power iteration on the layer's real operator (onnxruntime-node)         lower estimate
   frobenius  sqrt(kh*kw) * ||K||_F, the cheap baseline                               upper bound
 
-Budgets gate each layer's best (smallest) certified bound, or the --budget-method value,
-and a certified whole-network bound from a walk over the ONNX graph (residual additions, concatenations,
-pooling and activations with their proven constants), next to the naive product of the layer bounds.
+Network bound: certified by a walk over the ONNX graph (residual additions, concatenations,
+pooling, activations with their proven constants); the naive product of layer bounds is shown beside it.
+Budgets gate each layer's best (smallest) certified bound, or the --budget-method value, and the network bound.
 Per-layer budgets by name pattern: lipcheck.config.json, or a "lipcheck" key in package.json:
   { "budget": 1000, "layerBudget": 10, "layers": { "conv1": 20, "/^fc\\\\d+$/": 2 } }
 
@@ -316,6 +318,11 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   progress.clear();
   for (const b of bounds) {
     for (const [method, result] of Object.entries(b.methods)) if (result?.error) warn(`${b.name}: ${method}: ${result.error}`, false);
+    // The table shows the number only; say per layer when it is an unconverged estimate (JSON: details.power.converged).
+    const power = b.methods.power;
+    if (power && !power.error && power.details.converged === false) {
+      warn(`${b.name}: power iteration did not converge in ${power.details.iterations} iterations (its value is a lower estimate only)`, false);
+    }
   }
 
   const report = buildReport({

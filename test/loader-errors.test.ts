@@ -10,6 +10,13 @@ import { loadModel } from '../src/onnx/load.js';
 import { DataType } from '../src/onnx/schema.js';
 import { decodeTensor } from '../src/onnx/tensor.js';
 import { normalArray, seededRandom } from '../src/util/random.js';
+import protobuf from 'protobufjs';
+import { boundLayers } from '../src/bounds/engine.js';
+import { networkBound } from '../src/bounds/network.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/bounds/types.js';
+import type { ConvLayer } from '../src/model/layer.js';
+import { AttributeType, ModelProtoType } from '../src/onnx/schema.js';
+import { runInProcess } from './helpers/cli-models.js';
 
 const normalArrayForTest = (n: number) => normalArray(n, 3);
 
@@ -241,5 +248,216 @@ describe('graph-level handling', () => {
     const loaded = await loadModel(write('pre-bn.onnx', m));
     expect(loaded.warnings).toEqual([expect.stringMatching(/BatchNormalization 'pre_bn' does not directly follow a Conv/)]);
     expect((loaded.layers[0] as { foldedBatchNorm: boolean }).foldedBatchNorm).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------- regressions found by test/fuzz.test.ts
+
+/** x[1,2,4,4] -> Conv(weight through `between`, a chain of nodes from 'w' to 'w_last') -> y */
+function chainedWeightModel(between: ReturnType<typeof node>[], weight = goodWeight()): Uint8Array {
+  return buildModel({
+    nodes: [...between, node('Conv', ['x', between.length ? 'w_last' : 'w'], ['y'], {}, 'conv')],
+    initializers: [weight],
+    inputs: [valueInfo('x', [1, 2, 4, 4])],
+    outputs: [valueInfo('y', null)],
+  });
+}
+
+/** n nodes of `op` from 'w' to 'w_last'. */
+function chain(op: string, n: number, attrs: Record<string, ReturnType<typeof attr.i>> = {}): ReturnType<typeof node>[] {
+  return Array.from({ length: n }, (_, i) => node(op, [i === 0 ? 'w' : `w${i - 1}`], [i === n - 1 ? 'w_last' : `w${i}`], attrs));
+}
+
+/** The conv model plus an If whose then_branch nests `depth` more Ifs, written with the wire writer (no recursion). */
+function nestedIfModel(depth: number): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).fork(); // GraphProto.node, appended to the conv model's graph below
+  for (let d = 0; d < depth; d++) {
+    w.uint32((4 << 3) | 2).string('If').uint32((2 << 3) | 2).string(`o${d}`);
+    w.uint32((5 << 3) | 2).fork(); // NodeProto.attribute
+    w.uint32((1 << 3) | 2).string('then_branch').uint32(20 << 3).int32(AttributeType.GRAPH);
+    w.uint32((6 << 3) | 2).fork(); // AttributeProto.g
+    w.uint32((1 << 3) | 2).fork(); // GraphProto.node
+  }
+  for (let d = 0; d < depth; d++) w.ldelim().ldelim().ldelim();
+  w.ldelim();
+  const model = ModelProtoType.decode(convModel(goodWeight())) as unknown as { graph: object };
+  const graphType = ModelProtoType.lookupType('onnx.GraphProto');
+  const graphBytes = Buffer.concat([graphType.encode(model.graph).finish(), w.finish()]);
+  const outer = protobuf.Writer.create().uint32((7 << 3) | 2).bytes(graphBytes).finish(); // ModelProto.graph
+  return Buffer.concat([ModelProtoType.encode({ ...model, graph: undefined }).finish(), outer]);
+}
+
+async function timedLoad(file: string, opts = {}) {
+  const t0 = performance.now();
+  const model = await loadModel(file, opts);
+  return { model, ms: performance.now() - t0 };
+}
+
+describe('hostile graphs (fuzz regressions)', () => {
+  it('a STRING attribute with no value does not break the graph summary', async () => {
+    // protobufjs gives an unset bytes field as a plain [] (TextDecoder threw a TypeError on it)
+    const m = buildModel({
+      nodes: [{ ...node('Conv', ['x', 'w'], ['y'], {}, 'conv'), attribute: [{ name: 'note', type: AttributeType.STRING }] }],
+      initializers: [goodWeight()],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const loaded = await loadModel(write('string-attr.onnx', m));
+    expect(loaded.graph!.nodes[0].attrs).toEqual({ note: '' });
+  });
+
+  it('thousands of Identity / Transpose nodes between a weight and its layer: no stack overflow, same weight', async () => {
+    const expected = Array.from({ length: 54 }, (_, i) => Math.fround((i % 7) / 10));
+    for (const between of [chain('Identity', 5000), chain('Transpose', 3000, { perm: attr.ints([1, 0, 2, 3]) })]) {
+      const { model, ms } = await timedLoad(write('chain.onnx', chainedWeightModel(between)));
+      expect(Array.from((model.layers[0] as ConvLayer).weight)).toEqual(expected); // an even number of transposes
+      expect(model.layers[0].notes.length).toBeLessThanOrEqual(14); // notes capped, not one per node
+      expect(ms).toBeLessThan(3000);
+    }
+    // A broken weight at the bottom of the chain fails once, not once per chain node (was quadratic).
+    const short = { name: 'w', dims: [3, 2, 3, 3], data_type: DataType.FLOAT, raw_data: new Uint8Array(12) };
+    const t0 = performance.now();
+    expect(await inputError(write('chain-bad.onnx', chainedWeightModel(chain('Transpose', 5000, { perm: attr.ints([1, 0, 2, 3]) }), short)))).toMatch(
+      /raw_data holds 12 bytes but shape \[3, 2, 3, 3\] of FLOAT needs 216/,
+    );
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  it('a long constant chain closed into a cycle (a duplicate producer) is not a constant, and no stack overflow', async () => {
+    const between = [...chain('Identity', 3000), node('Identity', ['w_last'], ['w0'])]; // w0 -> ... -> w_last -> w0
+    const model = await loadModel(write('chain-cycle.onnx', chainedWeightModel(between)));
+    expect(model.layers).toEqual([expect.objectContaining({ kind: 'unsupported', name: 'conv', reason: "weight 'w_last' is computed at run time, not a constant" })]);
+  });
+
+  it('nodes stored in reverse order are sorted in O(n log n): 20000 nodes load in well under a second or two', async () => {
+    const relus = Array.from({ length: 20000 }, (_, i) => node('Relu', [i === 0 ? 'x' : `r${i - 1}`], [`r${i}`]));
+    const m = buildModel({
+      nodes: [node('Conv', ['r19999', 'w'], ['y'], {}, 'conv'), ...relus].reverse(),
+      initializers: [goodWeight()],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const { model, ms } = await timedLoad(write('reversed.onnx', m));
+    expect(model.graph!.nodes.at(-1)!.op).toBe('Conv');
+    expect((model.layers[0] as ConvLayer).inputShape).toEqual([2, 4, 4]);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('a large constant with thousands of consumers is neither copied per consumer nor per shape query', async () => {
+    const n = 1 << 18; // 1 MiB of float32, read by 2000 Add nodes
+    const big = floatTensor('big', [n], new Float32Array(n).fill(0.5));
+    const codes = intTensor('codes', [64], Array.from({ length: 64 }, (_, i) => i - 32), DataType.INT8);
+    const adds = Array.from({ length: 2000 }, (_, i) => node('Add', ['big', i % 2 ? 'big' : 'codes'], [`a${i}`]));
+    const m = buildModel({
+      nodes: [node('Conv', ['x', 'w'], ['y'], {}, 'conv'), ...adds],
+      initializers: [goodWeight(), big, codes],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const { model, ms } = await timedLoad(write('many-consumers.onnx', m));
+    expect(ms).toBeLessThan(3000); // was ~2000 x Array.from(262144) in shape propagation
+    const nodes = model.graph!.nodes.filter((x) => x.inputs[1] === 'codes');
+    expect(nodes[0].constInputs[1]).toBe(nodes[1].constInputs[1]); // one float copy of the int8 tensor, shared
+    expect(nodes[0].constInputs[1]![0]).toBe(-32);
+  });
+
+  it('constants copied by a chain of Transposes are counted against the memory limit', async () => {
+    const weight = floatTensor('w', [20, 2, 5, 5], new Array(1000).fill(0.25)); // 4000 bytes
+    const file = write('transpose-copies.onnx', chainedWeightModel(chain('Transpose', 2, { perm: attr.ints([1, 0, 2, 3]) }), weight));
+    // limit 4096 per tensor, 8192 in all: the weight and its first copy fit, the second copy does not
+    expect(await inputError(file, { maxTensorBytes: 4096 })).toBe("layer 'conv': the graph's constants need more than 8192 bytes of memory (after 'w'); refused");
+    await expect(loadModel(file, { maxTensorBytes: 8192 })).resolves.toBeTruthy(); // 12000 bytes of 16384
+  });
+
+  it('cycles end in a loaded model whose network bound is not certified, never a loop', async () => {
+    const m = buildModel({
+      nodes: [
+        node('Conv', ['x', 'w'], ['c'], {}, 'conv'),
+        node('Add', ['c', 'back'], ['s'], {}, 'add'),
+        node('Relu', ['s'], ['back'], {}, 'relu'), // s -> back -> s
+        node('Conv', ['s', 'w2'], ['y'], {}, 'conv2'),
+        node('Relu', ['self'], ['self'], {}, 'selfloop'),
+      ],
+      initializers: [goodWeight(), floatTensor('w2', [1, 3, 1, 1], [1, 1, 1])],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const model = await loadModel(write('cycle.onnx', m));
+    expect(model.layers.map((l) => l.name)).toEqual(['conv', 'conv2']);
+    const net = networkBound(model.graph!, [1, 1]);
+    expect(net.certified).toBe(false);
+    expect(net.bound).toBeNull();
+  });
+
+  it('subgraphs nested too deeply are refused: by the loader at 33 levels, by the decoder at thousands', async () => {
+    await expect(loadModel(write('nest-8.onnx', nestedIfModel(8)))).resolves.toBeTruthy();
+    expect(await inputError(write('nest-40.onnx', nestedIfModel(40)))).toBe('subgraphs nested more than 32 levels deep');
+    expect(await inputError(write('nest-20000.onnx', nestedIfModel(20000)))).toBe('not a valid ONNX file: messages nested too deeply to decode');
+  });
+
+  it('int64 conv attributes beyond 2^53 and impossible ConvTranspose output shapes are refused', async () => {
+    const conv = (attrs: Record<string, ReturnType<typeof attr.ints>>, op = 'Conv') =>
+      buildModel({
+        nodes: [node(op, ['x', 'w'], ['y'], attrs, 'conv')],
+        initializers: [goodWeight()],
+        inputs: [valueInfo('x', op === 'Conv' ? [1, 2, 4, 4] : [1, 3, 4, 4])],
+        outputs: [valueInfo('y', null)],
+      });
+    expect(await inputError(write('pads-huge.onnx', conv({ pads: attr.ints([1, 2 ** 60, 1, 1]) })))).toBe("layer 'conv': node 'conv': invalid kernel/stride/dilation/pads");
+    const padded = buildModel({
+      nodes: [node('Pad', ['x', 'p'], ['xp'], {}, 'pad'), node('Conv', ['xp', 'w'], ['y'], {}, 'conv')],
+      initializers: [goodWeight(), intTensor('p', [8], [0, 0, 2 ** 60, 1, 0, 0, 1, 1], DataType.INT64)],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    expect(await inputError(write('pad-huge.onnx', padded))).toBe(`layer 'conv': pads [${2 ** 60}, 1, 1, 1] out of range`);
+    // full ConvTranspose output is 4 + 3 - 1 = 6 per axis: 9 would need negative pads
+    expect(await inputError(write('ct-shape.onnx', conv({ output_shape: attr.ints([9, 9]) }, 'ConvTranspose')))).toBe(
+      "layer 'conv': node 'conv': output_shape [9, 9] needs negative pads [-1, -1, -2, -2]; not supported",
+    );
+    expect(await inputError(write('ct-rank.onnx', conv({ output_shape: attr.ints([6, 6, 6]) }, 'ConvTranspose')))).toBe(
+      "layer 'conv': node 'conv': attribute output_shape [6, 6, 6] does not fit 2 spatial dims",
+    );
+  });
+
+  it('names with control characters are escaped in messages: one printable line', async () => {
+    const data = new Array(54).fill(0.1);
+    data[5] = NaN;
+    const m = buildModel({
+      nodes: [node('Conv', ['x', 'w'], ['y'], {}, 'evil\n\u001b[31mred')],
+      initializers: [floatTensor('w', [3, 2, 3, 3], data)],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    expect(await inputError(write('evil-name.onnx', m))).toBe("layer 'evil\\n\\u001b[31mred': weight contains NaN");
+  });
+});
+
+describe('numbers', () => {
+  it('a layer whose power iteration did not converge says so: a stderr warning naming it, and converged false in the JSON', async () => {
+    const w = floatTensor('w', [3, 2, 3, 3], normalArray(54, 5));
+    fs.writeFileSync(path.join(dir, 'slow-power.onnx'), convModel(w));
+    const run = await runInProcess(['slow-power.onnx', '--methods', 'power,frobenius', '--iterations', '2', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/^lipcheck: warning: conv: power iteration did not converge in \d+ iterations \(its value is a lower estimate only\)$/m);
+    const layer = (JSON.parse(run.stdout) as { layers: { details: { power: { converged: boolean } } }[] }).layers[0];
+    expect(layer.details.power.converged).toBe(false);
+  });
+
+  it('a zero kernel gives 0 from every method, not NaN', async () => {
+    const m = buildModel({
+      nodes: [node('Conv', ['x', 'w'], ['c'], { pads: attr.ints([1, 1, 1, 1]) }, 'conv'), node('Flatten', ['c'], ['f']), node('Gemm', ['f', 'fc'], ['y'], { transB: attr.i(1) }, 'fc')],
+      initializers: [floatTensor('w', [3, 2, 3, 3], new Array(54).fill(0)), floatTensor('fc', [5, 48], new Array(240).fill(0))],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    const model = await loadModel(write('zero.onnx', m));
+    const bounds = await boundLayers(model.layers, { ...DEFAULT_ENGINE_OPTIONS, samples: 8 });
+    for (const b of bounds) {
+      expect(Object.keys(b.methods).sort()).toEqual(['frobenius', 'power', 'spectral', 'toeplitz']);
+      for (const r of Object.values(b.methods)) expect([b.name, r.value, r.error]).toEqual([b.name, 0, undefined]);
+      expect(b.best).toBe(0);
+    }
   });
 });

@@ -36,7 +36,7 @@ export class Attributes {
 
   string(name: string, fallback: string): string {
     const a = this.byName.get(name);
-    return a?.s && a.s.length > 0 ? new TextDecoder().decode(a.s) : fallback;
+    return a?.s && a.s.length > 0 ? text(a.s) : fallback;
   }
 
   tensor(name: string): TensorProto | null {
@@ -60,15 +60,20 @@ export class Attributes {
       switch (a.type) {
         case AttributeType.INT: out[name] = toNumber(a.i); break;
         case AttributeType.FLOAT: out[name] = a.f ?? 0; break;
-        case AttributeType.STRING: out[name] = new TextDecoder().decode(a.s ?? new Uint8Array()); break;
+        case AttributeType.STRING: out[name] = text(a.s); break;
         case AttributeType.INTS: out[name] = (a.ints ?? []).map((v) => toNumber(v)); break;
         case AttributeType.FLOATS: out[name] = [...(a.floats ?? [])]; break;
-        case AttributeType.STRINGS: out[name] = (a.strings ?? []).map((s) => new TextDecoder().decode(s)); break;
+        case AttributeType.STRINGS: out[name] = (a.strings ?? []).map(text); break;
         default: break;
       }
     }
     return out;
   }
+}
+
+/** UTF-8 text of a bytes field. An unset bytes field decodes as a plain empty array (protobufjs's default), not a Uint8Array. */
+function text(b: Uint8Array | undefined): string {
+  return b && b.length > 0 ? new TextDecoder().decode(b) : '';
 }
 
 /** A list attribute of a conv/pool op with one value per spatial axis, checked. */

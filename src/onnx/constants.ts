@@ -7,13 +7,27 @@ import { roundTo } from './build.js';
 import { GraphIndex, inputAt } from './graph-index.js';
 import { DataType, toNumber, type NodeProto, type TensorProto } from './schema.js';
 import { reshapeShape, squeezeShape, transposeData, unsqueezeShape, flattenShape } from './shapeops.js';
-import { dataTypeName, decodeTensor, elementCount, isFloatType, type DecodeContext, type Tensor } from './tensor.js';
+import { dataTypeName, decodeTensor, elementCount, formatBytes, isFloatType, type DecodeContext, type Tensor } from './tensor.js';
+
+/** Ops whose constant value compute() derives from their inputs' values; every other producer is a leaf. */
+const DERIVING_OPS = new Set(['Identity', 'Dropout', 'Cast', 'DequantizeLinear', 'Transpose', 'Reshape', 'Squeeze', 'Unsqueeze', 'Flatten']);
+/**
+ * All constants together may hold at most this many times the single-tensor limit: a hostile
+ * chain of Transpose/Cast nodes would otherwise copy one weight thousands of times.
+ */
+const TOTAL_BYTES_FACTOR = 2;
 
 export class ConstantResolver {
   private readonly memo = new Map<string, Tensor | null>();
   private readonly reasons = new Map<string, string>();
   private readonly initializers = new Map<string, TensorProto>();
   private readonly inProgress = new Set<string>();
+  private warming = false;
+  /** Inputs that failed to decode, rethrown on every request (recomputing them would be quadratic in a chain). */
+  private readonly failures = new Map<string, InputError>();
+  /** Data arrays already counted against the memory budget, and their total size. */
+  private readonly counted = new WeakSet<object>();
+  private heldBytes = 0;
 
   constructor(
     private readonly index: GraphIndex,
@@ -26,16 +40,78 @@ export class ConstantResolver {
   get(name: string | null): Tensor | null {
     if (!name) return null;
     if (this.memo.has(name)) return this.memo.get(name)!;
+    const failed = this.failures.get(name);
+    if (failed) throw failed;
     if (this.inProgress.has(name)) return null; // malformed cyclic graph
+    // While warming up, inputs come in dependency order: one not known yet closes a cycle (recursing
+    // into it could be 20000 frames deep).
+    if (this.warming && this.inProgress.size > 0) return null;
+    if (!this.warming && this.inProgress.size === 0) this.resolveDependencies(name);
     this.inProgress.add(name);
     let value: Tensor | null;
     try {
       value = this.compute(name);
+      this.account(value);
+    } catch (e) {
+      if (e instanceof InputError) this.failures.set(name, e);
+      throw e;
     } finally {
       this.inProgress.delete(name);
     }
     this.memo.set(name, value);
     return value;
+  }
+
+  /**
+   * Resolves what `name` depends on bottom-up with an explicit stack, so that compute() finds its
+   * inputs memoized: a chain of thousands of Identity/Transpose nodes must not overflow the call
+   * stack. Errors are left for the real computation to raise, if it needs that input at all.
+   */
+  private resolveDependencies(name: string): void {
+    const postOrder: string[] = [];
+    const seen = new Set<string>([name]);
+    const stack: { name: string; expanded: boolean }[] = [{ name, expanded: false }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.expanded) {
+        stack.pop();
+        postOrder.push(top.name);
+        continue;
+      }
+      top.expanded = true;
+      const node = this.index.producer.get(top.name)?.node;
+      if (!node || this.initializers.has(top.name) || !DERIVING_OPS.has(node.op_type ?? '') || (node.domain && node.domain !== 'ai.onnx')) continue;
+      for (const x of node.input ?? []) {
+        if (x && !seen.has(x) && !this.memo.has(x) && !this.failures.has(x)) {
+          seen.add(x);
+          stack.push({ name: x, expanded: false });
+        }
+      }
+    }
+    postOrder.pop(); // `name` itself, computed by the caller
+    this.warming = true;
+    try {
+      for (const n of postOrder) {
+        try {
+          this.get(n);
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+        }
+      }
+    } finally {
+      this.warming = false;
+    }
+  }
+
+  /** Counts a newly made constant against the memory budget; refuses the model past it. */
+  private account(t: Tensor | null): void {
+    if (!t || this.counted.has(t.data)) return;
+    this.counted.add(t.data);
+    this.heldBytes += t.data.byteLength;
+    const limit = TOTAL_BYTES_FACTOR * this.ctx.maxTensorBytes;
+    if (this.heldBytes > limit) {
+      throw new InputError(`the graph's constants need more than ${formatBytes(limit)} of memory (after '${t.name}'); refused`);
+    }
   }
 
   /** Dims of a constant; initializers answer without decoding their data. */
@@ -65,7 +141,7 @@ export class ConstantResolver {
     const attrs = new Attributes(node);
     const input = (i: number) => this.get(inputAt(node, i));
     const op = node.op_type ?? '';
-    const via = (t: Tensor, note: string, patch: Partial<Tensor> = {}): Tensor => ({ ...t, ...patch, notes: [...t.notes, note] });
+    const via = (t: Tensor, note: string, patch: Partial<Tensor> = {}): Tensor => ({ ...t, ...patch, notes: withNote(t.notes, note) });
     switch (op) {
       case 'Constant':
         return this.constantNode(node, attrs, name);
@@ -188,7 +264,16 @@ export function dequantizeTensor(x: Tensor, scale: Tensor, zp: Tensor | null, ax
     }
     note = `dequantized from ${dataTypeName(x.dataType).toLowerCase()} (per-axis scales along axis ${axis})`;
   }
-  return { name: x.name, dims: x.dims, dataType: DataType.FLOAT, data: out, notes: [...x.notes, note] };
+  return { name: x.name, dims: x.dims, dataType: DataType.FLOAT, data: out, notes: withNote(x.notes, note) };
+}
+
+const MAX_NOTES = 12;
+const MORE_NOTES = '(more ops on the way not listed)';
+
+/** notes + note, capped: a chain of thousands of Identity nodes must not grow a list per node. */
+function withNote(notes: string[], note: string): string[] {
+  if (notes.length < MAX_NOTES) return [...notes, note];
+  return notes[notes.length - 1] === MORE_NOTES ? notes : [...notes, MORE_NOTES];
 }
 
 /** Data after a Cast: float targets decode to float32 (rounded to fp16/bf16 when cast to those). */

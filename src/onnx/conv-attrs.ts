@@ -37,14 +37,16 @@ export function convGeometry(node: NodeProto, weightDims: number[], inputSpatial
   if (explicit.length !== 0 && explicit.length !== 2 * spatialDims) {
     throw new InputError(`node '${label}': attribute pads has ${explicit.length} values, expected ${2 * spatialDims}`);
   }
-  if ([...strides, ...dilations, ...kernel].some((v) => !(v >= 1)) || explicit.some((p) => p < 0)) {
+  // int64 attributes beyond 2^53 arrive rounded: refuse them with the rest.
+  const allSafe = [...strides, ...dilations, ...kernel, ...explicit].every((v) => Number.isSafeInteger(v));
+  if (!allSafe || [...strides, ...dilations, ...kernel].some((v) => !(v >= 1)) || explicit.some((p) => p < 0)) {
     throw new InputError(`node '${label}': invalid kernel/stride/dilation/pads`);
   }
   const autoPadText = attrs.string('auto_pad', 'NOTSET');
   const autoPad = parseAutoPad(autoPadText);
   if (!autoPad) throw new InputError(`node '${label}': unknown auto_pad '${autoPadText}'`);
   const group = attrs.int('group', 1);
-  if (group < 1) throw new InputError(`node '${label}': invalid group ${group}`);
+  if (!Number.isSafeInteger(group) || group < 1) throw new InputError(`node '${label}': invalid group ${group}`);
   const input = inputSpatial && inputSpatial.length === spatialDims ? inputSpatial : null;
 
   if (node.op_type === 'ConvTranspose') {
@@ -52,10 +54,19 @@ export function convGeometry(node: NodeProto, weightDims: number[], inputSpatial
     let outputShape = attrs.ints('output_shape');
     if (outputShape && outputShape.length === spatialDims + 2) outputShape = outputShape.slice(2);
     if (outputShape && outputShape.length === 0) outputShape = null;
+    if (outputShape && (outputShape.length !== spatialDims || !outputShape.every((v) => Number.isSafeInteger(v) && v >= 1))) {
+      throw new InputError(`node '${label}': attribute output_shape [${outputShape.join(', ')}] does not fit ${spatialDims} spatial dims`);
+    }
+    if (!outputPadding.every((v) => Number.isSafeInteger(v) && v >= 0)) throw new InputError(`node '${label}': invalid output_padding [${outputPadding.join(', ')}]`);
     const needsInput = outputShape !== null || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER';
     const geo = needsInput && !input
       ? { pads: new Array<number>(2 * spatialDims).fill(0), output: null }
       : resolveConvTransposeGeometry(autoPad, input, kernel, strides, dilations, outputPadding, explicit, outputShape);
+    // An output larger than the full transposed output (output_shape, or SAME with stride > kernel) would need negative pads.
+    if (geo.pads.some((p) => p < 0)) {
+      const why = outputShape ? `output_shape [${outputShape.join(', ')}]` : `auto_pad ${autoPad}`;
+      throw new InputError(`node '${label}': ${why} needs negative pads [${geo.pads.join(', ')}]; not supported`);
+    }
     return { spatialDims, kernel, strides, dilations, pads: geo.pads, padsExact: !(needsInput && !input), autoPad, group, outputPadding, outputSpatial: geo.output };
   }
 

@@ -94,14 +94,18 @@ function unsupported(node: NodeProto, index: number, name: string, reason: strin
   return { kind: 'unsupported', name, op: node.op_type ?? '', nodeIndex: index, notes: [], reason };
 }
 
-function reportSubgraph(graph: GraphProto, where: string, parentIndex: number, out: Extraction): void {
+/** Subgraphs (If/Loop bodies) nested deeper than this are refused: real models nest a few levels. */
+const MAX_SUBGRAPH_DEPTH = 32;
+
+function reportSubgraph(graph: GraphProto, where: string, parentIndex: number, out: Extraction, depth = 1): void {
+  if (depth > MAX_SUBGRAPH_DEPTH) throw new InputError(`subgraphs nested more than ${MAX_SUBGRAPH_DEPTH} levels deep`);
   for (const node of graph.node ?? []) {
     const op = node.op_type ?? '';
     if (LAYER_OPS.has(op) || LAYER_LIKE.test(op)) {
       const name = node.name || node.input?.[op === 'QLinearConv' || op === 'QLinearMatMul' ? 3 : 1] || op;
       out.layers.push(unsupported(node, parentIndex, name, `inside the ${where}: not analysed`));
     }
-    for (const { attr, graph: sub } of new Attributes(node).graphs()) reportSubgraph(sub, `${attr} of ${op} '${nodeLabel(node)}' (${where})`, parentIndex, out);
+    for (const { attr, graph: sub } of new Attributes(node).graphs()) reportSubgraph(sub, `${attr} of ${op} '${nodeLabel(node)}' (${where})`, parentIndex, out, depth + 1);
   }
 }
 
@@ -161,6 +165,8 @@ function extractConv(node: NodeProto, index: number, ctx: Ctx): Layer {
     ctx.out.absorbed.set(pad.node, name);
     notes.push(`Pad '${nodeLabel(pad.node)}' merged into the conv's pads`);
   }
+  // A merged Pad's int64 values or SAME padding of a huge dilation can leave the exact integer range.
+  if (!pads.every((p) => Number.isSafeInteger(p) && p >= 0)) throw new InputError(`pads [${pads.join(', ')}] out of range`);
   if (geo.autoPad !== 'NOTSET') notes.push(`auto_pad ${geo.autoPad} resolved to explicit pads`);
   if (!geo.padsExact) {
     notes.push('input size unknown: pads resolved assuming each input size is a multiple of the stride');

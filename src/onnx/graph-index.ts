@@ -38,28 +38,71 @@ export function nodeLabel(node: NodeProto): string {
 
 /**
  * Nodes in a topological order that keeps the file's order whenever the file is already
- * sorted (as ONNX requires); a few exporters emit nodes out of order.
+ * sorted (as ONNX requires); a few exporters emit nodes out of order. Kahn's algorithm taking
+ * the lowest-index ready node first: O(n log n), so a hostile reversed graph cannot stall it.
  */
 export function topologicalOrder(graph: GraphProto, available: Set<string>): NodeProto[] {
   const nodes = graph.node ?? [];
-  const ready = new Set(available);
+  const missing = new Array<number>(nodes.length).fill(0);
+  const waiting = new Map<string, number[]>(); // tensor name -> nodes still waiting for it
+  const ready = new MinHeap();
+  nodes.forEach((n, i) => {
+    const need = new Set((n.input ?? []).filter((x) => x && !available.has(x)));
+    missing[i] = need.size;
+    for (const x of need) {
+      const list = waiting.get(x);
+      if (list) list.push(i);
+      else waiting.set(x, [i]);
+    }
+    if (need.size === 0) ready.push(i);
+  });
+  const produced = new Set(available);
   const done = new Array<boolean>(nodes.length).fill(false);
   const order: NodeProto[] = [];
-  let progress = true;
-  while (order.length < nodes.length && progress) {
-    progress = false;
-    for (let i = 0; i < nodes.length; i++) {
-      if (done[i]) continue;
-      const n = nodes[i];
-      if ((n.input ?? []).every((x) => !x || ready.has(x))) {
-        done[i] = true;
-        order.push(n);
-        for (const o of n.output ?? []) ready.add(o);
-        progress = true;
-      }
+  for (let i = ready.pop(); i !== undefined; i = ready.pop()) {
+    done[i] = true;
+    order.push(nodes[i]);
+    for (const o of nodes[i].output ?? []) {
+      if (!o || produced.has(o)) continue;
+      produced.add(o);
+      for (const j of waiting.get(o) ?? []) if (--missing[j] === 0) ready.push(j);
     }
   }
   // Anything left has an input nobody produces (or a cycle): keep it, in file order, at the end.
   nodes.forEach((n, i) => { if (!done[i]) order.push(n); });
   return order;
+}
+
+/** A binary min-heap of node indices. */
+class MinHeap {
+  private readonly a: number[] = [];
+
+  push(v: number): void {
+    const a = this.a;
+    a.push(v);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= a[i]) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
+    }
+  }
+
+  pop(): number | undefined {
+    const a = this.a;
+    if (a.length <= 1) return a.pop();
+    const top = a[0];
+    a[0] = a.pop()!;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && a[l] < a[m]) m = l;
+      if (r < a.length && a[r] < a[m]) m = r;
+      if (m === i) break;
+      [a[m], a[i]] = [a[i], a[m]];
+      i = m;
+    }
+    return top;
+  }
 }

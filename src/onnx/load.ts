@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import type { LoadedModel, ModelInfo } from '../model/layer.js';
 import { ConstantResolver } from './constants.js';
 import { extractLayers } from './extract.js';
@@ -30,7 +31,8 @@ export async function loadModel(file: string, opts: LoadOptions = {}): Promise<L
   try {
     return await load(file, opts);
   } catch (e) {
-    if (e instanceof InputError) throw e.file ? e : new InputError(e.message, file);
+    // Messages quote names from the file: keep them to one printable line.
+    if (e instanceof InputError) throw new InputError(printable(e.message), e.file ?? file);
     throw e;
   }
 }
@@ -100,6 +102,8 @@ function decode(bytes: Uint8Array): ModelProto {
   try {
     model = decodeModel(bytes);
   } catch (e) {
+    // protobufjs decodes nested messages recursively: absurd nesting overflows the stack.
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new InputError('not a valid ONNX file: messages nested too deeply to decode');
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new InputError(`not a valid ONNX file: truncated or corrupt protobuf (${why})`);
   }

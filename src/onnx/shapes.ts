@@ -79,8 +79,10 @@ function nodeOutputShapes(node: NodeProto, map: ShapeMap, resolver: ConstantReso
     if (!n) return null;
     const v = map.values.get(n);
     if (v) return v;
+    // Shape arithmetic only needs short vectors; copying a big weight here for each of thousands of
+    // consumer nodes would stall the load.
     const t = resolver.get(n);
-    return t && t.data.length <= 1 << 20 ? Array.from(t.data) : null;
+    return t && t.data.length <= MAX_VALUE_LENGTH ? Array.from(t.data) : null;
   };
   const setValue = (v: number[] | null) => {
     if (v && v.length <= MAX_VALUE_LENGTH && node.output?.[0]) map.values.set(node.output[0], v);

@@ -14,10 +14,14 @@ export function summarizeGraph(
   shapes: ShapeMap,
   extraction: Extraction,
 ): GraphSummary {
+  // One float copy per constant, shared by all its consumers (not one per consumer node).
+  const floats = new Map<string, Float32Array | null>();
   const asFloat = (name: string): Float32Array | null => {
+    if (floats.has(name)) return floats.get(name)!;
     const t = resolver.get(name || null);
-    if (!t) return null;
-    return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    const f = !t ? null : t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    floats.set(name, f);
+    return f;
   };
   const nodes: GraphNode[] = sortedNodes.map((node, index) => {
     const inputs = [...(node.input ?? [])];

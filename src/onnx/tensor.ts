@@ -50,7 +50,7 @@ const ELEMENT_BYTES: Record<number, number> = {
 };
 
 export function dataTypeName(t: number): string {
-  return DATA_TYPE_NAMES[t] ?? `type ${t}`;
+  return DATA_TYPE_NAMES[t] ?? `#${t}`;
 }
 
 export function isFloatType(t: number): boolean {
