@@ -158,3 +158,17 @@ describe('the polyphase form is exact, not just valid', () => {
     });
   }
 });
+
+describe('resource limits', () => {
+  it('skips a polyphase kernel that a huge dilation would blow up, keeping the valid stride-1 bound', () => {
+    // stride 3, dilation 200: the polyphase kernel would hold 64 x (64*9) x 134 x 134 = 6.6e8 values
+    const layer = makeConv({ cout: 64, cin: 64, kernel: [3, 3], input: [401, 401], strides: [3, 3], dilations: [200, 200] });
+    const { variants, handling } = kernelVariants(layer);
+    expect(variants.map((v) => v.label)).toEqual(['stride-1']);
+    expect(variants[0].exact).toBeFalsy();
+    expect(handling.join('\n')).toMatch(/polyphase form skipped: its kernel would hold 661929984 values/);
+    // The stride-1 kernel still bounds the strided, dilated operator: check on a small case of the same kind.
+    const small = makeConv({ cout: 1, cin: 1, kernel: [3, 3], input: [9, 9], strides: [2, 2], dilations: [3, 3] });
+    expect(toeplitzBound(kernelVariants(small).variants[0].blocks, { samples: 50 }).value).toBeGreaterThanOrEqual(exactNorm(small));
+  });
+});

@@ -264,3 +264,13 @@ describe('edge cases', () => {
     expect(r.stopReason).toBe('A^T A x = 0');
   });
 });
+
+describe('resource limits', () => {
+  it('refuses an operator that would need gigabytes, before building anything', async () => {
+    const layer = makeConv({ cout: 1, cin: 1, kernel: [3, 3], input: [4, 4] });
+    const huge: ConvLayer = { ...layer, inputShape: [1, 8000, 8000], outputShape: [1, 7998, 7998] };
+    const r = await powerIteration(huge, { iterations: 10, tolerance: 1e-4, seed: 1 });
+    expect(r.value).toBeNull();
+    expect(r.error).toBe('operator too large for power iteration: 64000000 elements per vector (limit 33554432)');
+  });
+});

@@ -288,3 +288,17 @@ describe('json schema validator (the test helper itself)', () => {
     expect(broken((r) => { r.layers[0].best = -1; })).toEqual(['$.layers[0].best: -1 < minimum 0']);
   });
 });
+
+describe('hostile layer names from the model file', () => {
+  it('cannot inject escape codes or extra lines into the table or markdown', () => {
+    const evil = convLayer('x\n\x1b[2J\x1b[31mowned|`*');
+    const r = makeReport([evil], [boundsFor(evil, { toeplitz: 2.5, spectral: 1.8, power: 1.75, frobenius: 4 })]);
+    const table = renderTable(r, new Chalk({ level: 0 }));
+    expect(table).not.toMatch(ANSI);
+    expect(table).toContain('x\\n\\u001b[2J\\u001b[31mowned|`*');
+    const md = renderMarkdown(r);
+    expect(md).not.toMatch(ANSI);
+    const rowLine = md.split('\n').find((l) => l.includes('owned'))!;
+    expect(rowLine.startsWith('| `x\\n\\u001b[2J\\u001b[31mowned\\|\'*` |')).toBe(true);
+  });
+});

@@ -12,6 +12,9 @@ import { KrylovBasis, symmetricEigen } from './lanczos.js';
 import { convNormalModel, denseNormalModel, FORWARD, INPUT, NORMAL, WEIGHT, type NormalOperatorModel } from './operator.js';
 import type { MethodResult } from './types.js';
 
+/** Largest input or output vector (elements, batch 1) power iteration runs on: 2^25, e.g. 32 x 1024 x 1024. */
+export const MAX_OPERATOR_ELEMENTS = 1 << 25;
+
 export interface PowerOptions {
   /** Cap on operator applications (one onnxruntime run of x -> A^T A x each). */
   iterations: number;
@@ -296,6 +299,12 @@ export async function powerIteration(layer: ConvLayer | DenseLayer, opts: PowerO
     if (a > maxAbs) maxAbs = a;
   }
   if (layer.kind === 'conv' && layer.inputShape === null) return failed('input size unknown', details, t0);
+  // Each operator application holds input- and output-sized tensors in onnxruntime plus the Krylov
+  // basis: refuse sizes that would need gigabytes (a hostile model can declare any input size).
+  const operatorSize = Math.max(...[layer.inputShape, layer.outputShape].map((s) => (s ? s.reduce((a, b) => a * b, 1) : 0)));
+  if (operatorSize > MAX_OPERATOR_ELEMENTS) {
+    return failed(`operator too large for power iteration: ${operatorSize} elements per vector (limit ${MAX_OPERATOR_ELEMENTS})`, details, t0);
+  }
 
   let model: NormalOperatorModel;
   const scale = maxAbs === 0 ? 1 : weightScale(maxAbs);

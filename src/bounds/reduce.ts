@@ -118,7 +118,14 @@ export function kernelVariants(layer: ConvLayer): { variants: KernelVariant[]; h
   if (strided) handling.push(`stride ${pair(strides.slice(0, nd))}: stride-1 bound (the strided conv is a row subset)`);
   const ax = [axisPhases(kh, strides[0], dilations[0]), axisPhases(kw, strides[1], dilations[1])];
   const trivial = ax.every((a) => a.phases.length === 1 && a.length === a.k);
-  if (strided && !trivial) {
+  // A large dilation with a stride makes the polyphase kernel long (about d*k/s taps per axis): past a
+  // size limit keep only the stride-1 variant, which is always valid, rather than allocate gigabytes.
+  const polyphaseElements = cog * cig * ax[0].phases.length * ax[1].phases.length * ax[0].length * ax[1].length * g;
+  const polyphaseTooBig = polyphaseElements > Math.max(16 * co * cig * taps, 1 << 22);
+  if (strided && !trivial && polyphaseTooBig) {
+    handling.push(`polyphase form skipped: its kernel would hold ${polyphaseElements} values (stride-1 bound used)`);
+  }
+  if (strided && !trivial && !polyphaseTooBig) {
     const [A, B] = ax;
     const p1 = A.phases.length;
     const p2 = B.phases.length;
@@ -146,7 +153,7 @@ export function kernelVariants(layer: ConvLayer): { variants: KernelVariant[]; h
     handling.push(
       `${label}: stride-1 conv on ${p1 * p2} phase(s) per input channel, kernel ${nd === 2 ? `${l1}x${l2}` : l1}; smaller bound used`,
     );
-  } else {
+  } else if (!strided || trivial) {
     // no stride left after the gcd reduction, or 1-tap strided axes: the kernel is the exact operator
     variants[0].exact = true;
   }

@@ -1,6 +1,7 @@
 // GitHub-flavoured markdown: a one-line verdict and a table, ready to post as a PR comment.
 import { ALL_METHODS } from '../bounds/types.js';
 import { formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
+import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 
 export function renderMarkdown(report: LipcheckReport): string {
@@ -53,7 +54,7 @@ function budgetText(layer: ReportLayer): string {
 
 // Backslash escapes do not work inside code spans: a backtick in a name would end the span.
 function codeSpan(name: string): string {
-  return `\`${name.replace(/`/g, "'")}\``;
+  return `\`${printable(name).replace(/`/g, "'")}\``;
 }
 
 function row(cells: string[]): string {
@@ -61,7 +62,7 @@ function row(cells: string[]): string {
 }
 
 function escapePipes(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return printable(text.replace(/\r?\n/g, ' ')).replace(/\|/g, '\\|');
 }
 
 // Layer names and reasons come from the model file: keep them from breaking the table or adding markup.

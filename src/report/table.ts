@@ -5,6 +5,7 @@ import type { ChalkInstance } from 'chalk';
 import { ALL_METHODS, type MethodName } from '../bounds/types.js';
 import { logFraction, logScale, renderBar, type LogScale } from './bars.js';
 import { formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
+import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 
 export interface TableOptions {
@@ -34,12 +35,12 @@ function tableRow(layer: ReportLayer, methods: MethodName[], showTightness: bool
   const op = layer.foldedBatchNorm ? `${layer.op}+BN` : layer.op;
   if (layer.unsupportedReason !== null) {
     const spanned = trailing - (showBudget ? 1 : 0);
-    const lead = [layer.name, op, MISSING, MISSING, MISSING].map(paint);
-    const cells: Table.Cell[] = [...lead, { content: chalk.yellow(`unsupported: ${layer.unsupportedReason}`), colSpan: spanned, hAlign: 'left' }];
+    const lead = [printable(layer.name), op, MISSING, MISSING, MISSING].map(paint);
+    const cells: Table.Cell[] = [...lead, { content: chalk.yellow(`unsupported: ${printable(layer.unsupportedReason)}`), colSpan: spanned, hAlign: 'left' }];
     if (showBudget) cells.push(budgetCell(layer, chalk));
     return cells;
   }
-  const lead = [layer.name, op, formatShape(layer.weightShape), formatStrideDilationGroup(layer.strides, layer.dilations, layer.group), formatShape(layer.inputShape)];
+  const lead = [printable(layer.name), op, formatShape(layer.weightShape), formatStrideDilationGroup(layer.strides, layer.dilations, layer.group), formatShape(layer.inputShape)];
   const numbers = methods.map((m) => {
     const text = formatNumber(layer.bounds[m]);
     // The best certified bound is what budgets and the network bound use: make it stand out.
@@ -70,8 +71,8 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
   const bound = network.bound === null ? chalk.yellow('none') : chalk.bold(formatNumber(network.bound));
   const naive = network.naiveProduct === null ? 'none' : formatNumber(network.naiveProduct);
   lines.push(`network bound (graph-aware): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}   naive product of layer bounds: ${naive}`);
-  if (network.uncertifiedOps.length > 0) lines.push(chalk.yellow(`  not certified because of: ${network.uncertifiedOps.join(', ')}`));
-  for (const note of network.notes) lines.push(chalk.dim(`  ${note}`));
+  if (network.uncertifiedOps.length > 0) lines.push(chalk.yellow(`  not certified because of: ${printable(network.uncertifiedOps.join(', '))}`));
+  for (const note of network.notes) lines.push(chalk.dim(`  ${printable(note)}`));
   const counted = `${layers.length} layer${layers.length === 1 ? '' : 's'}${unsupported > 0 ? ` (${unsupported} unsupported)` : ''}`;
   lines.push(`${counted} in ${formatDuration(report.timing.totalMs)}`);
   if (report.budget.failures.length > 0) {
