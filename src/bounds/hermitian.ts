@@ -17,6 +17,7 @@
 // (Higham, Accuracy and Stability, Thm 10.3; complex arithmetic costs a small constant more), and
 // ||(|R^H||R|)||_2 <= ||R||_F^2 = trace(R^H R) <= (1+gamma) trace(B) <= 2 n tau. We use the generous
 // margin 8 u (n+2) n tau + 4 u (tau + trace G). With tolerances >= 1e-8 these margins are negligible.
+import { symmetricEigen } from './lanczos.js';
 import { trailingUpdate } from './gemm.js';
 
 /** Unit roundoff of float64. */
@@ -151,48 +152,10 @@ export function powerIterate(
   return { rho: best, iterations: it };
 }
 
-/** Largest eigenpair of a small dense symmetric matrix (cyclic Jacobi): for the Lanczos tridiagonal. */
+/** Largest eigenpair of the small Lanczos tridiagonal (the shared dense symmetric solver). */
 function topEigenpair(a: Float64Array, m: number): { value: number; vector: Float64Array } {
-  const v = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) v[i * m + i] = 1;
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let p = 0; p < m; p++) for (let q = p + 1; q < m; q++) off += a[p * m + q] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < m; p++) {
-      for (let q = p + 1; q < m; q++) {
-        const apq = a[p * m + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (a[q * m + q] - a[p * m + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const sn = t * c;
-        for (let k = 0; k < m; k++) {
-          const akp = a[k * m + p];
-          const akq = a[k * m + q];
-          a[k * m + p] = c * akp - sn * akq;
-          a[k * m + q] = sn * akp + c * akq;
-        }
-        for (let k = 0; k < m; k++) {
-          const apk = a[p * m + k];
-          const aqk = a[q * m + k];
-          a[p * m + k] = c * apk - sn * aqk;
-          a[q * m + k] = sn * apk + c * aqk;
-        }
-        for (let k = 0; k < m; k++) {
-          const vkp = v[k * m + p];
-          const vkq = v[k * m + q];
-          v[k * m + p] = c * vkp - sn * vkq;
-          v[k * m + q] = sn * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  let best = 0;
-  for (let i = 1; i < m; i++) if (a[i * m + i] > a[best * m + best]) best = i;
-  const vector = new Float64Array(m);
-  for (let i = 0; i < m; i++) vector[i] = v[i * m + best];
-  return { value: a[best * m + best], vector };
+  const { values, vectors } = symmetricEigen(a, m);
+  return { value: values[0], vector: vectors.slice(0, m) };
 }
 
 /**
