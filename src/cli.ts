@@ -70,20 +70,31 @@ function processIO(): CliIO {
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   if (argv[2] === 'diff') return diffMain(argv, io);
-  let options: CliOptions | null;
+  return runCommand('lipcheck', () => parseArgs(argv, io), (options) => run(options, io), io);
+}
+
+/** Parse, run, and map errors to exit codes the same way for every command (main and diff). */
+export async function runCommand<O extends { debug: boolean }>(
+  label: string,
+  parse: () => O | null,
+  exec: (options: O) => Promise<number>,
+  io: CliIO,
+): Promise<number> {
+  let options: O | null;
   try {
-    options = parseArgs(argv, io);
+    options = parse();
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return EXIT.ok; // --help, --version
-      io.stderr.write(`lipcheck: ${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`);
+      // commander wraps its hints onto a second line: keep them on the one error line
+      io.stderr.write(`${label}: ${printable(err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim())}\n`);
       return EXIT.usage;
     }
     throw err;
   }
   if (!options) return EXIT.ok;
   try {
-    return await run(options, io);
+    return await exec(options);
   } catch (err) {
     return reportError(err, options.debug, io);
   }

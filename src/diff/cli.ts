@@ -11,7 +11,7 @@ import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
 import type { LipcheckReport } from '../report/types.js';
 import {
-  EXIT, oneLine, parseInputShape, parseMethods, parseNonNegativeInt, parsePositiveInt, parseTolerance, ProgressLine, reportError, toolVersion,
+  EXIT, oneLine, parseInputShape, parseMethods, parseNonNegativeInt, parsePositiveInt, parseTolerance, ProgressLine, runCommand, toolVersion,
   type CliIO,
 } from '../cli.js';
 import { buildDiffReport } from './build.js';
@@ -97,23 +97,7 @@ export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
 }
 
 export async function diffMain(argv: string[], io: CliIO): Promise<number> {
-  let options: DiffOptions | null;
-  try {
-    options = parseDiffArgs(argv, io);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return EXIT.ok;
-      io.stderr.write(`lipcheck diff: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
-      return EXIT.usage;
-    }
-    throw err;
-  }
-  if (!options) return EXIT.ok;
-  try {
-    return await runDiff(options, io);
-  } catch (err) {
-    return reportError(err, options.debug, io);
-  }
+  return runCommand('lipcheck diff', () => parseDiffArgs(argv, io), (options) => runDiff(options, io), io);
 }
 
 /** Loads one checkpoint and bounds every layer: the main command's report without budgets. */
