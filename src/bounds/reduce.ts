@@ -102,7 +102,7 @@ export function kernelVariants(layer: ConvLayer): { variants: KernelVariant[]; h
   if (dilations.some((d) => d > 1)) {
     handling.push(`dilation ${pair(dilations.slice(0, nd))}: interleaved copies of the undilated conv, dilation dropped`);
   }
-  handling.push('padding and input size do not enter: the bound holds for the infinite (Toeplitz) operator');
+  handling.push('toeplitz, frobenius and the spectral grid route bound the infinite (Toeplitz) operator: padding and input size do not enter');
 
   const w = layer.weight;
   const blockOf = (grp: number): Kernel2D => {
