@@ -152,6 +152,25 @@ Exit codes: 0 ok, 1 budget exceeded, 2 usage or input error, 3 internal error (a
 Colour: off when stdout is not a terminal or NO_COLOR is set; FORCE_COLOR=1 forces it on.
 `;
 
+/** The engine's flags, the same for every command. */
+export function addEngineOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
+    .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
+    .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
+    .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
+    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed);
+}
+
+/** Stream and diagnostics flags, the same for every command. */
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
+    .option('-q, --quiet', 'no progress or warnings on stderr')
+    .option('--debug', 'print stack traces on errors')
+    .option('--color', 'force colour')
+    .option('--no-color', 'disable colour');
+}
+
 /** Parse argv (process.argv form); null when commander already handled --help/--version. */
 export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
   const program = new Command('lipcheck')
@@ -162,21 +181,15 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     .option('--json', 'shorthand for --format json')
     .option('--html <file>', 'also write the self-contained HTML report (charts, frequency maps) to <file>')
     .option('--no-bars', 'no per-layer bars in the table')
-    .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
-    .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
-    .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
-    .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
-    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
     .option('--input-shape <shape>', 'model input shape, e.g. 1x3x224x224 (for unknown dims)', parseInputShape)
     .option('--layers <pattern>', "only layers whose name matches a glob ('conv*') or /regex/", parseLayerPattern)
     .option('--budget <x>', 'budget on the network bound', parseBudget)
     .option('--layer-budget <x>', 'budget on every layer', parseBudget)
     .addOption(new Option('--budget-method <method>', "gate this method's value instead of each layer's best bound").choices(ALL_METHODS))
-    .option('-c, --config <file>', 'budget config (default: lipcheck.config.json, or "lipcheck" in package.json)')
-    .option('-q, --quiet', 'no progress or warnings on stderr')
-    .option('--debug', 'print stack traces on errors')
-    .option('--color', 'force colour')
-    .option('--no-color', 'disable colour')
+    .option('-c, --config <file>', 'budget config (default: lipcheck.config.json, or "lipcheck" in package.json)');
+  addEngineOptions(program);
+  addOutputOptions(program);
+  program
     .addHelpText('after', HELP_AFTER)
     .showSuggestionAfterError(true)
     .exitOverride()

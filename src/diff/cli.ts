@@ -5,13 +5,13 @@
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { auditModel } from '../audit.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../bounds/types.js';
+import type { EngineOptions, MethodName } from '../bounds/types.js';
 import { budgetProblem, resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
 import type { LipcheckReport } from '../report/types.js';
 import {
-  EXIT, oneLine, parseInputShape, parseMethods, parseNonNegativeInt, parsePositiveInt, parseTolerance, ProgressLine, runCommand, toolVersion,
+  addEngineOptions, addOutputOptions, EXIT, oneLine, parseInputShape, ProgressLine, runCommand, toolVersion,
   type CliIO,
 } from '../cli.js';
 import { buildDiffReport } from './build.js';
@@ -60,17 +60,11 @@ export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
     .argument('<b>', 'the ONNX model compared against it')
     .addOption(new Option('-f, --format <format>', 'report format').choices(['table', 'json', 'markdown']).default('table'))
     .option('--json', 'shorthand for --format json')
-    .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
-    .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
-    .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
-    .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
-    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
     .option('--input-shape <shape>', 'input shape of both models, e.g. 1x3x224x224', parseInputShape)
-    .option('--max-growth <x>', 'fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth)
-    .option('-q, --quiet', 'no progress or warnings on stderr')
-    .option('--debug', 'print stack traces on errors')
-    .option('--color', 'force colour')
-    .option('--no-color', 'disable colour')
+    .option('--max-growth <x>', 'fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth);
+  addEngineOptions(program);
+  addOutputOptions(program);
+  program
     .addHelpText('after', HELP_AFTER)
     .showSuggestionAfterError(true)
     .exitOverride()
