@@ -3,6 +3,7 @@
 // are stable, numbers are finite or null (with a note), never strings or NaN.
 import type { MethodName } from '../bounds/types.js';
 import type { MatchedBy } from './match.js';
+import type { EngineSettings } from '../report/types.js';
 
 export const DIFF_SCHEMA_VERSION = 1;
 
@@ -82,15 +83,7 @@ export interface DiffReport {
   tool: { name: 'lipcheck'; version: string };
   a: DiffSide;
   b: DiffSide;
-  settings: {
-    methods: MethodName[];
-    samples: number;
-    iterations: number;
-    tolerance: number;
-    seed: number;
-    inputShape: number[] | null;
-    maxGrowth: number | null;
-  };
+  settings: EngineSettings & { maxGrowth: number | null };
   /** Matched layers, in a's graph order. */
   layers: DiffLayer[];
   /** Up to 5 matched layers whose best bound grew (ratio > 1), largest ratio first. */

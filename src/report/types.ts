@@ -78,17 +78,21 @@ export interface NetworkReport {
   perOutput: { name: string; bound: number | null }[];
 }
 
+/** The engine settings a report was made with (shared by the report and the diff report). */
+export interface EngineSettings {
+  methods: MethodName[];
+  samples: number;
+  iterations: number;
+  tolerance: number;
+  seed: number;
+  inputShape: number[] | null;
+}
+
 export interface LipcheckReport {
   schemaVersion: typeof SCHEMA_VERSION;
   tool: { name: 'lipcheck'; version: string };
   model: { path: string; sha256: string; opset: number | null; producer: string; irVersion: number };
-  settings: {
-    methods: MethodName[];
-    samples: number;
-    iterations: number;
-    tolerance: number;
-    seed: number;
-    inputShape: number[] | null;
+  settings: EngineSettings & {
     /** The --layers filter, or null when every layer was bounded. */
     layers: string | null;
     /** The method whose value budgets gate; null = each layer's best certified bound. */
