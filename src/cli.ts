@@ -152,23 +152,29 @@ Exit codes: 0 ok, 1 budget exceeded, 2 usage or input error, 3 internal error (a
 Colour: off when stdout is not a terminal or NO_COLOR is set; FORCE_COLOR=1 forces it on.
 `;
 
-/** The engine's flags, the same for every command. */
-export function addEngineOptions(cmd: Command): Command {
+/**
+ * What every command shares: the engine's flags, the stream and diagnostics flags, help text,
+ * suggestions, and errors handed to runCommand (which prints the one-line message) instead of exiting.
+ */
+export function withCommonOptions(cmd: Command, io: CliIO, helpAfter: string): Command {
   return cmd
     .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
     .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
     .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
     .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
-    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed);
-}
-
-/** Stream and diagnostics flags, the same for every command. */
-export function addOutputOptions(cmd: Command): Command {
-  return cmd
+    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
     .option('-q, --quiet', 'no progress or warnings on stderr')
     .option('--debug', 'print stack traces on errors')
     .option('--color', 'force colour')
-    .option('--no-color', 'disable colour');
+    .option('--no-color', 'disable colour')
+    .addHelpText('after', helpAfter)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: () => {},
+    });
 }
 
 /** Parse argv (process.argv form); null when commander already handled --help/--version. */
@@ -187,17 +193,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     .option('--layer-budget <x>', 'budget on every layer', parseBudget)
     .addOption(new Option('--budget-method <method>', "gate this method's value instead of each layer's best bound").choices(ALL_METHODS))
     .option('-c, --config <file>', 'budget config (default: lipcheck.config.json, or "lipcheck" in package.json)');
-  addEngineOptions(program);
-  addOutputOptions(program);
-  program
-    .addHelpText('after', HELP_AFTER)
-    .showSuggestionAfterError(true)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-      outputError: () => {}, // main() prints the one-line error itself
-    });
+  withCommonOptions(program, io, HELP_AFTER);
   program.parse(argv);
   const o = program.opts<{
     format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;

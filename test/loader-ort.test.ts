@@ -13,6 +13,7 @@ import { attr, buildModel, floatTensor, intTensor, node, valueInfo, type AttrVal
 import { loadModel } from '../src/onnx/load.js';
 import { DataType } from '../src/onnx/schema.js';
 import { normalArray } from '../src/util/random.js';
+import { expectOrtMatchesMatrix } from './helpers/ort-affine.js';
 import { explicitMatrix } from './helpers/exact.js';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures');
@@ -47,29 +48,7 @@ async function checkAgainstOrt(file: string, opts = {}): Promise<ConvLayer | Den
   const layers = model.layers.filter((l) => l.kind !== 'unsupported') as (ConvLayer | DenseLayer)[];
   expect(layers).toHaveLength(1);
   const layer = layers[0];
-  const { a, rows, cols } = explicitMatrix(layer);
-  const inputShape = model.info.inputShape!;
-  expect(inputShape.reduce((p, q) => p * q, 1)).toBe(cols);
-  const x = Float32Array.from(normalArray(cols, 99));
-  const session = await ort.InferenceSession.create(file);
-  const run = async (data: Float32Array) => {
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data, inputShape) });
-    return out[session.outputNames[0]].data as Float32Array;
-  };
-  const y1 = await run(x);
-  const y0 = await run(new Float32Array(cols));
-  await session.release();
-  expect(y1.length).toBe(rows);
-  let worst = 0;
-  let scale = 0;
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let c = 0; c < cols; c++) s += a[r * cols + c] * x[c];
-    worst = Math.max(worst, Math.abs(y1[r] - y0[r] - s));
-    scale = Math.max(scale, Math.abs(s));
-  }
-  expect(scale).toBeGreaterThan(0.1);
-  expect(worst).toBeLessThan(1e-4 * scale);
+  await expectOrtMatchesMatrix(file, model.info.inputShape!, explicitMatrix(layer), 99);
   return layer;
 }
 

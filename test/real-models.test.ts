@@ -5,7 +5,6 @@
 // Plus regression fixtures for what these models broke in the loader.
 import fs from 'node:fs';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixtureSpecs } from '../scripts/gen-fixtures.js';
 import { REAL_MODELS, boundViolations, modelPath, runLipcheck, type RealModel } from '../scripts/real-models.js';
@@ -13,7 +12,7 @@ import type { ConvLayer } from '../src/model/layer.js';
 import { loadModel } from '../src/onnx/load.js';
 import { decodeModel, type GraphProto, type NodeProto } from '../src/onnx/schema.js';
 import type { LipcheckReport, ReportLayer } from '../src/report/types.js';
-import { normalArray } from '../src/util/random.js';
+import { expectOrtMatchesMatrix } from './helpers/ort-affine.js';
 import { explicitMatrix } from './helpers/exact.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -221,23 +220,7 @@ describe('regression: ConvTranspose -> Add(constant bias) -> BatchNormalization 
     const l = m.layers[0] as ConvLayer;
     const { a, rows, cols } = explicitMatrix(l);
     expect([rows, cols]).toEqual([3 * 10 * 10, 4 * 5 * 5]);
-    const x = Float32Array.from(normalArray(cols, 7));
-    const session = await ort.InferenceSession.create(file);
-    const run = async (data: Float32Array) =>
-      (await session.run({ x: new ort.Tensor('float32', data, [1, 4, 5, 5]) })).y.data as Float32Array;
-    const y1 = await run(x);
-    const y0 = await run(new Float32Array(cols));
-    await session.release();
-    let worst = 0;
-    let scale = 0;
-    for (let r = 0; r < rows; r++) {
-      let s = 0;
-      for (let c = 0; c < cols; c++) s += a[r * cols + c] * x[c];
-      worst = Math.max(worst, Math.abs(y1[r] - y0[r] - s));
-      scale = Math.max(scale, Math.abs(s));
-    }
-    expect(scale).toBeGreaterThan(0.1);
-    expect(worst).toBeLessThan(1e-4 * scale);
+    await expectOrtMatchesMatrix(file, [1, 4, 5, 5], { a, rows, cols }, 7);
   });
 
   it('the network bound is the folded layer bound (the BN is not counted a second time)', async () => {

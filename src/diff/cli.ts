@@ -11,7 +11,7 @@ import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
 import type { LipcheckReport } from '../report/types.js';
 import {
-  addEngineOptions, addOutputOptions, EXIT, oneLine, parseInputShape, ProgressLine, runCommand, toolVersion,
+  EXIT, oneLine, parseInputShape, ProgressLine, runCommand, toolVersion, withCommonOptions,
   type CliIO,
 } from '../cli.js';
 import { buildDiffReport } from './build.js';
@@ -62,13 +62,7 @@ export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
     .option('--json', 'shorthand for --format json')
     .option('--input-shape <shape>', 'input shape of both models, e.g. 1x3x224x224', parseInputShape)
     .option('--max-growth <x>', 'fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth);
-  addEngineOptions(program);
-  addOutputOptions(program);
-  program
-    .addHelpText('after', HELP_AFTER)
-    .showSuggestionAfterError(true)
-    .exitOverride()
-    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t), outputError: () => {} });
+  withCommonOptions(program, io, HELP_AFTER);
   program.parse([argv[0], argv[1], ...argv.slice(3)]);
   const o = program.opts<{
     format: DiffFormat; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
