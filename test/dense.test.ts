@@ -2,7 +2,8 @@
 // independent dense eigensolver.
 import { describe, expect, it } from 'vitest';
 import { denseSpectralNorm } from '../src/bounds/dense.js';
-import { addABt, choleskyTestHermitian, choleskyTestReal, choleskyTestRealNative, lanczosStart, powerIterate, realGramOps } from '../src/bounds/hermitian.js';
+import { addABt, choleskyTestHermitian, lanczosStart, powerIterate, realGramOps } from '../src/bounds/hermitian.js';
+import { choleskyTestReal, choleskyTestRealNative } from '../src/bounds/cholesky-real.js';
 import { gramNative } from '../src/bounds/gemm.js';
 import { normalArray } from '../src/util/random.js';
 import { largestSingularValue, makeDense, symmetricEigenvalues } from './helpers/exact.js';
@@ -219,14 +220,14 @@ describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () =
   });
 
   it('blocked native Cholesky agrees with the JS one: passes above lambda_max, fails below with a witness', async () => {
-    const n = 45;
-    const { g, lmax } = gram(n, 60, 8);
-    const work = new Float64Array(n * n);
-    const x = new Float64Array(n);
-    for (const block of [7, 16, 45]) {
-      expect(await choleskyTestRealNative(g, n, lmax * (1 + 1e-9), work, x, block)).toBe(-1);
+    // n = 200 with leaf 8: panels wide enough (>= 64 columns) for the DGEMM steps of the triangular solve
+    for (const [n, block, leaf] of [[45, 7, 16], [45, 16, 16], [45, 45, 16], [200, 96, 8], [200, 64, 16]]) {
+      const { g, lmax } = gram(n, n + 15, 8);
+      const work = new Float64Array(n * n);
+      const x = new Float64Array(n);
+      expect(await choleskyTestRealNative(g, n, lmax * (1 + 1e-9), work, x, block, leaf)).toBe(-1);
       const t = lmax * (1 - 1e-6);
-      const i = await choleskyTestRealNative(g, n, t, work, x, block);
+      const i = await choleskyTestRealNative(g, n, t, work, x, block, leaf);
       expect(i).toBe(choleskyTestReal(g, n, t, new Float64Array(n * n), new Float64Array(n)));
       let xgx = 0;
       let xx = 0;
@@ -243,7 +244,7 @@ describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () =
     const { g, lmax } = gram(n, 210, 3); // Marchenko-Pastur-like: clustered top eigenvalues
     const ops = realGramOps(g, n, new Float64Array(n * n));
     const x = normalArray(n, 1);
-    const steps = lanczosStart(ops, x, 80, 1e-10);
+    const steps = await lanczosStart(ops.apply, n, x, 80, 1e-10);
     const y = new Float64Array(n);
     ops.apply(x, y);
     let xy = 0;

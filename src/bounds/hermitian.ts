@@ -18,7 +18,7 @@
 // ||(|R^H||R|)||_2 <= ||R||_F^2 = trace(R^H R) <= (1+gamma) trace(B) <= 2 n tau. We use the generous
 // margin 8 u (n+2) n tau + 4 u (tau + trace G). With tolerances >= 1e-8 these margins are negligible.
 import { symmetricEigen } from './lanczos.js';
-import { trailingUpdate } from './gemm.js';
+import { choleskyTestReal, choleskyTestRealNative } from './cholesky-real.js';
 
 /** Unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
@@ -152,20 +152,19 @@ export function powerIterate(
   return { rho: best, iterations: it };
 }
 
-/** Largest eigenpair of the small Lanczos tridiagonal (the shared dense symmetric solver). */
-function topEigenpair(a: Float64Array, m: number): { value: number; vector: Float64Array } {
-  const { values, vectors } = symmetricEigen(a, m);
-  return { value: values[0], vector: vectors.slice(0, m) };
-}
+/** y = G x, possibly on native code (hence the promise). */
+export type MatVec = (x: Float64Array, y: Float64Array) => void | Promise<void>;
 
 /**
- * Lanczos with full reorthogonalisation on a real symmetric G (ops.len = n), from x: leaves in x the
- * Ritz vector of the largest Ritz value once its residual |beta_m s_m| falls below relTol * theta (or
- * after maxSteps). Only a starting vector for the certificate (which never trusts it): far fewer
- * products than power iteration when the top of the spectrum is clustered (random wide layers).
+ * Lanczos with full reorthogonalisation on a real symmetric n x n G, from x: leaves in x the Ritz
+ * vector of the largest Ritz value theta once its estimated error is below relTol * theta (or after
+ * maxSteps). Only a starting vector for the certificate (which never trusts it): far fewer products
+ * than power iteration when the top of the spectrum is clustered (random wide layers).
+ * Error estimate: res^2 / (theta_1 - theta_2) (Kato-Temple with the second Ritz value standing in for
+ * the second eigenvalue), or the residual res = |beta_m s_m| itself, whichever is smaller. On a wide
+ * layer theta converges well before the residual: stopping on the residual alone took ~1.5x the steps.
  */
-export function lanczosStart(ops: GramOps, x: Float64Array, maxSteps: number, relTol: number): number {
-  const n = ops.len;
+export async function lanczosStart(apply: MatVec, n: number, x: Float64Array, maxSteps: number, relTol: number): Promise<number> {
   const steps = Math.max(1, Math.min(maxSteps, n));
   const q = new Float64Array(steps * n);
   const alpha: number[] = [];
@@ -178,10 +177,10 @@ export function lanczosStart(ops: GramOps, x: Float64Array, maxSteps: number, re
   }
   for (let i = 0; i < n; i++) q[i] = x[i] / nx;
   let m = 0;
-  let ritz: { value: number; vector: Float64Array } | null = null;
+  let ritz: Float64Array | null = null;
   for (let j = 0; j < steps; j++) {
     const qj = q.subarray(j * n, (j + 1) * n);
-    ops.apply(qj, w);
+    await apply(qj, w);
     m = j + 1;
     alpha.push(dot(qj, w, n));
     // full reorthogonalisation (twice is enough)
@@ -198,14 +197,19 @@ export function lanczosStart(ops: GramOps, x: Float64Array, maxSteps: number, re
       t[i * m + i] = alpha[i];
       if (i + 1 < m) t[i * m + i + 1] = t[(i + 1) * m + i] = beta[i];
     }
-    ritz = topEigenpair(t, m);
-    if (Math.abs(b * ritz.vector[m - 1]) <= relTol * Math.abs(ritz.value) || !(b > 0) || j + 1 === steps) break;
+    const { values, vectors } = symmetricEigen(t, m);
+    ritz = vectors.slice(0, m);
+    const theta = values[0];
+    const res = Math.abs(b * ritz[m - 1]);
+    const gap = m > 1 ? theta - values[1] : 0;
+    const err = gap > 0 ? Math.min(res, (res * res) / gap) : res;
+    if (err <= relTol * Math.abs(theta) || !(b > 0) || j + 1 === steps) break;
     beta.push(b);
     for (let r = 0; r < n; r++) q[(j + 1) * n + r] = w[r] / b;
   }
   x.fill(0);
   for (let i = 0; i < m; i++) {
-    const c = ritz!.vector[i];
+    const c = ritz![i];
     for (let r = 0; r < n; r++) x[r] += c * q[i * n + r];
   }
   return m;
@@ -285,7 +289,40 @@ export async function certifyGram(
 // ---------------------------------------------------------------- real symmetric Gram matrices
 
 /** Order from which real Cholesky tests run blocked on native DGEMM. */
-export const NATIVE_CHOLESKY_MIN = 768;
+export const NATIVE_CHOLESKY_MIN = 512;
+
+/** y = G x for a real n x n G (row-major). */
+export function realMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
+  // four rows per pass share the loads of x (memory-bound for large n)
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const r0 = i * n;
+    const r1 = r0 + n;
+    const r2 = r1 + n;
+    const r3 = r2 + n;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < n; j++) {
+      const xj = x[j];
+      s0 += g[r0 + j] * xj;
+      s1 += g[r1 + j] * xj;
+      s2 += g[r2 + j] * xj;
+      s3 += g[r3 + j] * xj;
+    }
+    y[i] = s0;
+    y[i + 1] = s1;
+    y[i + 2] = s2;
+    y[i + 3] = s3;
+  }
+  for (; i < n; i++) {
+    let s = 0;
+    const r = i * n;
+    for (let j = 0; j < n; j++) s += g[r + j] * x[j];
+    y[i] = s;
+  }
+}
 
 /** Real symmetric n x n G (full row-major storage) as GramOps; `work` is an n*n scratch matrix. */
 export function realGramOps(g: Float64Array, n: number, work: Float64Array): GramOps {
@@ -295,139 +332,9 @@ export function realGramOps(g: Float64Array, n: number, work: Float64Array): Gra
     n,
     len: n,
     trace,
-    apply(x, y) {
-      // four rows per pass share the loads of x (memory-bound for large n)
-      let i = 0;
-      for (; i + 3 < n; i += 4) {
-        const r0 = i * n;
-        const r1 = r0 + n;
-        const r2 = r1 + n;
-        const r3 = r2 + n;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let j = 0; j < n; j++) {
-          const xj = x[j];
-          s0 += g[r0 + j] * xj;
-          s1 += g[r1 + j] * xj;
-          s2 += g[r2 + j] * xj;
-          s3 += g[r3 + j] * xj;
-        }
-        y[i] = s0;
-        y[i + 1] = s1;
-        y[i + 2] = s2;
-        y[i + 3] = s3;
-      }
-      for (; i < n; i++) {
-        let s = 0;
-        const r = i * n;
-        for (let j = 0; j < n; j++) s += g[r + j] * x[j];
-        y[i] = s;
-      }
-    },
+    apply: (x, y) => realMatVec(g, n, x, y),
     cholesky: (t, x) => (n >= NATIVE_CHOLESKY_MIN ? choleskyTestRealNative(g, n, t, work, x) : choleskyTestReal(g, n, t, work, x)),
   };
-}
-
-/**
- * Cholesky (dot-product / Crout form, row by row, contiguous inner loops) of t*I - G into the lower
- * triangle of `l`. Returns -1 on success, else the failing row i with x = L_unit^{-H} e_i (leading
- * block), which satisfies x^T (t I - G) x = pivot_i <= 0.
- */
-export function choleskyTestReal(g: Float64Array, n: number, t: number, l: Float64Array, x: Float64Array): number {
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let j = 0; j < i; j++) {
-      const rj = j * n;
-      let s = -g[ri + j];
-      for (let p = 0; p < j; p++) s -= l[ri + p] * l[rj + p];
-      l[ri + j] = s / l[rj + j];
-    }
-    let d = t - g[ri + i];
-    for (let p = 0; p < i; p++) d -= l[ri + p] * l[ri + p];
-    if (!(d > 0)) return failureVector(l, n, i, x);
-    l[ri + i] = Math.sqrt(d);
-  }
-  return -1;
-}
-
-/**
- * After a real Cholesky of t*I - G failed at row i (rows < i of the factor in l, n x n row-major):
- * x = L_unit^{-T} e_i, so x^T (t I - G) x = pivot_i <= 0. Returns i.
- */
-function failureVector(l: Float64Array, n: number, i: number, x: Float64Array): number {
-  // Solve L_unit^T x = e_i with L_unit[r][j] = l[r][j] / l[j][j]; rows processed from i down.
-  x.fill(0);
-  x[i] = 1;
-  for (let r = i; r > 0; r--) {
-    const xr = x[r];
-    if (xr === 0) continue;
-    const rr = r * n;
-    for (let j = 0; j < r; j++) x[j] -= (l[rr + j] / l[j * n + j]) * xr;
-  }
-  return i;
-}
-
-/** Block size of the native blocked Cholesky (the JS panel work is ~n^2 b / 4 multiply-adds). */
-const CHOLESKY_BLOCK = 192;
-
-/**
- * choleskyTestReal for large n, right-looking and blocked: the diagonal blocks and panels are
- * factored here (the same dot-product recurrences), the trailing updates T22 - L21 L21^T run as
- * float64 DGEMM in onnxruntime (gemm.ts). Every entry is still a - (sum of the same products) in some
- * order, so the backward-error bound (and choleskyMargin) is the one of the unblocked algorithm.
- * `l` (n x n) receives the factor (needed for the failure vector).
- */
-export async function choleskyTestRealNative(
-  g: Float64Array,
-  n: number,
-  t: number,
-  l: Float64Array,
-  x: Float64Array,
-  block = CHOLESKY_BLOCK,
-): Promise<number> {
-  let m = n;
-  let tr: Float64Array = new Float64Array(n * n); // trailing matrix, m x m row-major
-  for (let i = 0; i < n * n; i++) tr[i] = -g[i];
-  for (let i = 0; i < n; i++) tr[i * n + i] += t;
-  for (let j0 = 0; j0 < n; j0 += block) {
-    const bb = Math.min(block, m);
-    // diagonal block
-    for (let i = 0; i < bb; i++) {
-      const ri = i * m;
-      const li = (j0 + i) * n + j0;
-      for (let j = 0; j < i; j++) {
-        const lj = (j0 + j) * n + j0;
-        let s = tr[ri + j];
-        for (let p = 0; p < j; p++) s -= l[li + p] * l[lj + p];
-        l[li + j] = s / l[lj + j];
-      }
-      let d = tr[ri + i];
-      for (let p = 0; p < i; p++) d -= l[li + p] * l[li + p];
-      if (!(d > 0)) return failureVector(l, n, j0 + i, x);
-      l[li + i] = Math.sqrt(d);
-    }
-    const r = m - bb;
-    if (r === 0) break;
-    // panel L21 = T21 L11^{-T}, row by row (also copied contiguously for the DGEMM)
-    const panel = new Float64Array(r * bb);
-    for (let i = 0; i < r; i++) {
-      const ri = (bb + i) * m;
-      const li = (j0 + bb + i) * n + j0;
-      for (let j = 0; j < bb; j++) {
-        const lj = (j0 + j) * n + j0;
-        let s = tr[ri + j];
-        for (let p = 0; p < j; p++) s -= l[li + p] * l[lj + p];
-        const v = s / l[lj + j];
-        l[li + j] = v;
-        panel[i * bb + j] = v;
-      }
-    }
-    tr = await trailingUpdate(tr, m, panel, bb);
-    m = r;
-  }
-  return -1;
 }
 
 // ---------------------------------------------------------------- complex Hermitian Gram matrices
