@@ -258,5 +258,17 @@ describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () =
     expect(steps).toBeLessThanOrEqual(80);
     const p = powerIterate(ops, normalArray(n, 1), new Float64Array(n), steps, 0);
     expect(p.rho).toBeLessThan(lmax * (1 - 1e-6)); // same number of products, far from converged
+    // the error-estimate stop at a looser tolerance: fewer steps, and still within that tolerance
+    const x6 = normalArray(n, 1);
+    const steps6 = await lanczosStart(ops.apply, n, x6, 80, 1e-6);
+    ops.apply(x6, y);
+    let q6 = 0;
+    let n6 = 0;
+    for (let i = 0; i < n; i++) {
+      q6 += x6[i] * y[i];
+      n6 += x6[i] * x6[i];
+    }
+    expect(q6 / n6).toBeGreaterThan(lmax * (1 - 1e-6));
+    expect(steps6).toBeLessThan(steps);
   });
 });
