@@ -75,6 +75,8 @@ export async function choleskyTestRealNative(
   block = CHOLESKY_BLOCK,
   leaf = SOLVE_LEAF,
 ): Promise<number> {
+  block = Math.max(1, Math.floor(block));
+  leaf = Math.max(1, Math.floor(leaf));
   for (let j0 = 0; j0 < n; j0 += block) {
     const j1 = Math.min(n, j0 + block);
     const bb = j1 - j0;
