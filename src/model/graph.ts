@@ -19,7 +19,12 @@ export interface GraphNode {
   constInputs: (Float32Array | null)[];
   /** Shapes of constant inputs, by input position. */
   constShapes: (number[] | null)[];
-  /** Full shapes (with batch) of inputs/outputs where inferred; null where unknown. */
+  /**
+   * Full shapes (with batch) of inputs/outputs where inferred; null where unknown. A dim < 0 is a
+   * symbolic length (see GraphSummary.inputSizeAssumed): it depends on an input size the user did
+   * not give. Equal negative values are the same length (the same function of the input size);
+   * nothing else is known of it, so a certified rule may use it only in ways valid for every length.
+   */
   inputShapes: (number[] | null)[];
   outputShapes: (number[] | null)[];
   /** Index into LoadedModel.layers when this node is a conv/dense/unsupported-layer node. */
@@ -39,4 +44,9 @@ export interface GraphSummary {
   inputs: string[];
   outputs: string[];
   nodes: GraphNode[];
+  /**
+   * True when some input size was assumed (symbolic dims, no --input-shape): every dim that depends
+   * on it is symbolic (< 0) in the shapes above, never the assumed value.
+   */
+  inputSizeAssumed?: boolean;
 }

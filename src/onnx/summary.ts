@@ -45,5 +45,5 @@ export function summarizeGraph(
       constant: outputs.length > 0 && resolver.get(outputs[0] || null) !== null,
     };
   });
-  return { inputs: runtimeInputs, outputs: (graph.output ?? []).map((o) => o.name ?? ''), nodes };
+  return { inputs: runtimeInputs, outputs: (graph.output ?? []).map((o) => o.name ?? ''), nodes, inputSizeAssumed: false };
 }
