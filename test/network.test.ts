@@ -3,118 +3,18 @@
 // must equal the composition of the per-op constants; unknown ops are named; malformed graphs
 // (cycles, missing producers) end uncertified without hanging.
 import { describe, expect, it } from 'vitest';
-import { attr, type AttrValue, buildModel, floatTensor, intTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
-import { AttributeType, DataType } from '../src/onnx/schema.js';
-import type { AttrScalar, GraphNode, GraphSummary } from '../src/model/graph.js';
-import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
+import { attr } from '../src/onnx/build.js';
+import type { GraphNode } from '../src/model/graph.js';
 import { networkBound } from '../src/bounds/network.js';
 import { averagePoolConstant, GELU_ERF_CONSTANT, maxPoolConstant, SILU_CONSTANT } from '../src/bounds/op-constants.js';
-import { exactNorm, largestSingularValue, makeConv, makeDense, type ConvSpec } from './helpers/exact.js';
-import { empiricalLipschitz, explicitOperator, tensorShapes } from './helpers/empirical.js';
+import { largestSingularValue } from './helpers/exact.js';
+import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
+import { Fixture } from './helpers/network-fixture.js';
+import { cmp, exact, mul } from './helpers/rational.js';
 
 const EMPIRICAL = { pairs: 64, steps: 15, seed: 17 };
 /** The empirical ratio is computed from float32 outputs: allow that rounding (relative). */
 const FLOAT_SLACK = 1e-4;
-
-function attrsOf(n: NodeObj): Record<string, AttrScalar> {
-  const out: Record<string, AttrScalar> = {};
-  for (const a of (n.attribute as Record<string, unknown>[]) ?? []) {
-    const name = a.name as string;
-    switch (a.type) {
-      case AttributeType.INT: out[name] = a.i as number; break;
-      case AttributeType.FLOAT: out[name] = a.f as number; break;
-      case AttributeType.STRING: out[name] = new TextDecoder().decode(a.s as Uint8Array); break;
-      case AttributeType.INTS: out[name] = a.ints as number[]; break;
-      case AttributeType.FLOATS: out[name] = a.floats as number[]; break;
-    }
-  }
-  return out;
-}
-
-/** Builds a model and, independently of the loader, the GraphSummary the loader would produce. */
-class Fixture {
-  nodes: NodeObj[] = [];
-  inits: TensorObj[] = [];
-  consts = new Map<string, { dims: number[]; data: Float32Array }>();
-  layers: (ConvLayer | DenseLayer)[] = [];
-  layerOfNode = new Map<string, number>();
-  private k = 0;
-  constructor(public inputShape: number[]) {}
-
-  constant(name: string, dims: number[], data: ArrayLike<number>): string {
-    const f = Float32Array.from(data);
-    this.consts.set(name, { dims, data: f });
-    this.inits.push(floatTensor(name, dims, f));
-    return name;
-  }
-  intConstant(name: string, dims: number[], data: number[]): string {
-    this.consts.set(name, { dims, data: Float32Array.from(data) }); // the loader hands int constants over as floats
-    this.inits.push(intTensor(name, dims, data, DataType.INT64));
-    return name;
-  }
-  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
-    const nm = name ?? `${op.toLowerCase()}${this.k++}`;
-    this.nodes.push(node(op, inputs, [nm], attrs, nm));
-    return nm;
-  }
-  /** A conv layer with He weights times `scale`; its record is what the engine would bound. */
-  conv(x: string, spec: ConvSpec & { scale?: number }): string {
-    const base = makeConv(spec);
-    const layer: ConvLayer = { ...base, weight: base.weight.map((v) => v * (spec.scale ?? 1)) };
-    const w = this.constant(`w${this.k}`, layer.weightShape, layer.weight);
-    const out = this.op('Conv', [x, w], {
-      kernel_shape: attr.ints(spec.kernel),
-      strides: attr.ints(layer.strides),
-      pads: attr.ints(layer.pads),
-      dilations: attr.ints(layer.dilations),
-      group: attr.i(layer.group),
-    });
-    this.layerOfNode.set(out, this.layers.push(layer) - 1);
-    return out;
-  }
-  dense(x: string, rows: number, cols: number, seed: number): string {
-    const layer = makeDense(rows, cols, seed);
-    const w = this.constant(`w${this.k}`, [rows, cols], layer.weight);
-    const out = this.op('Gemm', [x, w], { transB: attr.i(1) });
-    this.layerOfNode.set(out, this.layers.push(layer) - 1);
-    return out;
-  }
-  async build(outputs: string[], opset = 17): Promise<{ bytes: Uint8Array; summary: GraphSummary; layerBounds: number[] }> {
-    const spec = {
-      opset,
-      nodes: this.nodes,
-      initializers: this.inits,
-      inputs: [valueInfo('x', ['N', ...this.inputShape.slice(1)])],
-      outputs: outputs.map((t) => valueInfo(t, null)),
-    };
-    const shapes = await tensorShapes(spec, this.inputShape);
-    const gnodes: GraphNode[] = this.nodes.map((n, index) => {
-      const inputs = n.input as string[];
-      const outs = n.output as string[];
-      return {
-        index,
-        name: n.name as string,
-        op: n.op_type as string,
-        domain: '',
-        inputs,
-        outputs: outs,
-        attrs: attrsOf(n),
-        constInputs: inputs.map((t) => this.consts.get(t)?.data ?? null),
-        constShapes: inputs.map((t) => this.consts.get(t)?.dims ?? null),
-        inputShapes: inputs.map((t) => shapes.get(t) ?? null),
-        outputShapes: outs.map((t) => shapes.get(t) ?? null),
-        layerIndex: this.layerOfNode.get(n.name as string) ?? null,
-        absorbedInto: null,
-        constant: false,
-      };
-    });
-    return {
-      bytes: buildModel(spec),
-      summary: { inputs: ['x'], outputs, nodes: gnodes },
-      layerBounds: this.layers.map((l) => exactNorm(l)),
-    };
-  }
-}
 
 async function checkAgainstEmpirical(bytes: Uint8Array, inputShape: number[], bound: number): Promise<number> {
   const emp = await empiricalLipschitz(bytes, inputShape, EMPIRICAL);
@@ -267,7 +167,7 @@ describe('networkBound on onnxruntime fixtures', () => {
     // x2 nearest: 4 copies; reflect pad 1 on 8: an element is copied at most twice per axis -> 4
     expect(rel(nb.bound!, layerBounds[0] * 2 * 2 * layerBounds[1])).toBeLessThan(1e-12);
     await checkAgainstEmpirical(bytes, f.inputShape, nb.bound!);
-    // half_pixel rounding without known lengths: refused, not guessed
+    // half_pixel rounding without known lengths: resize.ts's size-free count from the scale (>= the known-length one)
     const blind = {
       ...summary,
       nodes: summary.nodes.map((n) => ({
@@ -278,8 +178,26 @@ describe('networkBound on onnxruntime fixtures', () => {
       })),
     };
     const nb2 = networkBound(blind, layerBounds);
-    expect(nb2.certified).toBe(false);
-    expect(nb2.uncertifiedNodes.map((u) => u.op)).toEqual(['Resize']);
+    expect(nb2.certified).toBe(true);
+    expect(nb2.bound!).toBeGreaterThanOrEqual(nb.bound!);
+    expect(nb2.notes.some((n) => n.includes('size-free nearest bound'))).toBe(true);
+    // scales that are not known constants: refused (out/in may not be the runtime scale)
+    const noScales = { ...blind, nodes: blind.nodes.map((n) => (n.op === 'Resize' ? { ...n, constInputs: n.inputs.map(() => null) } : n)) };
+    expect(networkBound(noScales, layerBounds).uncertifiedNodes.map((u) => u.op)).toEqual(['Resize']);
+  });
+
+  it('linear Resize (bilinear upsampling head): product of per-axis interpolation norms, >= onnxruntime', async () => {
+    for (const coord of ['half_pixel', 'align_corners', 'asymmetric']) {
+      const f = new Fixture([1, 2, 5, 6]);
+      const y = f.op('Resize', ['x', '', f.constant('scales', [4], [1, 1, 2, 1.5])], { mode: attr.s('linear'), coordinate_transformation_mode: attr.s(coord) });
+      const { bytes, summary } = await f.build([y], 13);
+      const nb = networkBound(summary, []);
+      expect(nb.certified, coord).toBe(true);
+      const { a, rows, cols } = await explicitOperator(bytes, f.inputShape);
+      const exact = largestSingularValue(a, rows, cols);
+      expect(nb.bound!).toBeGreaterThanOrEqual(exact * (1 - 1e-6));
+      expect(nb.bound!).toBeLessThanOrEqual(exact * 1.01);
+    }
   });
 
   it('two outputs: bound of the joint output is sqrt(L1^2 + L2^2)', async () => {
@@ -391,6 +309,62 @@ describe('networkBound on hand-made graph summaries', () => {
     const custom = networkBound({ inputs: ['x'], outputs: ['z'], nodes }, []);
     expect(custom.uncertifiedOps).toEqual(['FancyOp (FancyOp_2)']);
     expect(custom.uncertifiedNodes[0].reason).toMatch(/com.example/);
+  });
+
+  it('the walk rounds upward: a chain of Mul whose float product rounds below the exact product', () => {
+    const ks = [1.1, 1.1, 0.7].map(Math.fround); // float32 constants, as in a model
+    const nodes = ks.map((k, i) => g(i, 'Mul', [i === 0 ? 'x' : `m${i - 1}`, `k${i}`], [`m${i}`], { constInputs: [null, new Float32Array([k])] }));
+    const nb = networkBound({ inputs: ['x'], outputs: ['m2'], nodes }, []);
+    const exactProduct = ks.map(exact).reduce(mul);
+    const plain = ks.reduce((a, b) => a * b, 1);
+    expect(cmp(exact(plain), exactProduct)).toBeLessThan(0); // round-to-nearest lands below the truth
+    expect(cmp(exact(nb.bound!), exactProduct)).toBeGreaterThanOrEqual(0);
+    expect(nb.bound! / plain - 1).toBeLessThan(1e-15);
+  });
+
+  it('Cast to float16 / bfloat16 is certified for real arithmetic, with a note', () => {
+    for (const [to, name] of [[10, 'float16'], [16, 'bfloat16']] as const) {
+      const nb = networkBound({ inputs: ['x'], outputs: ['y'], nodes: [g(0, 'Cast', ['x'], ['y'], { name: 'to_half', attrs: { to } })] }, []);
+      expect(nb.bound).toBe(1);
+      expect(nb.notes).toContain(
+        `bound is for real arithmetic: the cast to ${name} at 'to_half' rounds (rounding is not Lipschitz; the certified network computes it exactly)`,
+      );
+    }
+    const toFloat = networkBound({ inputs: ['x'], outputs: ['y'], nodes: [g(0, 'Cast', ['x'], ['y'], { attrs: { to: 1 } })] }, []);
+    expect(toFloat.notes).toEqual([]);
+  });
+
+  it('BatchNormalization in training mode is refused', () => {
+    const one = new Float32Array([1]);
+    const bn = (training: number) =>
+      networkBound({
+        inputs: ['x'],
+        outputs: ['y'],
+        nodes: [g(0, 'BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y'], { attrs: { training_mode: training }, constInputs: [null, one, one, one, one] })],
+      }, []);
+    expect(bn(0).certified).toBe(true);
+    expect(bn(1).certified).toBe(false);
+    expect(bn(1).uncertifiedNodes[0].reason).toMatch(/training mode/);
+  });
+
+  it('Reduce* with axes from a tensor that is not a known constant are refused (never "all axes")', () => {
+    const sh = [1, 3, 4, 4];
+    for (const op of ['ReduceMean', 'ReduceSum', 'ReduceL2', 'ReduceL1', 'ReduceMax']) {
+      const nodes = [g(0, op, ['x', 'axes'], ['y'], { inputShapes: [sh, [2]], outputShapes: [[1, 3]] })];
+      const nb = networkBound({ inputs: ['x'], outputs: ['y'], nodes }, []);
+      expect(nb.certified, op).toBe(false);
+      expect(nb.uncertifiedNodes[0].reason).toMatch(/axes are not known constants/);
+      // the same with the axes known: certified, over the 16 spatial elements
+      const known = networkBound({ inputs: ['x'], outputs: ['y'], nodes: [{ ...nodes[0], constInputs: [null, new Float32Array([2, 3])] }] }, []);
+      expect(known.bound, op).toBe({ ReduceMean: 0.25, ReduceSum: 4, ReduceL1: 4 }[op as string] ?? 1);
+    }
+    // opset 18 without the axes input: all axes (and the identity with noop_with_empty_axes)
+    const all = (attrs: Record<string, number>) =>
+      networkBound({ inputs: ['x'], outputs: ['y'], nodes: [g(0, 'ReduceSum', ['x'], ['y'], { attrs, inputShapes: [sh] })] }, []).bound;
+    const b = exact(all({})!);
+    expect(cmp(mul(b, b), exact(48))).toBeGreaterThanOrEqual(0); // sqrt(48), rounded up
+    expect(all({})! / Math.sqrt(48) - 1).toBeLessThan(1e-15);
+    expect(all({ noop_with_empty_axes: 1 })).toBe(1);
   });
 
   it('MaxPool indices output, Dropout in training mode and Gather with runtime indices are refused', () => {

@@ -23,10 +23,12 @@ import {
   MISH_CONSTANT,
   nonnegativeMatrixNorm,
   padAxisMap,
-  resizeNearestAxisMap,
+  padSizeFreeCopies,
   samePads,
   SILU_CONSTANT,
+  sizeDependentBroadcast,
 } from '../src/bounds/op-constants.js';
+import { resizeNearestAxisCopies } from '../src/bounds/resize.js';
 import { largestSingularValue } from './helpers/exact.js';
 import { explicitOperator } from './helpers/empirical.js';
 import { seededRandom } from '../src/util/random.js';
@@ -233,8 +235,15 @@ const POOLS: PoolCase[] = [
   { name: '3x3 s3 p1', h: 7, w: 8, kernel: [3, 3], strides: [3, 3], pads: [1, 1, 1, 1] },
 ];
 
+/** Dilated pools with pads and ceil_mode (AveragePool takes dilations from opset 19). */
+const DILATED: PoolCase[] = [
+  { name: '3x3 s2 dil2 p2', h: 9, w: 8, kernel: [3, 3], strides: [2, 2], dilations: [2, 2], pads: [2, 2, 2, 2] },
+  { name: '2x3 s1x2 dil(3,2) p(1,2,0,1) ceil', h: 8, w: 9, kernel: [2, 3], strides: [1, 2], dilations: [3, 2], pads: [1, 2, 0, 1], ceil: true },
+  { name: '3x3 s2 dil2 ceil', h: 8, w: 10, kernel: [3, 3], strides: [2, 2], dilations: [2, 2], ceil: true },
+];
+
 describe('MaxPool constant vs brute force', () => {
-  for (const c of POOLS) {
+  for (const c of [...POOLS, ...DILATED]) {
     it(c.name, async () => {
       const bytes = model([poolNode('MaxPool', c)], [1, c.h, c.w], 12);
       const s = await ort.InferenceSession.create(bytes);
@@ -267,10 +276,10 @@ describe('MaxPool constant vs brute force', () => {
 });
 
 describe('AveragePool constant vs the exact operator norm', () => {
-  const cases = POOLS.flatMap((c) => [c, { ...c, name: `${c.name} include_pad`, includePad: true }]).filter((c) => !c.dilations);
+  const cases = [...POOLS, ...DILATED].flatMap((c) => [c, { ...c, name: `${c.name} include_pad`, includePad: true }]);
   for (const c of cases) {
     it(c.name, async () => {
-      const bytes = model([poolNode('AveragePool', c)], [1, c.h, c.w], 17);
+      const bytes = model([poolNode('AveragePool', c)], [1, c.h, c.w], c.dilations ? 19 : 17);
       const { a, rows, cols } = await explicitOperator(bytes, [1, 1, c.h, c.w]);
       const exact = largestSingularValue(a, rows, cols);
       const bound = averagePoolConstant(poolAxes(c, true), !!c.ceil, !!c.includePad);
@@ -321,7 +330,7 @@ describe('selections: GlobalAveragePool, Resize, Pad, Gather, BatchNormalization
       const { a, rows, cols } = await explicitOperator(bytes, [1, 1, h, w]);
       const exact = largestSingularValue(a, rows, cols);
       const copies = [h, w].map((d, k) =>
-        maxMultiplicity(resizeNearestAxisMap(d, Math.floor(d * r.scales[k]), r.scales[k], r.coord as never, r.nearest as never)),
+        resizeNearestAxisCopies({ inDim: d, outDim: Math.floor(d * r.scales[k]), scale: r.scales[k], coord: r.coord as never }, [r.nearest as never])!,
       );
       expect(rows).toBe(Math.floor(h * r.scales[0]) * Math.floor(w * r.scales[1]));
       expect(Math.sqrt(copies[0] * copies[1])).toBeCloseTo(exact, 6);
@@ -374,5 +383,47 @@ describe('selections: GlobalAveragePool, Resize, Pad, Gather, BatchNormalization
     expect(samePads(7, 3, 2, 1, true)).toEqual([1, 1]);
     expect(samePads(6, 3, 2, 1, true)).toEqual([0, 1]);
     expect(samePads(6, 3, 2, 1, false)).toEqual([1, 0]);
+  });
+
+  it('symbolic dims (< 0): the replication bound holds for every length the symbols can take', () => {
+    // bias add [N,C,H,W] + [C,1,1]: the symbolic input is not copied
+    expect(broadcastReplication([-1, 3, -2, -3], [-1, 3, -2, -3])).toBe(1);
+    expect(broadcastShape([[-1, 3, -2, -3], [3, 1, 1]])).toEqual([-1, 3, -2, -3]);
+    expect(broadcastShape([[1, -2], [1, 5]])).toEqual([1, 5]);
+    expect(broadcastShape([[-2], [-3]])).toBeNull();
+    // unbounded over lengths: a 1 (or another symbol) broadcast to a symbolic dim
+    expect(broadcastReplication([1, 3, 1, 1], [1, 3, -2, -3])).toBeNull();
+    expect(broadcastReplication([-4], [-2])).toBeNull();
+    expect(sizeDependentBroadcast([1, 3, 1, 1], [1, 3, -2, -3])).toBe(true);
+    expect(sizeDependentBroadcast([-1, 3, -2, -3], [-1, 3, -2, -3])).toBe(false);
+    // brute force: substitute lengths for the symbols (only valid broadcasts) and compare
+    const cases: [number[], number[]][] = [[[-2, 1], [-2, 4]], [[-2], [3, 5]], [[4, -2], [4, -3]], [[-2, 3], [-2, -3]], [[1, -2], [-3, -2]]];
+    const lengths = [1, 2, 3, 5];
+    for (const [inS, outS] of cases) {
+      const syms = [...new Set([...inS, ...outS].filter((d) => d < 0))];
+      const symbolic = broadcastReplication(inS, outS);
+      let worst = 0;
+      for (let code = 0; code < lengths.length ** syms.length; code++) {
+        const val = new Map(syms.map((sy, k) => [sy, lengths[Math.floor(code / lengths.length ** k) % lengths.length]]));
+        const sub = (sh: number[]) => sh.map((d) => (d < 0 ? val.get(d)! : d));
+        const [i, o] = [sub(inS), sub(outS)];
+        if (JSON.stringify(broadcastShape([i, o])) !== JSON.stringify(o)) continue; // not a valid broadcast to o
+        worst = Math.max(worst, broadcastReplication(i, o)!);
+      }
+      if (symbolic === null) expect(worst).toBeGreaterThanOrEqual(5); // grows with the largest length tried
+      else expect(symbolic).toBeGreaterThanOrEqual(worst);
+    }
+  });
+
+  it('size-free Pad copy counts equal the maximum over every length (checked to 200)', () => {
+    for (const mode of ['edge', 'reflect', 'wrap'] as const)
+      for (const [b, e] of [[1, 2], [3, 0], [0, 0], [2, 2], [4, 1], [-2, 3], [2, -1], [5, 5]]) {
+        let brute = 0;
+        for (let d = 1; d <= 200; d++) {
+          const map = padAxisMap(d, b, e, mode);
+          if (map) brute = Math.max(brute, maxMultiplicity(map));
+        }
+        expect(padSizeFreeCopies(b, e, mode), `${mode} ${b},${e}`).toBe(brute);
+      }
   });
 });

@@ -26,6 +26,7 @@ import {
 } from './hermitian.js';
 import { normalArray } from '../util/random.js';
 import { NATIVE_MIN_MACS, gramNative, multiplyABt } from './gemm.js';
+import { roundUp } from './rounding.js';
 
 export interface DenseNormResult {
   /** Certified upper bound on sigma_max. */
@@ -45,10 +46,8 @@ const LANCZOS_STEPS = 80;
 /** Columns of the long side copied (as float64) per Gram update: bounds the scratch to n * CHUNK. */
 const CHUNK = 256;
 
-/** x * (1 + k ulp): rounds a computed upper bound up past the few roundings that produced it. */
-export function roundUp(x: number, ulps = 4): number {
-  return x * (1 + ulps * 2 * UNIT_ROUNDOFF);
-}
+// roundUp moved to rounding.ts; re-exported for existing importers
+export { roundUp };
 
 /**
  * Real Gram matrix on the smaller side of a row-major rows x cols matrix (full storage, float64),

@@ -19,9 +19,10 @@
 // margin 8 u (n+2) n tau + 4 u (tau + trace G). With tolerances >= 1e-8 these margins are negligible.
 import { symmetricEigen } from './lanczos.js';
 import { choleskyTestReal, choleskyTestRealNative } from './cholesky-real.js';
+import { UNIT_ROUNDOFF } from './rounding.js';
 
-/** Unit roundoff of float64. */
-export const UNIT_ROUNDOFF = 2 ** -53;
+// UNIT_ROUNDOFF moved to rounding.ts; re-exported for existing importers
+export { UNIT_ROUNDOFF };
 
 /** Cholesky backward-error margin (absolute, on eigenvalues) for testing tau*I - G of order n; see header. */
 export function choleskyMargin(n: number, tau: number, trace: number): number {

@@ -4,6 +4,10 @@
 // its outputs' L with the rule for its op (composition multiplies constants, sums/concats add
 // them as below). A node with no provable rule makes everything downstream uncertified, and the
 // nodes responsible are named, never replaced by a guess. Pure: no I/O, no printing.
+//
+// Shapes may hold symbolic dims (< 0, see GraphNode.inputShapes): every rule uses them only in ways
+// valid for every length (size-free rules), or refuses. All arithmetic on constants is rounded
+// upward (rounding.ts), so every L and the final bound are >= their real-number values.
 import type { AttrScalar, GraphNode, GraphSummary } from '../model/graph.js';
 import {
   type Certified,
@@ -24,11 +28,14 @@ import {
   hardSwishConstant,
   maxMultiplicity,
   maxPoolConstant,
+  padSizeFreeCopies,
   padAxisMap,
-  resizeNearestAxisMap,
   samePads,
   scaleConstant,
+  sizeDependentBroadcast,
 } from './op-constants.js';
+import { addUp, divUp, mulUp, rssUp, sqrtDown, sqrtUp, sumUp } from './rounding.js';
+import { MAX_SIZE_FREE_LENGTH, resizeLinearAxisNorm, resizeNearestAxisCopies } from './resize.js';
 
 export interface UncertifiedNode {
   op: string;
@@ -71,7 +78,9 @@ const ONE_LIPSCHITZ_SHAPE_OPS: Record<string, string> = {
   ReduceLogSumExp: 'gradient is a softmax (l2 norm <= 1) per disjoint group',
 };
 
-const FLOAT_TYPES = new Set([1, 10, 11, 16]); // FLOAT, FLOAT16, DOUBLE, BFLOAT16
+const FLOAT16 = 10;
+const BFLOAT16 = 16;
+const FLOAT_TYPES = new Set([1, FLOAT16, 11, BFLOAT16]); // FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 function attrGetters(attrs: Record<string, AttrScalar>) {
   return {
@@ -92,7 +101,10 @@ function attrGetters(attrs: Record<string, AttrScalar>) {
   };
 }
 
-const known = (s: number[] | null | undefined): number[] | null => (s && s.every((d) => Number.isInteger(d) && d >= 1) ? s : null);
+/** A shape with known rank: every dim a length >= 1 or a symbol (< 0). */
+const shaped = (s: number[] | null | undefined): number[] | null => (s && s.every((d) => Number.isInteger(d) && d !== 0) ? s : null);
+const isSymbolic = (d: number) => d < 0;
+/** Integer products (copy and element counts): exact below 2^53. */
 const prod = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a * b, 1);
 
 /** Everything a rule sees about one node, with its inputs' constants resolved. */
@@ -101,9 +113,11 @@ interface NodeCtx {
   /** L of each input (0 for absent, constant or static inputs). */
   L: number[];
   a: ReturnType<typeof attrGetters>;
-  /** Input shape by position (with batch), from the node or any other node that saw the tensor. */
+  /** Input shape by position (with batch), from the node or any other node that saw the tensor; may hold symbolic dims (< 0). */
   inShape(i: number): number[] | null;
   outShape(i: number): number[] | null;
+  /** Records that the rule used a bound valid for every input size because some length was symbolic. */
+  sizeFree(): void;
   constant(i: number): Float32Array | null;
   /** Producer of a tensor (already walked), for pattern recognition. */
   producer(name: string): GraphNode | undefined;
@@ -126,31 +140,32 @@ const no = (why: string): Certified => ({ value: null, why });
  * norm of the broadcast). Known shapes decide it; otherwise, if every other operand is a constant
  * with a single element, input i cannot be broadcast.
  */
-function replication(c: NodeCtx, i: number): number | null {
+function replication(c: NodeCtx, i: number): number | string {
   const inputs = c.node.inputs;
   const shapes = inputs.map((_, j) => c.inShape(j));
-  const out = known(c.outShape(0)) ?? broadcastShape(shapes);
-  const rep = broadcastReplication(known(shapes[i]), out);
+  const out = c.outShape(0) ?? broadcastShape(shapes);
+  const rep = broadcastReplication(shapes[i], out);
   if (rep !== null) return rep;
   const othersScalar = inputs.every((_, j) => j === i || (c.L[j] === 0 && c.constant(j) !== null && c.constant(j)!.length === 1));
-  return othersScalar ? 1 : null;
+  if (othersScalar) return 1;
+  if (sizeDependentBroadcast(shapes[i], out))
+    return `${c.node.op} broadcasts input '${inputs[i]}' along a dim whose length depends on the input size (copies unbounded over sizes): needs an input size`;
+  return `shape of input '${inputs[i]}' or of the output unknown: cannot exclude broadcasting (copies) of it`;
 }
 
-/** sum_i w(L_i * sqrt(rep_i)) over runtime inputs, or null naming the operand whose broadcast is unknown. */
+/** L_i * sqrt(rep_i) for every runtime input, or the reason the broadcast of an operand is not bounded. */
 function broadcastTerms(c: NodeCtx, positions: number[]): number[] | string {
   const terms: number[] = [];
   for (const i of positions) {
     if (c.L[i] === 0) continue;
     const rep = replication(c, i);
-    if (rep === null) return `shape of input '${c.node.inputs[i]}' or of the output unknown: cannot exclude broadcasting (copies) of it`;
+    if (typeof rep === 'string') return rep;
     if (rep > 1) c.note(`${c.node.op} '${c.node.name}': input '${c.node.inputs[i]}' is broadcast (${rep} copies): factor sqrt(${rep})`);
-    terms.push(c.L[i] * Math.sqrt(rep));
+    terms.push(mulUp(c.L[i], sqrtUp(rep)));
   }
   return terms;
 }
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const rss = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0));
 const allPositions = (c: NodeCtx) => c.node.inputs.map((_, i) => i);
 
 /** True when tensor t is x, or x times / divided by a positive scalar constant. */
@@ -199,9 +214,12 @@ function poolAxes(c: NodeCtx): PoolAxis[] | string {
   const dil = c.a.ints('dilations') ?? Array(nd).fill(1);
   const pads = c.a.ints('pads') ?? Array(2 * nd).fill(0);
   const autoPad = c.a.s('auto_pad', 'NOTSET');
-  const shape = known(c.inShape(0));
+  const shape = c.inShape(0);
   return kernel.map((k, a) => {
-    const dim = shape && shape.length === nd + 2 ? shape[a + 2] : null;
+    // a symbolic length is treated as unknown: the rules then use their size-free (infinite line) count
+    const d = shape && shape.length === nd + 2 ? shape[a + 2] : null;
+    if (d !== null && isSymbolic(d)) c.sizeFree();
+    const dim = d !== null && d >= 1 ? d : null;
     let [pb, pe] = [pads[a], pads[a + nd]];
     if (autoPad === 'VALID') [pb, pe] = [0, 0];
     else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
@@ -212,63 +230,99 @@ function poolAxes(c: NodeCtx): PoolAxis[] | string {
   });
 }
 
-/** Reduced element count of a Reduce* node, or null when unknown. */
-function reducedCount(c: NodeCtx): number | null {
-  const shape = known(c.inShape(0));
-  if (!shape) return null;
-  const axesConst = c.node.inputs.length > 1 ? c.constant(1) : null;
-  const axes = c.a.ints('axes') ?? (axesConst ? Array.from(axesConst) : null);
-  if (!axes || axes.length === 0) return c.a.f('noop_with_empty_axes', 0) ? 1 : prod(shape);
-  return prod(axes.map((ax) => shape[ax < 0 ? ax + shape.length : ax]));
+/** True when a Reduce* node takes its axes from an input whose value is not a known constant. */
+const runtimeAxes = (c: NodeCtx) => c.node.inputs.length > 1 && !!c.node.inputs[1] && c.constant(1) === null;
+
+/**
+ * Reduced element count of a Reduce* node (the axes attribute before opset 18, the axes input
+ * after; none or empty: all axes, or the identity with noop_with_empty_axes). 'axes' when the axes
+ * are not known constants, 'size' when the count depends on an unknown or symbolic length.
+ */
+function reducedCount(c: NodeCtx): number | 'axes' | 'size' {
+  if (runtimeAxes(c)) return 'axes';
+  const axesConst = c.node.inputs.length > 1 && c.node.inputs[1] ? c.constant(1) : null;
+  const axes = c.a.ints('axes') ?? (axesConst ? Array.from(axesConst) : []);
+  if (axes.length === 0 && c.a.f('noop_with_empty_axes', 0)) return 1;
+  const shape = c.inShape(0);
+  if (!shape) return 'size';
+  const dims = axes.length === 0 ? shape : axes.map((ax) => shape[ax < 0 ? ax + shape.length : ax]);
+  if (dims.some((d) => d === undefined)) return 'size';
+  if (dims.some(isSymbolic)) {
+    c.sizeFree();
+    return 'size';
+  }
+  return prod(dims);
 }
 
+/**
+ * Resize / Upsample, nearest or linear: a Kronecker product of per-axis maps, so the norm is the
+ * product of per-axis norms (resize.ts: nearest copy counts with float32 tie handling, linear
+ * interpolation-matrix norms). An axis with a symbolic or unknown length gets resize.ts's size-free
+ * value from its scale (valid for lengths up to MAX_SIZE_FREE_LENGTH).
+ */
 function resizeRule(c: NodeCtx): Certified {
   const { op } = c.node;
   const mode = c.a.s('mode', 'nearest');
-  if (mode !== 'nearest') return no(`${op} mode '${mode}': only nearest is certified`);
+  if (mode !== 'nearest' && mode !== 'linear') return no(`${op} mode '${mode}': only nearest and linear are certified`);
   // Resize-10 and Upsample: (X, scales), asymmetric coordinates; rounding mode varies by version, take the worst
   const legacy = op === 'Upsample' || c.node.inputs.length === 2;
   const coord = (legacy ? 'asymmetric' : c.a.s('coordinate_transformation_mode', 'half_pixel')) as CoordinateMode;
   if (!['half_pixel', 'half_pixel_symmetric', 'pytorch_half_pixel', 'align_corners', 'asymmetric'].includes(coord))
     return no(`${op} coordinate_transformation_mode '${coord}' not handled`);
-  const nearestModes = (legacy ? ['floor', 'round_prefer_floor'] : [c.a.s('nearest_mode', 'round_prefer_floor')]) as NearestMode[];
   if (c.a.s('keep_aspect_ratio_policy', 'stretch') !== 'stretch') return no(`${op} keep_aspect_ratio_policy other than stretch`);
-  const inS = known(c.inShape(0));
+  if (c.a.f('antialias', 0) !== 0) return no(`${op} with antialias`);
+  const inS = c.inShape(0);
+  const outS = c.outShape(0);
   // Upsample-7 has a `scales` attribute; later versions take scales as an input
   const scalesIn = (op === 'Upsample' ? c.a.ints('scales') : null) ?? c.constant(legacy ? 1 : 2);
-  let scales: number[] | null = scalesIn && scalesIn.length > 0 ? Array.from(scalesIn) : null;
-  const sizes = !legacy && c.node.inputs.length > 3 ? c.constant(3) : null;
+  const scales = scalesIn && scalesIn.length > 0 ? Array.from(scalesIn) : null;
+  // onnxruntime rounds legacy downsampling with ceil
+  const legacyModes = ['floor', 'round_prefer_floor', ...(scales?.some((v) => v < 1) ? ['ceil'] : [])];
+  const nearestModes = (legacy ? legacyModes : [c.a.s('nearest_mode', 'round_prefer_floor')]) as NearestMode[];
+  const sizesIn = !legacy && c.node.inputs.length > 3 ? c.constant(3) : null;
+  const sizes = sizesIn && sizesIn.length > 0 ? Array.from(sizesIn) : null;
+  // a scale guessed from out/in may differ from the runtime one (floor(5 * 1.1) = 5): never guess it
+  if (!scales && !sizes) return no(`${op}: scales and sizes are not known constants`);
+  const rank = inS?.length ?? (scales ?? sizes)!.length;
   const axesAttr = c.a.ints('axes');
-  const rank = inS?.length ?? scales?.length ?? sizes?.length ?? null;
-  if (rank === null) return no(`${op}: scales, sizes and input shape unknown`);
   const axes = axesAttr ? axesAttr.map((a) => (a < 0 ? a + rank : a)) : Array.from({ length: rank }, (_, a) => a);
-  // expand scales / sizes to every axis (axes not listed keep their size)
-  const fullScale = (vals: ArrayLike<number> | null, dflt: (a: number) => number | null) =>
-    Array.from({ length: rank }, (_, a) => (vals && axes.includes(a) ? vals[axes.indexOf(a)] : dflt(a)));
-  let outS: number[] | null = known(c.outShape(0));
-  if (sizes && sizes.length > 0) {
-    const s = fullScale(sizes, (a) => inS?.[a] ?? null);
-    if (s.every((x) => x !== null)) outS = outS ?? (s as number[]);
-    if (inS && outS) scales = outS.map((o, a) => o / inS[a]);
-  } else if (scales) {
-    const full = fullScale(scales, () => 1) as number[];
-    scales = full;
-    if (inS) outS = outS ?? inS.map((d, a) => Math.floor(d * full[a]));
-  }
-  if (!inS || !outS) {
-    // without lengths only the exact-replication case is sure: asymmetric + floor with integer scales copies each element s times
-    if (scales && coord === 'asymmetric' && nearestModes.every((m) => m === 'floor') && scales.every((s) => Number.isInteger(s) && s >= 1))
-      return ok(Math.sqrt(prod(scales)), `nearest, asymmetric/floor, integer scales ${scales.join('x')}: each element copied ${prod(scales)} times`);
-    return no(`${op}: input/output lengths unknown, copy counts cannot be certified`);
-  }
-  let copies = 1;
+  /** Value listed for axis a in scales / sizes, undefined for an axis Resize leaves alone. */
+  const listed = (vals: number[], a: number) => (axes.includes(a) ? vals[axes.indexOf(a)] : undefined);
+  const concrete = (d: number | undefined) => (d !== undefined && d >= 1 ? d : null);
+  let value = 1;
+  let sizeFree = false;
   for (let a = 0; a < rank; a++) {
-    const scale = scales ? scales[a] : outS[a] / inS[a];
-    let worst = 0;
-    for (const nm of nearestModes) worst = Math.max(worst, maxMultiplicity(resizeNearestAxisMap(inS[a], outS[a], scale, coord, nm)));
-    copies *= worst;
+    const inDim = concrete(inS?.[a]);
+    const scale = scales ? listed(scales, a) ?? 1 : null;
+    const size = sizes ? listed(sizes, a) : undefined;
+    // an unchanged axis (scale 1, or sizes equal to the input length) is the identity: every transform is x -> x
+    if (scale === 1 || (scale === null && (size === undefined || size === inDim))) continue;
+    // output length: inferred or from sizes; from scales alone, both the spec's floor(in s) and
+    // onnxruntime's trunc(float32(s) in) are tried
+    const outKnown = concrete(outS?.[a]) ?? concrete(size);
+    const outDims =
+      outKnown !== null ? [outKnown]
+      : scale !== null && inDim !== null ? [...new Set([Math.floor(inDim * scale), Math.trunc(Math.fround(Math.fround(scale) * inDim))])]
+      : [null];
+    const per: number[] = [];
+    for (const outDim of outDims) {
+      if (outDim !== null && outDim < 1) return no(`${op}: empty output along axis ${a}`);
+      if (inDim === null || outDim === null) sizeFree = true;
+      const ax = { inDim, outDim, scale, coord };
+      const v = mode === 'nearest' ? resizeNearestAxisCopies(ax, nearestModes) : resizeLinearAxisNorm(ax, 'linear');
+      if (v === null) return no(`${op} ${mode}: axis ${a}: ${scale === null ? 'sizes with an input length that is unknown or depends on the input size (needs an input size)' : `scale ${scale} not certified`}`);
+      per.push(v);
+    }
+    // nearest: integer copy counts (exact products); linear: norms, rounded up
+    value = mode === 'nearest' ? value * Math.max(...per) : mulUp(value, Math.max(...per));
   }
-  return ok(Math.sqrt(copies), `nearest: an input element is copied at most ${copies} times`);
+  if (sizeFree) {
+    c.sizeFree();
+    c.note(`${op} '${c.node.name}': input length unknown, used the size-free ${mode} bound (valid for lengths up to ${MAX_SIZE_FREE_LENGTH})`);
+  }
+  return mode === 'nearest'
+    ? ok(sqrtUp(value), `nearest: an input element is copied at most ${value} times`)
+    : ok(value, `linear: product of per-axis interpolation-matrix norms = ${value}`);
 }
 
 function padRule(c: NodeCtx): Certified {
@@ -276,18 +330,30 @@ function padRule(c: NodeCtx): Certified {
   // constant padding only adds fixed values (and negative pads crop): the map keeps each element at most once
   if (mode === 'constant') return ok(1, 'constant pad/crop');
   if (!['reflect', 'edge', 'wrap'].includes(mode)) return no(`Pad mode '${mode}'`);
-  const shape = known(c.inShape(0));
+  const shape = c.inShape(0);
   const padsConst = c.node.inputs.length > 1 ? c.constant(1) : null;
   const pads = padsConst ? Array.from(padsConst) : c.a.ints('pads');
-  if (!shape || !pads) return no(`Pad mode '${mode}' with unknown shape or pads`);
-  const axesConst = c.node.inputs.length > 3 ? c.constant(3) : null;
-  const axes = axesConst ? Array.from(axesConst, (a) => (a < 0 ? a + shape.length : a)) : shape.map((_, a) => a);
+  if (!pads) return no(`Pad mode '${mode}' with unknown pads`);
+  const axesConst = c.node.inputs.length > 3 && c.node.inputs[3] ? c.constant(3) : null;
+  if (c.node.inputs.length > 3 && c.node.inputs[3] && !axesConst) return no(`Pad mode '${mode}' with axes that are not known constants`);
+  // pads lists begin and end pads of each padded axis (all axes, or those in `axes`)
+  const n = pads.length / 2;
+  const axes = axesConst ? Array.from(axesConst) : Array.from({ length: n }, (_, a) => a);
+  if (axes.length !== n) return no('Pad: pads and axes lengths differ');
   let copies = 1;
   axes.forEach((ax, k) => {
-    const map = padAxisMap(shape[ax], pads[k], pads[k + axes.length], mode);
-    copies *= map ? maxMultiplicity(map) : Infinity;
+    const [begin, end] = [pads[k], pads[k + n]];
+    const dim = shape?.[ax < 0 ? ax + shape.length : ax];
+    if (dim !== undefined && dim >= 1) {
+      const map = padAxisMap(dim, begin, end, mode);
+      copies *= map ? maxMultiplicity(map) : Infinity;
+    } else {
+      // symbolic or unknown length: the most copies over every length
+      if (begin !== 0 || end !== 0) c.sizeFree();
+      copies *= padSizeFreeCopies(begin, end, mode) ?? Infinity;
+    }
   });
-  return Number.isFinite(copies) ? ok(Math.sqrt(copies), `${mode} pad copies an element at most ${copies} times`) : no('Pad: invalid pads');
+  return Number.isFinite(copies) ? ok(sqrtUp(copies), `${mode} pad copies an element at most ${copies} times`) : no('Pad: invalid pads');
 }
 
 const RULES: Record<string, Rule> = {
@@ -300,9 +366,9 @@ const RULES: Record<string, Rule> = {
   Where: { data: [1, 2], apply: (c) => {
     // elementwise choice by a constant condition: each output element is one of a_i, b_i
     const t = broadcastTerms(c, [1, 2]);
-    return typeof t === 'string' ? no(t) : ok(rss(t), 'select with a constant condition');
+    return typeof t === 'string' ? no(t) : ok(rssUp(t), 'select with a constant condition');
   } },
-  Concat: { data: 'all', apply: (c) => ok(rss(c.L), 'concatenation: sqrt of the sum of squares') },
+  Concat: { data: 'all', apply: (c) => ok(rssUp(c.L), 'concatenation: sqrt of the sum of squares') },
   Mul: { data: 'all', apply: (c) => {
     const runtime = allPositions(c).filter((i) => c.L[i] > 0);
     if (runtime.length === 2 && c.node.inputs.length === 2) {
@@ -312,7 +378,7 @@ const RULES: Record<string, Rule> = {
       if (pattern && pattern.value !== null) {
         const base = selfGatedProduct(c, x, g) ? lx : lg;
         c.note(`Mul '${c.node.name}' recognized as an elementwise activation: ${pattern.why}`);
-        return ok(pattern.value * base, pattern.why);
+        return ok(mulUp(pattern.value, base), pattern.why);
       }
       return no('product of two tensors that both depend on the input is not globally Lipschitz');
     }
@@ -325,10 +391,10 @@ const RULES: Record<string, Rule> = {
       if (!v) return no(`multiplier '${c.node.inputs[j]}' is constant but its value is unknown`);
       const s = scaleConstant(v, false);
       if (s.value === null) return s;
-      factor *= s.value;
+      factor = mulUp(factor, s.value);
     }
     const t = broadcastTerms(c, [i]);
-    return typeof t === 'string' ? no(t) : ok(factor * t[0], 'scaling by a constant: max |c|');
+    return typeof t === 'string' ? no(t) : ok(mulUp(factor, t[0]), 'scaling by a constant: max |c|');
   } },
   Div: { data: 'all', apply: (c) => {
     if (c.L[1] > 0) return no('division by a tensor that depends on the input is not globally Lipschitz');
@@ -337,13 +403,13 @@ const RULES: Record<string, Rule> = {
     const s = scaleConstant(v, true);
     if (s.value === null) return s;
     const t = broadcastTerms(c, [0]);
-    return typeof t === 'string' ? no(t) : ok(s.value * t[0], s.why);
+    return typeof t === 'string' ? no(t) : ok(mulUp(s.value, t[0]), s.why);
   } },
   PRelu: { data: 'first', apply: (c) => {
     const slope = c.constant(1);
     if (!slope) return no('PRelu slope is not a known constant');
     const s = scaleConstant(slope, false);
-    return s.value === null ? s : ok(c.L[0] * Math.max(1, s.value), 'slopes 1 and max |slope|');
+    return s.value === null ? s : ok(mulUp(c.L[0], Math.max(1, s.value)), 'slopes 1 and max |slope|');
   } },
   BatchNormalization: { data: 'first', outputs: 'first', apply: (c) => {
     if (c.a.f('training_mode', 0)) return no('BatchNormalization in training mode uses batch statistics');
@@ -351,29 +417,30 @@ const RULES: Record<string, Rule> = {
     const variance = c.constant(4);
     if (!scale || !variance) return no('BatchNormalization scale/variance are not known constants');
     const r = batchNormConstant(scale, variance, c.a.f('epsilon', 1e-5));
-    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+    return r.value === null ? r : ok(mulUp(c.L[0], r.value), r.why);
   } },
   MaxPool: { data: 'first', outputs: 'first', apply: (c) => {
     const axes = poolAxes(c);
     if (typeof axes === 'string') return no(`MaxPool: ${axes}`);
     const v = maxPoolConstant(axes, c.a.f('ceil_mode', 0) === 1);
-    return ok(c.L[0] * v, `sqrt(max number of windows holding one element) = ${v}`);
+    return ok(mulUp(c.L[0], v), `sqrt(max number of windows holding one element) = ${v}`);
   } },
   AveragePool: { data: 'first', apply: (c) => {
     const axes = poolAxes(c);
     if (typeof axes === 'string') return no(`AveragePool: ${axes}`);
     if (axes.some((ax) => ax.dim === null)) c.note(`AveragePool '${c.node.name}': input size unknown, used the window-count bound (looser)`);
     const v = averagePoolConstant(axes, c.a.f('ceil_mode', 0) === 1, c.a.f('count_include_pad', 0) === 1);
-    return ok(c.L[0] * v, `separable average: product of per-axis certified norms = ${v}`);
+    return ok(mulUp(c.L[0], v), `separable average: product of per-axis certified norms = ${v}`);
   } },
   GlobalAveragePool: { data: 'first', apply: (c) => {
-    const shape = known(c.inShape(0));
-    if (!shape || shape.length < 3) {
-      c.note(`GlobalAveragePool '${c.node.name}': input size unknown, used 1 (>= 1/sqrt(H*W))`);
+    const spatial = c.inShape(0)?.slice(2) ?? [];
+    if (spatial.length === 0 || spatial.some(isSymbolic)) {
+      if (spatial.some(isSymbolic)) c.sizeFree();
+      c.note(`GlobalAveragePool '${c.node.name}': input size unknown, used 1 (>= 1/sqrt(H*W) for every size)`);
       return ok(c.L[0], 'mean of each channel, size unknown: 1');
     }
-    const hw = prod(shape.slice(2));
-    return ok(c.L[0] / Math.sqrt(hw), `mean over ${hw} elements: 1/sqrt(${hw})`);
+    const hw = prod(spatial);
+    return ok(divUp(c.L[0], sqrtDown(hw)), `mean over ${hw} elements: 1/sqrt(${hw})`);
   } },
   GlobalLpPool: { data: 'first', apply: (c) => {
     const p = c.a.f('p', 2);
@@ -382,34 +449,43 @@ const RULES: Record<string, Rule> = {
   } },
   ReduceMean: { data: 'first', apply: (c) => {
     const n = reducedCount(c);
-    if (n === null) {
-      c.note(`ReduceMean '${c.node.name}': reduced size unknown, used 1 (>= 1/sqrt(n))`);
+    if (n === 'axes') return no('ReduceMean axes are not known constants');
+    if (n === 'size') {
+      c.note(`ReduceMean '${c.node.name}': reduced size unknown, used 1 (>= 1/sqrt(n) for every size)`);
       return ok(c.L[0], 'mean over disjoint groups, size unknown: 1');
     }
-    return ok(c.L[0] / Math.sqrt(n), `mean over disjoint groups of ${n}: 1/sqrt(${n})`);
+    return ok(divUp(c.L[0], sqrtDown(n)), `mean over disjoint groups of ${n}: 1/sqrt(${n})`);
   } },
   ReduceSum: { data: 'first', apply: (c) => {
     const n = reducedCount(c);
-    return n === null ? no('ReduceSum with unknown reduced size') : ok(c.L[0] * Math.sqrt(n), `sum over groups of ${n}: sqrt(${n})`);
+    if (n === 'axes') return no('ReduceSum axes are not known constants');
+    if (n === 'size') return no('ReduceSum over a length that is unknown or depends on the input size (sqrt(n) grows with it): needs an input size');
+    return ok(mulUp(c.L[0], sqrtUp(n)), `sum over groups of ${n}: sqrt(${n})`);
   } },
   ReduceL1: { data: 'first', apply: (c) => {
     const n = reducedCount(c);
-    return n === null ? no('ReduceL1 with unknown reduced size') : ok(c.L[0] * Math.sqrt(n), `l1 norm of groups of ${n}: sqrt(${n})`);
+    if (n === 'axes') return no('ReduceL1 axes are not known constants');
+    if (n === 'size') return no('ReduceL1 over a length that is unknown or depends on the input size (sqrt(n) grows with it): needs an input size');
+    return ok(mulUp(c.L[0], sqrtUp(n)), `l1 norm of groups of ${n}: sqrt(${n})`);
   } },
   LogSoftmax: { data: 'first', apply: (c) => {
     // Jacobian I - 1 p^T: norm <= 1 + ||1|| ||p|| <= 1 + sqrt(n), n = size of the normalized slice
-    const shape = known(c.inShape(0));
+    const shape = c.inShape(0);
     if (!shape) return no('LogSoftmax with unknown input shape');
     // opset < 13 coerces to 2-D at `axis` (default 1), later opsets normalize one axis (default -1):
     // prod(shape[axis:]) covers both readings, and axis 1 covers both defaults
     const ax0 = c.a.f('axis', 1);
     const ax = ax0 < 0 ? ax0 + shape.length : ax0;
+    if (shape.slice(ax).some(isSymbolic)) return no('LogSoftmax over a length that depends on the input size (1 + sqrt(n) grows with it): needs an input size');
     const n = prod(shape.slice(ax));
-    return ok(c.L[0] * (1 + Math.sqrt(n)), `I - 1p^T over ${n} classes: 1 + sqrt(${n})`);
+    return ok(mulUp(c.L[0], addUp(1, sqrtUp(n))), `I - 1p^T over ${n} classes: 1 + sqrt(${n})`);
   } },
   Cast: { data: 'first', apply: (c) => {
     const to = c.a.f('to', 0);
-    return FLOAT_TYPES.has(to) ? ok(c.L[0], 'cast between float types') : no(`Cast to data type ${to} (not a float type) rounds`);
+    if (!FLOAT_TYPES.has(to)) return no(`Cast to data type ${to} (not a float type) rounds`);
+    if (to === FLOAT16 || to === BFLOAT16)
+      c.note(`bound is for real arithmetic: the cast to ${to === FLOAT16 ? 'float16' : 'bfloat16'} at '${c.node.name}' rounds (rounding is not Lipschitz; the certified network computes it exactly)`);
+    return ok(c.L[0], 'cast between float types');
   } },
   Dropout: { data: 'first', outputs: 'first', apply: (c) => {
     const training = c.node.inputs.length > 2 ? c.constant(2) : null;
@@ -420,33 +496,39 @@ const RULES: Record<string, Rule> = {
   Gather: { data: 'first', apply: (c) => {
     const idx = c.constant(1);
     if (!idx) return no('Gather indices are not known constants');
-    const shape = known(c.inShape(0));
+    const shape = c.inShape(0);
     const ax0 = c.a.f('axis', 0);
-    const axisDim = shape ? shape[ax0 < 0 ? ax0 + shape.length : ax0] : null;
-    const m = gatherMultiplicity(idx, axisDim ?? null);
-    return ok(c.L[0] * Math.sqrt(m), `an input slice is gathered at most ${m} times`);
+    const d = shape ? shape[ax0 < 0 ? ax0 + shape.length : ax0] : undefined;
+    // symbolic length: the count valid for every length (negative indices may alias any index)
+    if (d !== undefined && isSymbolic(d) && Array.from(idx).some((i) => i < 0)) c.sizeFree();
+    const m = gatherMultiplicity(idx, d !== undefined && d >= 1 ? d : null);
+    return ok(mulUp(c.L[0], sqrtUp(m)), `an input slice is gathered at most ${m} times`);
   } },
   Tile: { data: 'first', apply: (c) => {
     const reps = c.constant(1);
     if (!reps) return no('Tile repeats are not known constants');
     const r = prod(reps);
-    return ok(c.L[0] * Math.sqrt(r), `every element copied ${r} times`);
+    return ok(mulUp(c.L[0], sqrtUp(r)), `every element copied ${r} times`);
   } },
   Expand: { data: 'first', apply: (c) => {
-    const rep = broadcastReplication(known(c.inShape(0)), known(c.outShape(0)));
-    return rep === null ? no('Expand with unknown input or output shape') : ok(c.L[0] * Math.sqrt(rep), `every element copied ${rep} times`);
+    const [inS, outS] = [c.inShape(0), c.outShape(0)];
+    const rep = broadcastReplication(inS, outS);
+    if (rep === null && sizeDependentBroadcast(inS, outS)) return no('Expand along a length that depends on the input size (copies unbounded over sizes): needs an input size');
+    if (rep === null) return no('Expand with unknown input or output shape');
+    if (inS?.some(isSymbolic) || outS?.some(isSymbolic)) c.sizeFree();
+    return ok(mulUp(c.L[0], sqrtUp(rep)), `every element copied ${rep} times`);
   } },
   Pad: { data: 'first', apply: (c) => {
     const r = padRule(c);
-    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+    return r.value === null ? r : ok(mulUp(c.L[0], r.value), r.why);
   } },
   Resize: { data: 'first', apply: (c) => {
     const r = resizeRule(c);
-    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+    return r.value === null ? r : ok(mulUp(c.L[0], r.value), r.why);
   } },
   Upsample: { data: 'first', apply: (c) => {
     const r = resizeRule(c);
-    return r.value === null ? r : ok(c.L[0] * r.value, r.why);
+    return r.value === null ? r : ok(mulUp(c.L[0], r.value), r.why);
   } },
 };
 
@@ -454,7 +536,7 @@ function linearSum(mean: boolean) {
   return (c: NodeCtx): Certified => {
     const t = broadcastTerms(c, allPositions(c));
     if (typeof t === 'string') return no(t);
-    const s = sum(t) / (mean ? c.node.inputs.length : 1);
+    const s = mean ? divUp(sumUp(t), c.node.inputs.length) : sumUp(t);
     return ok(s, 'sum of paths: L1 + L2 (constants contribute 0)');
   };
 }
@@ -462,7 +544,7 @@ function linearSum(mean: boolean) {
 function maxMin(c: NodeCtx): Certified {
   // |max(a,b) - max(a',b')| <= max(|a-a'|, |b-b'|): squared, <= |a-a'|^2 + |b-b'|^2 per element
   const t = broadcastTerms(c, allPositions(c));
-  return typeof t === 'string' ? no(t) : ok(rss(t), 'elementwise max/min: sqrt of the sum of squares');
+  return typeof t === 'string' ? no(t) : ok(rssUp(t), 'elementwise max/min: sqrt of the sum of squares');
 }
 
 /** Shapes of every tensor named anywhere in the summary (first one seen wins). */
@@ -483,7 +565,7 @@ export function naiveProduct(layerBounds: (number | null)[]): number | null {
   let p = 1;
   for (const b of layerBounds) {
     if (b === null || !Number.isFinite(b)) return null;
-    p *= b;
+    p = mulUp(p, b);
   }
   return p;
 }
@@ -495,6 +577,8 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
   const shapes = collectShapes(graph);
   const culprits: UncertifiedNode[] = [];
   const notes = new Set<string>();
+  /** "Op 'name'" of every node whose rule fell back to a size-free bound because of a symbolic length. */
+  const sizeFreeOps = new Set<string>();
   for (const t of graph.inputs) states.set(t, { L: 1 });
 
   const blame = (op: string, node: string, reason: string): TensorState => {
@@ -557,7 +641,7 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
       if (runtime.length > 1) setOutputs(blame(node.op, label, 'layer with more than one input depending on the network input'));
       else if (runtime.length === 0) setOutputs({ L: 0 });
       else if (b === null || b === undefined || !Number.isFinite(b)) setOutputs(blame(node.op, label, `layer has no certified bound`));
-      else setOutputs({ L: Lof(runtime[0]) * b });
+      else setOutputs({ L: mulUp(Lof(runtime[0]), b) });
       continue;
     }
     const onnxDomain = node.domain === '' || node.domain === 'ai.onnx';
@@ -578,9 +662,10 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
     const a = attrGetters(node.attrs);
     const act = activationConstant(node.op, node.domain, a);
     const rule: Rule | undefined = act
-      ? { data: 'first', outputs: 'first', apply: (c) => (act.value === null ? act : ok(c.L[0] * act.value, act.why)) }
+      ? { data: 'first', outputs: 'first', apply: (c) => (act.value === null ? act : ok(mulUp(c.L[0], act.value), act.why)) }
       : onnxDomain && node.op in ONE_LIPSCHITZ_SHAPE_OPS
-        ? { data: 'first', outputs: node.op === 'Slice' ? 'first' : 'all', apply: (c) => ok(c.L[0], ONE_LIPSCHITZ_SHAPE_OPS[node.op]) }
+        ? { data: 'first', outputs: node.op === 'Slice' ? 'first' : 'all', apply: (c) =>
+            node.op.startsWith('Reduce') && runtimeAxes(c) ? no(`${node.op} axes are not known constants`) : ok(c.L[0], ONE_LIPSCHITZ_SHAPE_OPS[node.op]) }
         : onnxDomain
           ? RULES[node.op]
           : undefined;
@@ -612,8 +697,9 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
       node,
       L: positions.map((i) => (data.includes(i) ? Lof(i) : 0)),
       a,
-      inShape: (i) => known(node.inputShapes[i] ?? shapes.get(node.inputs[i]) ?? node.constShapes[i]),
-      outShape: (i) => known(node.outputShapes[i] ?? shapes.get(node.outputs[i])),
+      inShape: (i) => shaped(node.inputShapes[i] ?? shapes.get(node.inputs[i]) ?? node.constShapes[i]),
+      outShape: (i) => shaped(node.outputShapes[i] ?? shapes.get(node.outputs[i])),
+      sizeFree: () => sizeFreeOps.add(`${node.op} '${label}'`),
       constant: (i) => node.constInputs[i] ?? null,
       producer: (t) => producers.get(t),
       note: (s) => notes.add(s),
@@ -640,11 +726,17 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
   const values = perOutput.map((o) => ('L' in o.state ? o.state.L : null));
   let bound: number | null = null;
   if (certified) {
-    bound = Math.sqrt(values.reduce<number>((acc, v) => acc + (v as number) ** 2, 0));
+    bound = values.length === 1 ? values[0] : rssUp(values as number[]);
     if (perOutput.length > 1)
       notes.add(`${perOutput.length} outputs: bound is for the joint output, sqrt of the sum of squares of the per-output bounds (max per output: ${Math.max(...(values as number[]))})`);
   }
   if (perOutput.length === 0) notes.add('graph has no outputs');
+  if (graph.inputSizeAssumed)
+    notes.add(
+      sizeFreeOps.size > 0
+        ? `input size assumed: size-free rules (valid for every input size) used at ${[...sizeFreeOps].join(', ')}`
+        : 'input size assumed: no op of the graph walk needed a size-free rule',
+    );
   const unusedCulprits = culprits.length - reaching.size;
   if (unusedCulprits > 0 && certified) notes.add(`${unusedCulprits} uncertified node output(s) do not reach any graph output`);
   return {

@@ -2,10 +2,13 @@
 // Every value returned here is an UPPER bound on the operator's l2 Lipschitz constant; where an
 // operator is not globally Lipschitz, or we cannot prove a constant, the function says so
 // (value null + reason) instead of guessing. The graph walk (network.ts) reads attributes and
-// constants off the ONNX nodes and calls these.
+// constants off the ONNX nodes and calls these. Computed constants are rounded upward (rounding.ts):
+// the float returned is >= the real-number constant.
 
 /** A constant with the reason it holds, or null with the reason it cannot be certified. */
 export type Certified = { value: number; why: string } | { value: null; why: string };
+
+import { addDown, divUp, mulUp, sqrtDown, sqrtUp, subUp } from './rounding.js';
 
 const ok = (value: number, why: string): Certified => ({ value, why });
 const no = (why: string): Certified => ({ value: null, why });
@@ -29,8 +32,8 @@ export const GELU_TANH_CONSTANT = 1.129;
 export const SILU_CONSTANT = 1.09984;
 /** Mish x*tanh(softplus(x)): sup|f'| = 1.08849816125 at x ~ 1.4906. */
 export const MISH_CONSTANT = 1.0885;
-/** erf: sup|erf'| = 2/sqrt(pi) at 0. */
-export const ERF_CONSTANT = 2 / Math.sqrt(Math.PI);
+/** erf: sup|erf'| = 2/sqrt(pi) at 0 (Math.PI < pi, and sqrt rounded down, / up: >= the real value). */
+export const ERF_CONSTANT = divUp(2, sqrtDown(Math.PI));
 
 /**
  * x * clip(alpha x + beta, 0, 1) with alpha > 0 (ONNX HardSwish is alpha = 1/6, beta = 1/2).
@@ -39,7 +42,7 @@ export const ERF_CONSTANT = 2 / Math.sqrt(Math.PI);
  */
 export function hardSwishConstant(alpha: number, beta: number): Certified {
   if (!(alpha > 0)) return no(`x*HardSigmoid(x) with alpha=${alpha} <= 0 is not handled`);
-  return ok(Math.max(1, Math.abs(beta), Math.abs(2 - beta)), `x*clip(${alpha}x+${beta},0,1): max(1,|beta|,|2-beta|)`);
+  return ok(Math.max(1, Math.abs(beta), subUp(2, beta), subUp(beta, 2)), `x*clip(${alpha}x+${beta},0,1): max(1,|beta|,|2-beta|)`);
 }
 
 export type AttrGetter = {
@@ -125,7 +128,7 @@ export function activationConstant(op: string, domain: string, a: AttrGetter): C
     case 'Selu': {
       const alpha = a.f('alpha', 1.67326319217681884765625);
       const gamma = a.f('gamma', 1.05070102214813232421875);
-      return ok(Math.abs(gamma) * Math.max(1, Math.abs(alpha)), `gamma*max(1,alpha), gamma=${gamma}, alpha=${alpha}`);
+      return ok(mulUp(Math.abs(gamma), Math.max(1, Math.abs(alpha))), `gamma*max(1,alpha), gamma=${gamma}, alpha=${alpha}`);
     }
     case 'Celu': {
       // x<0: alpha(exp(x/alpha)-1), derivative exp(x/alpha) <= 1 for alpha > 0
@@ -246,7 +249,7 @@ export function maxWindowCount(ax: PoolAxis, ceilMode: boolean): number {
  * Tight: raise one element of maximal count above everything else in its windows.
  */
 export function maxPoolConstant(axes: PoolAxis[], ceilMode: boolean): number {
-  return Math.sqrt(axes.reduce((p, ax) => p * maxWindowCount(ax, ceilMode), 1));
+  return sqrtUp(axes.reduce((p, ax) => p * maxWindowCount(ax, ceilMode), 1)); // integer product: exact
 }
 
 /**
@@ -341,10 +344,10 @@ export function averagePoolAxisMatrix(ax: PoolAxis & { dim: number }, ceilMode: 
 export function averagePoolConstant(axes: PoolAxis[], ceilMode: boolean, countIncludePad: boolean): number {
   let bound = 1;
   for (const ax of axes) {
-    if (ax.dim === null) bound *= Math.sqrt(maxWindowCount(ax, ceilMode));
+    if (ax.dim === null) bound = mulUp(bound, sqrtUp(maxWindowCount(ax, ceilMode)));
     else {
       const { a, rows, cols } = averagePoolAxisMatrix({ ...ax, dim: ax.dim }, ceilMode, countIncludePad);
-      bound *= nonnegativeMatrixNorm(a, rows, cols);
+      bound = mulUp(bound, nonnegativeMatrixNorm(a, rows, cols));
     }
   }
   return bound;
@@ -397,47 +400,26 @@ export function padAxisMap(dim: number, begin: number, end: number, mode: PadMod
   return map;
 }
 
+/**
+ * Largest copy count of one element along a reflect/edge/wrap padded axis of ANY length >= 1.
+ * The map differs from the identity only within |begin| + |end| + 1 positions of either end, and
+ * counts there depend on the distance to that end, not on the length; once the length exceeds
+ * 2(|begin| + |end| + 1) the two end zones are disjoint and the maximum no longer changes. So the
+ * maximum over lengths 1 .. 2(|begin| + |end|) + 3 is the maximum over all lengths (null: invalid pads).
+ */
+export function padSizeFreeCopies(begin: number, end: number, mode: PadMode): number | null {
+  if (begin === 0 && end === 0) return 1;
+  let best = 0;
+  for (let dim = 1; dim <= 2 * (Math.abs(begin) + Math.abs(end)) + 3; dim++) {
+    const map = padAxisMap(dim, begin, end, mode);
+    if (map) best = Math.max(best, maxMultiplicity(map));
+  }
+  return best > 0 ? best : null;
+}
+
+/** Resize coordinate transforms and rounding modes (the per-axis rules are in resize.ts). */
 export type CoordinateMode = 'half_pixel' | 'half_pixel_symmetric' | 'pytorch_half_pixel' | 'align_corners' | 'asymmetric';
 export type NearestMode = 'round_prefer_floor' | 'round_prefer_ceil' | 'floor' | 'ceil';
-
-/** ONNX Resize (nearest) source index of each output position along one axis, per the operator spec. */
-export function resizeNearestAxisMap(inDim: number, outDim: number, scale: number, coord: CoordinateMode, nearest: NearestMode): number[] {
-  const map: number[] = [];
-  for (let x = 0; x < outDim; x++) {
-    let orig: number;
-    switch (coord) {
-      case 'half_pixel':
-        orig = (x + 0.5) / scale - 0.5;
-        break;
-      case 'half_pixel_symmetric': {
-        const adj = outDim / (scale * inDim);
-        const center = inDim / 2;
-        orig = center * (1 - adj) + (x + 0.5) / scale - 0.5;
-        break;
-      }
-      case 'pytorch_half_pixel':
-        orig = outDim > 1 ? (x + 0.5) / scale - 0.5 : 0;
-        break;
-      case 'align_corners':
-        orig = outDim === 1 ? 0 : (x * (inDim - 1)) / (outDim - 1);
-        break;
-      case 'asymmetric':
-        orig = x / scale;
-        break;
-    }
-    let i: number;
-    const fl = Math.floor(orig);
-    const isHalf = Math.abs(orig - fl - 0.5) < 1e-9;
-    switch (nearest) {
-      case 'floor': i = fl; break;
-      case 'ceil': i = Math.ceil(orig); break;
-      case 'round_prefer_floor': i = isHalf ? fl : Math.round(orig); break;
-      case 'round_prefer_ceil': i = isHalf ? fl + 1 : Math.round(orig); break;
-    }
-    map.push(Math.min(inDim - 1, Math.max(0, i)));
-  }
-  return map;
-}
 
 /**
  * Gather along an axis with constant indices: input slice j is copied once per occurrence of j.
@@ -455,7 +437,13 @@ export function gatherMultiplicity(indices: ArrayLike<number>, axisDim: number |
 // ---------------------------------------------------------------------------------------------
 // Broadcasting and normalization.
 
-/** Numpy-style broadcast of shapes (null where some shape or a dim is unknown, or incompatible). */
+// Dims < 0 are symbolic (GraphNode.inputShapes): equal negative values are the same length,
+// anything else about them is unknown (any length >= 1).
+
+/**
+ * Numpy-style broadcast of shapes (null where some shape is unknown or incompatible). A symbolic dim
+ * meeting a concrete d > 1 must be d (or 1) at run time; two different symbols give null.
+ */
 export function broadcastShape(shapes: (number[] | null)[]): number[] | null {
   if (shapes.some((s) => s === null)) return null;
   const ss = shapes as number[][];
@@ -465,10 +453,10 @@ export function broadcastShape(shapes: (number[] | null)[]): number[] | null {
     let d = 1;
     for (const s of ss) {
       const v = s[s.length - rank + a] ?? 1;
-      if (!(v >= 1)) return null;
-      if (v === 1) continue;
-      if (d !== 1 && d !== v) return null;
-      d = v;
+      if (!Number.isInteger(v) || v === 0) return null;
+      if (v === 1 || v === d) continue;
+      if (d === 1 || (d < 0 && v > 1)) d = v;
+      else if (!(d > 1 && v < 0)) return null; // two different symbols, or two different lengths
     }
     out.push(d);
   }
@@ -477,7 +465,9 @@ export function broadcastShape(shapes: (number[] | null)[]): number[] | null {
 
 /**
  * How many copies of each input element a broadcast from `inShape` to `outShape` makes (every
- * element is copied equally often): null when it cannot be decided from the shapes.
+ * element is copied equally often), an upper bound valid for every value of the symbolic dims:
+ * null when it cannot be decided from the shapes, or is unbounded over the symbolic lengths (a
+ * length-1 or symbolic input dim broadcast to a different symbolic output dim).
  */
 export function broadcastReplication(inShape: number[] | null, outShape: number[] | null): number | null {
   if (!inShape || !outShape || inShape.length > outShape.length) return null;
@@ -485,11 +475,22 @@ export function broadcastReplication(inShape: number[] | null, outShape: number[
   for (let a = 0; a < outShape.length; a++) {
     const o = outShape[a];
     const i = inShape[a - (outShape.length - inShape.length)] ?? 1;
-    if (i === o && i >= 1) continue;
-    if (i === 1 && o >= 1) rep *= o;
+    if (!Number.isInteger(i) || !Number.isInteger(o) || i === 0 || o === 0) return null;
+    if (i === o) continue; // same length (same symbol): no copies
+    if (o >= 1 && (i === 1 || i < 0)) rep *= o; // a symbolic input dim is o or 1: at most o copies
+    else if (o < 0 && i > 1) continue; // valid broadcasting forces the symbolic output length to be i
     else return null;
   }
   return rep;
+}
+
+/** True when the shapes broadcast an input dim to a symbolic output dim it may differ from (copies grow with the input size). */
+export function sizeDependentBroadcast(inShape: number[] | null, outShape: number[] | null): boolean {
+  if (!inShape || !outShape || inShape.length > outShape.length) return false;
+  return outShape.some((o, a) => {
+    const i = inShape[a - (outShape.length - inShape.length)] ?? 1;
+    return o < 0 && i !== o && !(i > 1);
+  });
 }
 
 /** Unfolded BatchNormalization y = gamma (x - mean)/sqrt(var + eps) + beta: a diagonal map. */
@@ -499,9 +500,9 @@ export function batchNormConstant(scale: ArrayLike<number>, variance: ArrayLike<
   let m = 0;
   for (let c = 0; c < n; c++) {
     const g = scale[scale.length === 1 ? 0 : c];
-    const v = variance[variance.length === 1 ? 0 : c] + epsilon;
+    const v = addDown(variance[variance.length === 1 ? 0 : c], epsilon);
     if (!(v > 0) || !Number.isFinite(g)) return no('BatchNormalization with var + eps <= 0 or non-finite scale');
-    m = Math.max(m, Math.abs(g) / Math.sqrt(v));
+    m = Math.max(m, divUp(Math.abs(g), sqrtDown(v)));
   }
   return ok(m, 'max |gamma / sqrt(var + eps)|');
 }
@@ -517,6 +518,6 @@ export function scaleConstant(values: ArrayLike<number>, divide: boolean): Certi
     mn = Math.min(mn, v);
   }
   if (values.length === 0) return no('empty constant');
-  if (divide) return mn > 0 ? ok(1 / mn, '1 / min |divisor|') : no('division by a constant containing 0');
+  if (divide) return mn > 0 ? ok(divUp(1, mn), '1 / min |divisor|') : no('division by a constant containing 0');
   return ok(mx, 'max |multiplier|');
 }
