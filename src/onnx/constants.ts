@@ -7,7 +7,7 @@ import { roundTo } from './build.js';
 import { GraphIndex, inputAt } from './graph-index.js';
 import { DataType, toNumber, type NodeProto, type TensorProto } from './schema.js';
 import { reshapeShape, squeezeShape, transposeData, unsqueezeShape, flattenShape } from './shapeops.js';
-import { dataTypeName, decodeTensor, elementCount, formatBytes, isFloatType, type DecodeContext, type Tensor } from './tensor.js';
+import { composeRounding, dataTypeName, decodeTensor, elementCount, formatBytes, isFloatType, storeFloat32, type DecodeContext, type Tensor } from './tensor.js';
 
 /** Ops whose constant value compute() derives from their inputs' values; every other producer is a leaf. */
 const DERIVING_OPS = new Set(['Identity', 'Dropout', 'Cast', 'DequantizeLinear', 'Transpose', 'Reshape', 'Squeeze', 'Unsqueeze', 'Flatten']);
@@ -153,7 +153,11 @@ export class ConstantResolver {
       }
       case 'Cast': {
         const x = input(0);
-        return x && via(x, `through Cast to ${dataTypeName(attrs.int('to', DataType.FLOAT)).toLowerCase()}`, castData(x, attrs.int('to', DataType.FLOAT)));
+        if (!x) return null;
+        const to = attrs.int('to', DataType.FLOAT);
+        const data = castData(x, to);
+        if (!data) return this.unknown(name, `Cast '${node.name}' to ${dataTypeName(to).toLowerCase()} of a rounded (derived) constant`);
+        return via(x, `through Cast to ${dataTypeName(to).toLowerCase()}`, data);
       }
       case 'DequantizeLinear':
         return this.dequantize(node, attrs, name);
@@ -243,13 +247,14 @@ export class ConstantResolver {
 export function dequantizeTensor(x: Tensor, scale: Tensor, zp: Tensor | null, axisAttr: number, where: string): Tensor {
   const nScale = scale.data.length;
   if (zp && zp.data.length !== nScale) throw new InputError(`${where}: zero point has ${zp.data.length} values, scale has ${nScale}`);
-  const out = new Float32Array(x.data.length);
+  // The real (x - zp) * scale, rounded once to float32. x and zp are integers, so x - zp is exact;
+  // only a scale read from a double (or a non-integer x) carries an error into the product.
+  if (x.rounding && zp?.data.some((z) => z !== 0)) throw new InputError(`${where}: a rounded float input with a zero point`);
+  let channel: (i: number) => number;
   let note: string;
   if (nScale === 1) {
-    const s = scale.data[0];
-    const z = zp ? zp.data[0] : 0;
-    for (let i = 0; i < out.length; i++) out[i] = (x.data[i] - z) * s;
-    note = `dequantized from ${dataTypeName(x.dataType).toLowerCase()} (per-tensor scale ${s})`;
+    channel = () => 0;
+    note = `dequantized from ${dataTypeName(x.dataType).toLowerCase()} (per-tensor scale ${scale.data[0]})`;
   } else {
     const rank = x.dims.length;
     const raw = axisAttr;
@@ -258,13 +263,22 @@ export function dequantizeTensor(x: Tensor, scale: Tensor, zp: Tensor | null, ax
       throw new InputError(`${where}: ${nScale} scales do not match axis ${axisAttr} of shape [${x.dims.join(', ')}]`);
     }
     const inner = elementCount(x.dims.slice(axis + 1));
-    for (let i = 0; i < out.length; i++) {
-      const c = Math.floor(i / inner) % nScale;
-      out[i] = (x.data[i] - (zp ? zp.data[c] : 0)) * scale.data[c];
-    }
+    channel = (i) => Math.floor(i / inner) % nScale;
     note = `dequantized from ${dataTypeName(x.dataType).toLowerCase()} (per-axis scales along axis ${axis})`;
   }
-  return { name: x.name, dims: x.dims, dataType: DataType.FLOAT, data: out, notes: withNote(x.notes, note) };
+  const maxAbs = (a: ArrayLike<number> | undefined) => { let m = 0; for (let i = 0; i < (a?.length ?? 0); i++) m = Math.max(m, Math.abs(a![i])); return m; };
+  const maxQ = maxAbs(x.data) + maxAbs(zp?.data);
+  // (x - zp) * scale is exact in float64 when |x - zp| < 2^29 and each scale has float32's 24 bits
+  const exactProduct = maxQ < 2 ** 29 && Array.prototype.every.call(scale.data, (s: number) => Math.fround(s) === s);
+  const inputAbs = (scale.roundingAbs ?? 0) * maxQ + (x.roundingAbs ?? 0) * maxAbs(scale.data);
+  const { data, ...err } = storeFloat32(
+    x.data.length,
+    (i) => { const c = channel(i); return (x.data[i] - (zp ? zp.data[c] : 0)) * scale.data[c]; },
+    exactProduct ? 0 : 2 ** -53,
+    composeRounding(x.rounding ?? 0, scale.rounding ?? 0),
+    inputAbs,
+  );
+  return { name: x.name, dims: x.dims, dataType: DataType.FLOAT, data, notes: withNote(x.notes, note), ...err };
 }
 
 const MAX_NOTES = 12;
@@ -277,7 +291,10 @@ function withNote(notes: string[], note: string): string[] {
 }
 
 /** Data after a Cast: float targets decode to float32 (rounded to fp16/bf16 when cast to those). */
-function castData(x: Tensor, to: number): Partial<Tensor> {
+function castData(x: Tensor, to: number): Partial<Tensor> | null {
+  // Rounding (to fp16/bf16, or to an integer) of data that are already off the model's values can
+  // land on a different value than the model's: no relative error bound survives it.
+  if ((x.rounding || x.roundingAbs) && !(to === DataType.FLOAT || to === DataType.DOUBLE)) return null;
   if (to === DataType.FLOAT16 || to === DataType.BFLOAT16) {
     return { dataType: to, data: Float32Array.from(roundTo(to === DataType.FLOAT16 ? 'float16' : 'bfloat16', x.data)) };
   }

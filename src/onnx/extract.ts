@@ -10,7 +10,7 @@ import { inputAt, nodeLabel, type GraphIndex } from './graph-index.js';
 import type { GraphProto, NodeProto } from './schema.js';
 import type { ShapeMap } from './shapes.js';
 import type { Shape } from './shapeops.js';
-import { dataTypeName, elementCount, type Tensor } from './tensor.js';
+import { composeRounding, dataTypeName, elementCount, storeFloat32, type RoundedFloat32, type Tensor } from './tensor.js';
 
 const LAYER_OPS = new Set(['Conv', 'ConvTranspose', 'ConvInteger', 'QLinearConv', 'Gemm', 'MatMul', 'MatMulInteger', 'QLinearMatMul']);
 /** Ops of other domains (com.microsoft FusedConv, NhwcConv, ...) that look like layers. */
@@ -49,7 +49,8 @@ export function extractLayers(nodes: NodeProto[], index: GraphIndex, resolver: C
   });
   nodes.forEach((node) => {
     if (node.op_type === 'BatchNormalization' && !out.absorbed.has(node)) {
-      out.warnings.push(`BatchNormalization '${nodeLabel(node)}' does not directly follow a Conv and was not folded; its scale is not part of any layer`);
+      const why = isTrainingMode(node) ? 'is in training mode (batch statistics)' : 'does not directly follow a Conv';
+      out.warnings.push(`BatchNormalization '${nodeLabel(node)}' ${why} and was not folded; its scale is not part of any layer`);
     }
   });
   return out;
@@ -173,20 +174,23 @@ function extractConv(node: NodeProto, index: number, ctx: Ctx): Layer {
     ctx.out.warnings.push(`layer '${name}': auto_pad ${geo.autoPad} with unknown input size; pads assume sizes divisible by the stride`);
   }
 
-  let data = weight.data as Float32Array;
+  let stored: RoundedFloat32 = { data: weight.data as Float32Array, rounding: weight.rounding ?? 0, roundingAbs: weight.roundingAbs ?? 0 };
   let folded = false;
   let outName = node.output?.[0] ?? '';
   const outChannels = op === 'ConvTranspose' ? dims[1] * geo.group : dims[0];
   const bn = op === 'QLinearConv' ? null : foldableBatchNorm(outName, ctx, dims.length, outChannels);
   if (bn) {
-    data = scaleOutputChannels(data, dims, op === 'ConvTranspose', geo.group, bn.scale);
+    stored = scaleOutputChannels(stored, dims, op === 'ConvTranspose', geo.group, bn);
     folded = true;
     ctx.out.absorbed.set(bn.node, name);
     const via = bn.biasAdd ? ` through the constant bias Add '${nodeLabel(bn.biasAdd)}'` : '';
     notes.push(`BatchNormalization '${nodeLabel(bn.node)}' folded in${via} (per-output-channel scale gamma/sqrt(var+eps))`);
     outName = bn.node.output?.[0] ?? outName;
   }
+  const { data } = stored;
   checkFinite(data);
+  const weightRounding = layerRounding(stored);
+  if (weightRounding === null) return unsupported(node, index, name, 'derived weights all round to 0 in float32 (below its range)');
   const layer: ConvLayer = {
     kind: 'conv',
     name,
@@ -204,6 +208,7 @@ function extractConv(node: NodeProto, index: number, ctx: Ctx): Layer {
     outputPadding: geo.outputPadding,
     hasBias: inputAt(node, op === 'QLinearConv' ? 8 : 2) !== null,
     foldedBatchNorm: folded,
+    weightRounding,
     inputShape: withoutBatch(inputShape),
     outputShape: withoutBatch(ctx.shapes.get(outName)),
   };
@@ -272,12 +277,7 @@ function isConstantBiasAdd(add: NodeProto, x: string, rank: number, channels: nu
  * The BatchNormalization that is the only consumer of a conv output (directly, or behind one
  * constant bias Add that is itself the output's only consumer), with constant parameters.
  */
-function foldableBatchNorm(
-  convOut: string,
-  ctx: Ctx,
-  rank: number,
-  channels: number,
-): { node: NodeProto; scale: Float64Array; biasAdd: NodeProto | null } | null {
+function foldableBatchNorm(convOut: string, ctx: Ctx, rank: number, channels: number): FoldableBatchNorm | null {
   let next = soleConsumer(convOut, ctx);
   let bnInput = convOut;
   let biasAdd: NodeProto | null = null;
@@ -287,53 +287,90 @@ function foldableBatchNorm(
     next = bnInput ? soleConsumer(bnInput, ctx) : null;
   }
   const bn = next;
-  if (!bn || bn.op_type !== 'BatchNormalization' || inputAt(bn, 0) !== bnInput) return null;
+  // training mode normalises by the batch's statistics: not a fixed scale (the network walk refuses it)
+  if (!bn || bn.op_type !== 'BatchNormalization' || inputAt(bn, 0) !== bnInput || isTrainingMode(bn)) return null;
   const gamma = ctx.resolver.get(inputAt(bn, 1));
   const variance = ctx.resolver.get(inputAt(bn, 4));
   if (!gamma || !variance || gamma.data.length !== variance.data.length) return null;
+  // Inputs read from doubles: a relative error of var carries over to var + eps only for var >= 0,
+  // and an absolute one (subnormal) not at all; such a BN stays a graph op.
+  if (gamma.roundingAbs || variance.roundingAbs || (variance.rounding && variance.data.some((v) => v < 0))) return null;
   const eps = new Attributes(bn).float('epsilon', 1e-5);
   const scale = new Float64Array(gamma.data.length);
   for (let c = 0; c < scale.length; c++) scale[c] = gamma.data[c] / Math.sqrt(variance.data[c] + eps);
-  return { node: bn, scale, biasAdd };
+  // gamma (1 + a) / sqrt((var + eps)(1 + b)) = scale (1 + a) (1 + b')  with |b'| <= |b| (for |b| <= 1/2)
+  return { node: bn, scale, rounding: composeRounding(gamma.rounding ?? 0, variance.rounding ?? 0), biasAdd };
 }
 
-/** A copy of the weight with each output channel multiplied by scale[channel]. */
-function scaleOutputChannels(w: Float32Array, dims: number[], transposed: boolean, group: number, scale: Float64Array): Float32Array {
-  const out = new Float32Array(w.length);
+interface FoldableBatchNorm {
+  node: NodeProto;
+  /** gamma / sqrt(var + eps) per channel, in float64 */
+  scale: Float64Array;
+  /** Relative error of gamma and var as stored (read from doubles), carried into the scale. */
+  rounding: number;
+  biasAdd: NodeProto | null;
+}
+
+function isTrainingMode(bn: NodeProto): boolean {
+  return new Attributes(bn).int('training_mode', 0) !== 0;
+}
+
+/**
+ * The layer's weightRounding: ||W_exact - W||_F <= r ||W||_F. From the elementwise bound
+ * |e - w| <= rounding |w| + roundingAbs: ||E||_F <= rounding ||W||_F + roundingAbs sqrt(n), and
+ * ||W||_F >= max |w|. null when the absolute part has nothing to be relative to (every weight 0).
+ */
+function layerRounding(w: RoundedFloat32): number | null {
+  if (!w.roundingAbs) return w.rounding;
+  let max = 0;
+  for (let i = 0; i < w.data.length; i++) max = Math.max(max, Math.abs(w.data[i]));
+  if (max === 0) return null;
+  return composeRounding(w.rounding, (w.roundingAbs * Math.sqrt(w.data.length)) / max);
+}
+
+/**
+ * A copy of the weight with each output channel multiplied by scale[channel]: the product of the
+ * float64 scale (an add, a sqrt and a divide) and the weight (one multiply) is rounded once to float32.
+ * Four float64 roundings, each y = fl(y)(1 + d), |d| <= 2^-53, compose to below 2^-50 relative.
+ */
+function scaleOutputChannels(w: RoundedFloat32, dims: number[], transposed: boolean, group: number, bn: FoldableBatchNorm): RoundedFloat32 {
+  const { scale } = bn;
   const inner = elementCount(dims.slice(2));
   const [a, b] = dims;
   const outChannels = transposed ? b * group : a;
   if (scale.length !== outChannels) {
     throw new InputError(`BatchNormalization has ${scale.length} channels but the conv has ${outChannels} outputs`);
   }
-  for (let i = 0; i < a; i++) {
-    for (let j = 0; j < b; j++) {
-      // Conv: [cout, cin/g, ...]; ConvTranspose: [cin, cout/g, ...] with output channel g*(cout/g)+j.
-      const c = transposed ? Math.floor(i / (a / group)) * b + j : i;
-      const base = (i * b + j) * inner;
-      for (let k = 0; k < inner; k++) out[base + k] = w[base + k] * scale[c];
-    }
-  }
-  return out;
+  // Conv: [cout, cin/g, ...]; ConvTranspose: [cin, cout/g, ...] with output channel g*(cout/g)+j.
+  const channel = (e: number) => {
+    const ij = Math.floor(e / inner);
+    const i = Math.floor(ij / b);
+    return transposed ? Math.floor(i / (a / group)) * b + (ij % b) : i;
+  };
+  const maxScale = scale.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  return storeFloat32(w.data.length, (e) => w.data[e] * scale[channel(e)], 2 ** -50, composeRounding(w.rounding, bn.rounding), w.roundingAbs * maxScale * (1 + 2 ** -50));
 }
 
-/** Row-major [out, in] operator matrix alpha * M or alpha * M^T; a view when nothing changes. */
-function operatorMatrix(m: Float32Array, rows: number, cols: number, transpose: boolean, alpha: number): Float32Array {
-  if (!transpose && alpha === 1) return m;
-  const out = new Float32Array(m.length);
-  if (!transpose) {
-    for (let i = 0; i < m.length; i++) out[i] = alpha * m[i];
-    return out;
-  }
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = alpha * m[r * cols + c];
-  return out;
+/**
+ * Row-major [out, in] operator matrix alpha * M or alpha * M^T; a view when nothing changes. alpha
+ * (a float32 attribute) times a float32 weight is exact in float64: the one rounding is to float32.
+ */
+function operatorMatrix(w: Tensor, rows: number, cols: number, transpose: boolean, alpha: number): RoundedFloat32 {
+  const m = w.data as Float32Array;
+  const rounding = w.rounding ?? 0;
+  const roundingAbs = w.roundingAbs ?? 0;
+  if (!transpose && alpha === 1) return { data: m, rounding, roundingAbs };
+  const at = transpose ? (e: number) => m[(e % rows) * cols + Math.floor(e / rows)] : (e: number) => m[e];
+  return storeFloat32(m.length, (e) => alpha * at(e), 0, rounding, roundingAbs * Math.abs(alpha));
 }
 
-function denseLayer(node: NodeProto, index: number, name: string, w: Tensor, matrix: Float32Array, shape: number[], inShape: Shape | null, notes: string[], hasBias: boolean, ctx: Ctx): DenseLayer {
-  checkFinite(matrix);
+function denseLayer(node: NodeProto, index: number, name: string, w: Tensor, matrix: RoundedFloat32, shape: number[], inShape: Shape | null, notes: string[], hasBias: boolean, ctx: Ctx): Layer {
+  checkFinite(matrix.data);
+  const weightRounding = layerRounding(matrix);
+  if (weightRounding === null) return unsupported(node, index, name, 'derived weights all round to 0 in float32 (below its range)');
   return {
     kind: 'dense', name, op: node.op_type ?? '', nodeIndex: index, notes: [...w.notes, ...notes],
-    weight: matrix, weightShape: shape, hasBias, foldedBatchNorm: false,
+    weight: matrix.data, weightShape: shape, hasBias, foldedBatchNorm: false, weightRounding,
     inputShape: withoutBatch(inShape), outputShape: withoutBatch(ctx.shapes.get(node.output?.[0] ?? null)),
   };
 }
@@ -355,16 +392,15 @@ function extractGemm(node: NodeProto, index: number, ctx: Ctx): Layer | null {
   if (typeof w === 'string') return unsupported(node, index, name, w);
   if (w.dims.length !== 2) throw new InputError(`Gemm operand of shape [${w.dims.join(', ')}] is not a matrix`);
   const [r, c] = w.dims;
-  const data = w.data as Float32Array;
   if (constIdx === 1) {
     // y = alpha * x B' : as an operator on x, the matrix is alpha * B'^T, i.e. B when transB.
-    const matrix = operatorMatrix(data, r, c, !transB, alpha);
+    const matrix = operatorMatrix(w, r, c, !transB, alpha);
     const shape = transB ? [r, c] : [c, r];
     if (transA) notes.push('transA only changes the activation layout');
     return denseLayer(node, index, name, w, matrix, shape, ctx.shapes.get(inputAt(node, 0)), notes, hasBias, ctx);
   }
   // y = alpha * A' x : the constant is on the left and acts on the columns of B'.
-  const matrix = operatorMatrix(data, r, c, transA, alpha);
+  const matrix = operatorMatrix(w, r, c, transA, alpha);
   notes.push('constant is the left operand: the layer acts on columns');
   return denseLayer(node, index, name, w, matrix, transA ? [c, r] : [r, c], ctx.shapes.get(inputAt(node, 1)), notes, hasBias, ctx);
 }
@@ -393,8 +429,8 @@ function extractMatMul(node: NodeProto, index: number, ctx: Ctx): Layer | null {
   const [r, c] = w.dims;
   if (b) {
     // y = x W: the operator matrix is W^T, [out, in].
-    return denseLayer(node, index, name, w, operatorMatrix(w.data, r, c, true, 1), [c, r], ctx.shapes.get(inputAt(node, ai)), notes, false, ctx);
+    return denseLayer(node, index, name, w, operatorMatrix(w, r, c, true, 1), [c, r], ctx.shapes.get(inputAt(node, ai)), notes, false, ctx);
   }
   notes.push('constant is the left operand: the layer acts on columns');
-  return denseLayer(node, index, name, w, w.data, [r, c], ctx.shapes.get(inputAt(node, bi)), notes, false, ctx);
+  return denseLayer(node, index, name, w, operatorMatrix(w, r, c, false, 1), [r, c], ctx.shapes.get(inputAt(node, bi)), notes, false, ctx);
 }

@@ -1,5 +1,6 @@
 // TensorProto -> numbers. Float types (float, double, float16, bfloat16) decode to a
-// Float32Array; integer types to a typed array of their own width (int64 to Float64Array).
+// Float32Array (double with its rounding error recorded); integer types to a typed array of
+// their own width (int64 to Float64Array).
 // raw_data of the model's own type is viewed in place when aligned: a 500 MB checkpoint
 // must not be copied just to be read.
 import { InputError } from '../errors.js';
@@ -25,6 +26,66 @@ export interface Tensor {
   data: NumericArray;
   /** How the values were stored, when not plain float32 in the file (for layer notes). */
   notes: string[];
+  /**
+   * Float data that differs from the model's real value e (a double weight, a BatchNormalization
+   * fold, a dequantized weight): |e - data[i]| <= rounding * |data[i]| + roundingAbs per element.
+   * Absent = 0: the data are the model's values exactly.
+   */
+  rounding?: number;
+  /** Absolute part, for results that rounded into float32's subnormal range (no relative bound there). */
+  roundingAbs?: number;
+}
+
+/** Unit roundoff of float32 (round to nearest): fl(y) = y (1 + d) and y = fl(y) (1 + d'), |d|, |d'| <= u, above 2^-126. */
+export const FLOAT32_UNIT = 2 ** -24;
+/** Absolute error of rounding to float32 below its normal range: half the subnormal spacing 2^-149. */
+const FLOAT32_SUBNORMAL_ERROR = 2 ** -150;
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
+/**
+ * prod(1 + r_i) - 1, rounded up: relative errors that compose along a derivation (each stated
+ * against the value computed from the previous step). prod <= exp(s), s = sum r_i, and
+ * exp(s) - 1 <= s (1 + s) for s <= 1; the final factor covers the few float64 roundings here.
+ */
+export function composeRounding(...r: number[]): number {
+  const nonzero = r.filter((x) => x !== 0);
+  if (nonzero.length <= 1) return nonzero[0] ?? 0;
+  const s = nonzero.reduce((a, b) => a + b, 0);
+  return s >= 1 ? Infinity : s * (1 + s) * (1 + 2 ** -40);
+}
+
+export interface RoundedFloat32 {
+  data: Float32Array;
+  rounding: number;
+  roundingAbs: number;
+}
+
+/**
+ * Stores n float64 values as float32, rounding each exactly once, and states the error against the
+ * real values: `value(i)` is within relative `evalError` of the real value computed from the inputs'
+ * stored data, which are themselves within `inputRounding` (relative) of the model's real inputs, and
+ * `inputAbs` is the inputs' absolute error already carried through to this result's scale. Per element
+ * |e - out| <= rounding |out| + roundingAbs: the float32 rounding counts only when some element was
+ * inexact, and an inexact element below 2^-126 (where float32 has no relative bound) adds 2^-150 to
+ * the absolute part instead.
+ */
+export function storeFloat32(n: number, value: (i: number) => number, evalError = 0, inputRounding = 0, inputAbs = 0): RoundedFloat32 {
+  const data = new Float32Array(n);
+  let inexact = false;
+  let subnormal = false;
+  for (let i = 0; i < n; i++) {
+    const y = value(i);
+    data[i] = y;
+    if (data[i] !== y && y === y) {
+      inexact = true;
+      if (Math.abs(data[i]) < FLOAT32_MIN_NORMAL) subnormal = true;
+    }
+  }
+  const rounding = composeRounding(inexact ? FLOAT32_UNIT : 0, evalError, inputRounding);
+  // the subnormal element's relative part is covered too: its |out| < 2^-126 makes rounding*|out| tiny, and the absolute term is added on top
+  // (the margin on 2^-150 covers the relative parts times such an element's |y| <= 2^-126)
+  const roundingAbs = inputAbs * (1 + rounding) * (1 + 2 ** -40) + (subnormal ? FLOAT32_SUBNORMAL_ERROR * (1 + 2 ** -20) : 0);
+  return { data, rounding, roundingAbs };
 }
 
 export interface DecodeContext {
@@ -91,6 +152,11 @@ export function decodeTensor(t: TensorProto, ctx: DecodeContext): Tensor {
     }
   }
   const data = raw ? fromRaw(raw, dataType, count) : fromTypedField(t, dataType, count, fail);
+  if (dataType === DataType.DOUBLE) {
+    // float64 weights are kept as float32, rounded once: the error is recorded, not ignored
+    const { data: f32, ...err } = storeFloat32(count, (i) => data[i]);
+    return { name, dims, dataType, data: f32, notes, ...err };
+  }
   return { name, dims, dataType, data, notes };
 }
 
@@ -126,7 +192,7 @@ function fromRaw(bytes: Uint8Array, dataType: number, n: number): NumericArray {
   };
   switch (dataType) {
     case DataType.FLOAT: return view(4, (b, o, k) => new Float32Array(b, o, k));
-    case DataType.DOUBLE: return Float32Array.from(view(8, (b, o, k) => new Float64Array(b, o, k)));
+    case DataType.DOUBLE: return view(8, (b, o, k) => new Float64Array(b, o, k)); // to float32 in decodeTensor
     case DataType.FLOAT16: return halfToFloat32(view(2, (b, o, k) => new Uint16Array(b, o, k)));
     case DataType.BFLOAT16: return bfloat16ToFloat32(view(2, (b, o, k) => new Uint16Array(b, o, k)));
     case DataType.INT8: return new Int8Array(bytes.buffer, bytes.byteOffset, n);
@@ -156,7 +222,7 @@ function fromTypedField(t: TensorProto, dataType: number, n: number, fail: (m: s
   };
   switch (dataType) {
     case DataType.FLOAT: return Float32Array.from(check('float_data', t.float_data));
-    case DataType.DOUBLE: return Float32Array.from(check('double_data', t.double_data));
+    case DataType.DOUBLE: return Float64Array.from(check('double_data', t.double_data)); // to float32 in decodeTensor
     case DataType.FLOAT16: return halfToFloat32(check('int32_data', t.int32_data));
     case DataType.BFLOAT16: return bfloat16ToFloat32(check('int32_data', t.int32_data));
     case DataType.INT8: return Int8Array.from(check('int32_data', t.int32_data));
