@@ -14,7 +14,7 @@ import { frobeniusBound, frobeniusNorm } from './frobenius.js';
 import { spectralBound, spectralTorusBound, halfGridSize } from './spectral.js';
 import { chooseGrid } from './certify.js';
 import { layerTorus } from './torus.js';
-import { denseSpectralNorm } from './dense.js';
+import { denseSpectralNorm, roundUp } from './dense.js';
 import { powerIteration } from './power.js';
 
 type Details = MethodResult['details'];
@@ -106,7 +106,8 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
   const exact = variants.filter((v) => v.exact);
   const pool = exact.length > 0 ? exact : variants;
   const sopts = { samples: opts.samples, tolerance: opts.tolerance };
-  const torus = exact.length > 0 ? layerTorus(layer) : null;
+  // the torus route is exact for one input size: never for an assumed one (the sup holds for every size)
+  const torus = exact.length > 0 && !layer.inputSizeAssumed ? layerTorus(layer) : null;
   const count = (v: KernelVariant, grid: (kh: number, kw: number) => [number, number]) =>
     v.blocks.reduce((s, b) => s + halfGridSize(...grid(b.kh, b.kw)), 0);
   const axis = (k: number, m: number) => (k > 1 ? m : 1);
@@ -155,7 +156,10 @@ async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVaria
         return { value: b.result.value, details: { variant: b.variant, variants: b.variants } };
       });
     case 'power':
-      return timed('lower', () => powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads }));
+      return timed('lower', async () => {
+        const r = await powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads });
+        return layer.inputSizeAssumed ? { ...r, details: { ...r.details, assumedInputShape: layer.inputShape } } : r;
+      });
   }
 }
 
@@ -189,15 +193,21 @@ async function denseMethods(layer: DenseLayer, methods: MethodName[], opts: Engi
  * looser method also certifies the tighter one. Certified values can cross (a one-row block makes the
  * paper bound exact and its triangle cap can beat the spectral grid factor; equal values differ in
  * rounding margins): report the min so the printed chain is always spectral <= toeplitz <= frobenius.
+ * Every upper method keeps its own certified value in details.ownValue (set before any min is taken),
+ * so the chain and each method's guarantee can be checked on what the method itself computed.
  */
 function enforceChain(methods: LayerBounds['methods']): void {
   const chain: MethodName[] = ['frobenius', 'toeplitz', 'spectral'];
+  for (const m of chain) {
+    const r = methods[m];
+    if (r && r.kind === 'upper' && r.value !== null) r.details = { ...r.details, ownValue: r.value };
+  }
   for (let k = 1; k < chain.length; k++) {
     const looser = methods[chain[k - 1]];
     const tighter = methods[chain[k]];
     if (!looser || !tighter || looser.value === null || tighter.value === null) continue;
     if (looser.value < tighter.value) {
-      tighter.details = { ...tighter.details, ownValue: tighter.value, tightenedBy: chain[k - 1] };
+      tighter.details = { ...tighter.details, tightenedBy: chain[k - 1] };
       tighter.value = looser.value;
     }
   }
@@ -213,9 +223,34 @@ function pickBest(b: LayerBounds): void {
   }
 }
 
+/**
+ * Derived weights (BN fold, Gemm alpha, dequantization, double source) are stored rounded to float32:
+ * the model's real weight is W + E with ||E||_F <= r ||W||_F, r = layer.weightRounding (extract.ts).
+ * The methods bounded W, so by the triangle inequality each upper value V becomes V + ||op(E)||.
+ * A conv operator is a sum over its T kernel taps of a shift (norm <= 1) times that tap's matrix E_t,
+ * so ||op(E)|| <= sum_t ||E_t||_2 <= sum_t ||E_t||_F <= sqrt(T) ||E||_F (Cauchy-Schwarz over taps).
+ * Strides, padding and the input size keep a subset of its rows / columns, dilation only moves the
+ * shifts, groups make it block diagonal, ConvTranspose is the adjoint: none increases it. A matrix:
+ * ||E||_2 <= ||E||_F. So V' = V + r sqrt(T) ||W||_F, rounded up; power (a lower estimate) is unchanged.
+ */
+function addWeightRounding(layer: ConvLayer | DenseLayer, out: LayerBounds): void {
+  const r = layer.weightRounding ?? 0;
+  if (r === 0) return;
+  const taps = layer.kind === 'conv' ? layer.weightShape.slice(2).reduce((a, b) => a * b, 1) : 1;
+  const term = roundUp(r * Math.sqrt(taps) * frobeniusNorm(layer.weight));
+  for (const m of Object.values(out.methods)) {
+    if (!m || m.kind !== 'upper' || m.value === null) continue;
+    m.value = roundUp(m.value + term);
+    m.details = { ...m.details, weightRounding: r, weightRoundingTerm: term };
+  }
+  out.handling.push(`weights derived and rounded to float32 (relative error <= ${r.toPrecision(3)}): upper bounds include + ${term.toPrecision(3)}`);
+}
+
 /** Bounds one layer with the requested methods. Never throws for a layer record; failures become method errors. */
 export async function boundLayer(layer: Layer, opts: EngineOptions): Promise<LayerBounds> {
   const out: LayerBounds = { name: layer.name, op: layer.op, kind: layer.kind, methods: {}, best: null, bestMethod: null, handling: [] };
+  if (layer.kind === 'conv' && layer.inputSizeAssumed)
+    out.handling.push(`input size assumed (${layer.inputShape?.join('x') ?? '?'}): upper bounds use only size-free routes; power runs at the assumed size`);
   if (layer.kind === 'unsupported') {
     out.handling.push(`not bounded: ${layer.reason}`);
     return out;
@@ -232,6 +267,7 @@ export async function boundLayer(layer: Layer, opts: EngineOptions): Promise<Lay
   if (layer.kind === 'dense') {
     out.handling.push(`dense ${layer.weightShape.join('x')}: certified spectral norm of W (toeplitz = spectral), frobenius = ||W||_F`);
     out.methods = await denseMethods(layer, methods, opts);
+    addWeightRounding(layer, out);
   } else {
     let variants: KernelVariant[];
     try {
@@ -243,8 +279,9 @@ export async function boundLayer(layer: Layer, opts: EngineOptions): Promise<Lay
       return out;
     }
     for (const m of methods) out.methods[m] = await convMethod(m, layer, variants, opts);
-    enforceChain(out.methods);
+    addWeightRounding(layer, out);
   }
+  enforceChain(out.methods);
   pickBest(out);
   return out;
 }

@@ -38,9 +38,18 @@ export interface ConvLayer extends LayerBase {
   outputPadding: number[];
   hasBias: boolean;
   foldedBatchNorm: boolean;
+  /**
+   * Relative error of the stored weight against the model's real-valued one (derived weights: BN
+   * fold, Gemm alpha, dequantization, double -> float32, each rounded once to float32):
+   * ||W_exact - weight||_F <= weightRounding * ||weight||_F (elementwise too, above 2^-126).
+   * 0 (or absent, for records built by hand) when the stored values are the model's exactly.
+   */
+  weightRounding?: number;
   /** Input and output shapes without the batch dim: [c, ...spatial]; null where unknown. */
   inputShape: number[] | null;
   outputShape: number[] | null;
+  /** True when inputShape rests on an assumed model input size: only size-free bounds are certified. */
+  inputSizeAssumed?: boolean;
 }
 
 export interface DenseLayer extends LayerBase {
@@ -51,8 +60,12 @@ export interface DenseLayer extends LayerBase {
   weightShape: number[];
   hasBias: boolean;
   foldedBatchNorm: false;
+  /** As for ConvLayer. */
+  weightRounding?: number;
   inputShape: number[] | null;
   outputShape: number[] | null;
+  /** As for ConvLayer (a matrix's norm never depends on it). */
+  inputSizeAssumed?: boolean;
 }
 
 /** A conv/dense-like layer lipcheck found but cannot bound; reported by name, never skipped. */
@@ -71,7 +84,11 @@ export interface ModelInfo {
   irVersion: number;
   /** The model input's shape after defaults / --input-shape: [n, c, ...spatial]. */
   inputShape: number[] | null;
+  /** Where inputShape came from: declared by the model, given by --input-shape, assumed for symbolic dims, or unknown. */
+  inputShapeSource: InputShapeSource;
 }
+
+export type InputShapeSource = 'model' | 'flag' | 'assumed' | 'unknown';
 
 export interface LoadedModel {
   info: ModelInfo;

@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { printable } from '../util/printable.js';
-import type { LoadedModel, ModelInfo } from '../model/layer.js';
+import type { InputShapeSource, LoadedModel, ModelInfo } from '../model/layer.js';
 import { ConstantResolver } from './constants.js';
 import { extractLayers } from './extract.js';
 import { GraphIndex, topologicalOrder } from './graph-index.js';
 import { decodeModel, toNumber, type GraphProto, type ModelProto, type ValueInfoProto } from './schema.js';
-import { declaredDims, propagateShapes } from './shapes.js';
+import { declaredDims, propagateShapes, ShapeMap } from './shapes.js';
 import { summarizeGraph } from './summary.js';
 import type { Shape } from './shapeops.js';
 
@@ -23,6 +23,12 @@ export interface LoadOptions {
 
 /** Spatial size used for unknown (symbolic) image dims when no --input-shape is given. */
 export const DEFAULT_SPATIAL_SIZE = 224;
+/**
+ * Second-run sizes for assumed axes (one per axis, so H and W stay distinguishable; multiples of 32
+ * so strided and upsampling paths agree as they do at 224). A length that differs between the two
+ * runs depends on the input size and is made symbolic.
+ */
+const PROBE_SIZES = [288, 320, 352];
 const DEFAULT_MAX_TENSOR_BYTES = 2 ** 31;
 /** An input with more elements than this is refused as absurd. */
 const MAX_INPUT_ELEMENTS = 2 ** 31;
@@ -54,18 +60,34 @@ async function load(file: string, opts: LoadOptions): Promise<LoadedModel> {
   const resolver = new ConstantResolver(index, { modelDir, maxTensorBytes: opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES });
 
   const seeds = new Map<string, Shape | null>();
-  let primaryShape: number[] | null = null;
+  let primary: PrimaryInputShape = { shape: null, source: 'unknown', assumedAxes: [] };
   runtimeInputs.forEach((input, i) => {
-    const shape = i === 0 ? primaryInputShape(input, sorted, opts.inputShape, warnings) : otherInputShape(input);
-    if (i === 0) primaryShape = shape;
-    seeds.set(input.name ?? '', shape);
+    if (i === 0) primary = primaryInputShape(input, sorted, opts.inputShape, warnings);
+    seeds.set(input.name ?? '', i === 0 ? primary.shape : otherInputShape(input));
   });
   if (runtimeInputs.length === 0 && opts.inputShape) throw new InputError('--input-shape given but the model has no runtime input');
   for (const t of graph.initializer ?? []) seeds.set(t.name ?? '', (t.dims ?? []).map((d) => toNumber(d)));
 
-  const shapes = propagateShapes(sorted.node, resolver, seeds, declaredShapes(graph));
+  const declared = declaredShapes(graph);
+  const shapes = propagateShapes(sorted.node, resolver, seeds, declared);
   const extraction = extractLayers(sorted.node, index, resolver, shapes);
   if (extraction.layers.length === 0) throw new InputError('no conv or dense layer found in the graph');
+  // With an assumed input size, a second propagation at other sizes tells which lengths depend on it:
+  // those become symbolic in the graph summary and mark the layers whose input size was assumed.
+  let summaryShapes = shapes;
+  if (primary.assumedAxes.length > 0 && primary.shape) {
+    const probe = [...primary.shape];
+    primary.assumedAxes.forEach((axis, k) => (probe[axis] = PROBE_SIZES[k % PROBE_SIZES.length]));
+    seeds.set(runtimeInputs[0].name ?? '', probe);
+    const probed = propagateShapes(sorted.node, resolver, seeds, declared);
+    summaryShapes = symbolicShapes(shapes, probed);
+    for (const layer of extraction.layers) {
+      if (layer.kind === 'unsupported') continue;
+      const input = sorted.node[layer.nodeIndex]?.input?.[0] ?? null;
+      const s = summaryShapes.get(input);
+      layer.inputSizeAssumed = s === null || s.some((d) => d < 0);
+    }
+  }
 
   const info: ModelInfo = {
     path: file,
@@ -73,9 +95,11 @@ async function load(file: string, opts: LoadOptions): Promise<LoadedModel> {
     opset: defaultOpset(model),
     producer: [model.producer_name, model.producer_version].filter(Boolean).join(' '),
     irVersion: toNumber(model.ir_version),
-    inputShape: primaryShape,
+    inputShape: primary.shape,
+    inputShapeSource: primary.source,
   };
-  const summary = summarizeGraph(graph, sorted.node, runtimeInputs.map((i) => i.name ?? ''), resolver, shapes, extraction);
+  const summary = summarizeGraph(graph, sorted.node, runtimeInputs.map((i) => i.name ?? ''), resolver, summaryShapes, extraction);
+  summary.inputSizeAssumed = primary.assumedAxes.length > 0;
   return { info, layers: extraction.layers, graph: summary, warnings: [...warnings, ...extraction.warnings] };
 }
 
@@ -145,7 +169,14 @@ function otherInputShape(input: ValueInfoProto): Shape | null {
  * The shape used for the model's (first) input: --input-shape when given (checked against the
  * declared dims), else the declared dims with batch 1 and unknown spatial dims defaulted.
  */
-export function primaryInputShape(input: ValueInfoProto, graph: GraphProto, given: number[] | undefined, warnings: string[]): Shape | null {
+export interface PrimaryInputShape {
+  shape: Shape | null;
+  source: InputShapeSource;
+  /** Axes whose length was assumed (DEFAULT_SPATIAL_SIZE), not given by the model or the flag. */
+  assumedAxes: number[];
+}
+
+export function primaryInputShape(input: ValueInfoProto, graph: GraphProto, given: number[] | undefined, warnings: string[]): PrimaryInputShape {
   const name = input.name ?? '';
   const dimProtos = input.type?.tensor_type?.shape?.dim;
   const declared = dimProtos ? declaredDims(dimProtos) : null;
@@ -168,11 +199,12 @@ export function primaryInputShape(input: ValueInfoProto, graph: GraphProto, give
         }
       });
     }
-    return checkSize(shape);
+    return { shape: checkSize(shape), source: 'flag', assumedAxes: [] };
   }
+  const unknown: PrimaryInputShape = { shape: null, source: 'unknown', assumedAxes: [] };
   if (!declared) {
     warnings.push(`input '${name}' declares no shape; layer input sizes are unknown (pass --input-shape)`);
-    return null;
+    return unknown;
   }
   const shape = [...declared];
   if (shape.length > 0 && shape[0] === null) shape[0] = 1;
@@ -182,17 +214,44 @@ export function primaryInputShape(input: ValueInfoProto, graph: GraphProto, give
     if (shape[i] !== null) continue;
     if (i === channelAxis || shape.length < 3) {
       warnings.push(`input '${name}' ${show(declared)} has an unknown channel count; layer input sizes are unknown (pass --input-shape)`);
-      return null;
+      return unknown;
     }
     shape[i] = DEFAULT_SPATIAL_SIZE;
     defaulted.push(i);
   }
   if (defaulted.length) {
     warnings.push(
-      `input '${name}' ${show(declared)} has symbolic spatial dims; using ${DEFAULT_SPATIAL_SIZE} for ${defaulted.map((i) => dimProtos?.[i]?.dim_param || `axis ${i}`).join(', ')} (pass --input-shape to choose)`,
+      `input '${name}' ${show(declared)} has symbolic spatial dims; assumed ${DEFAULT_SPATIAL_SIZE} for ${defaulted.map((i) => dimProtos?.[i]?.dim_param || `axis ${i}`).join(', ')} (power iteration runs at that size; certified bounds use only rules valid for every size; pass --input-shape to choose)`,
     );
   }
-  return checkSize(shape as number[]);
+  return { shape: checkSize(shape as number[]), source: defaulted.length ? 'assumed' : 'model', assumedAxes: defaulted };
+}
+
+/**
+ * The shapes of `base` with every dim that differs in `probed` replaced by a symbol (< 0): one symbol
+ * per distinct (base, probed) pair of lengths, so the same function of the input size gets the same
+ * symbol. A shape whose rank differs between the runs, or that one run lacks, becomes unknown.
+ */
+function symbolicShapes(base: ShapeMap, probed: ShapeMap): ShapeMap {
+  const out = new ShapeMap();
+  const symbols = new Map<string, number>();
+  for (const [name, a] of base.shapes) {
+    const b = probed.shapes.get(name) ?? null;
+    if (!a || !b || a.length !== b.length) {
+      out.shapes.set(name, a && a.every((d, i) => d === b?.[i]) ? a : null);
+      continue;
+    }
+    out.shapes.set(
+      name,
+      a.map((d, i) => {
+        if (d === b[i]) return d;
+        const key = `${d}:${b[i]}`;
+        if (!symbols.has(key)) symbols.set(key, -(symbols.size + 1));
+        return symbols.get(key)!;
+      }),
+    );
+  }
+  return out;
 }
 
 function checkSize(shape: number[]): number[] {

@@ -11,7 +11,7 @@ import { SCHEMA_VERSION, type BudgetFailure, type DetailValue, type LipcheckRepo
 export interface ReportInput {
   toolVersion: string;
   model: ModelInfo;
-  settings: Omit<LipcheckReport['settings'], 'inputShape'> & { inputShape: number[] | null };
+  settings: Omit<LipcheckReport['settings'], 'inputShape' | 'inputShapeSource'> & { inputShape: number[] | null };
   /** The layers that were bounded (after --layers), and the engine's result for each, same order. */
   layers: readonly Layer[];
   bounds: readonly LayerBounds[];
@@ -49,7 +49,7 @@ export function buildReport(input: ReportInput): LipcheckReport {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'lipcheck', version: input.toolVersion },
     model: { path: model.path, sha256: model.sha256, opset: model.opset, producer: model.producer, irVersion: model.irVersion },
-    settings: { ...input.settings, inputShape: model.inputShape ?? input.settings.inputShape },
+    settings: { ...input.settings, inputShape: model.inputShape ?? input.settings.inputShape, inputShapeSource: model.inputShapeSource },
     layers,
     network,
     budget: { limit: input.budgets.network?.limit ?? null, passed: failures.length === 0, failures },

@@ -44,3 +44,9 @@ export function formatDuration(ms: number): string {
   const minutes = Math.floor(ms / 60_000);
   return `${minutes} min ${Math.round((ms - minutes * 60_000) / 1000)} s`;
 }
+
+/** The reports' one line on an assumed input size, or null when the size was given or declared. */
+export function assumedInputNote(report: { settings: { inputShape: number[] | null; inputShapeSource: string } }): string | null {
+  if (report.settings.inputShapeSource !== 'assumed') return null;
+  return `input size assumed (${formatShape(report.settings.inputShape)}): certified bounds hold for every input size; power ran at the assumed size (pass --input-shape for size-specific bounds)`;
+}

@@ -112,7 +112,7 @@ function header(report: LipcheckReport): string {
     `samples ${settings.samples}`,
     `iterations ${settings.iterations}`,
     `tolerance ${settings.tolerance}`,
-    settings.inputShape ? `input ${formatShape(settings.inputShape)}` : null,
+    settings.inputShape ? `input ${formatShape(settings.inputShape)}${settings.inputShapeSource === 'assumed' ? ' (assumed: certified bounds hold for every input size)' : ''}` : null,
     settings.layers !== null ? `layers ${settings.layers}` : null,
   ].filter((x): x is string => x !== null);
   return `<header><h1>lipcheck report: ${escapeHtml(model.path)}</h1>\n<div class="meta">${escapeHtml(meta.join(' · '))}</div>\n${verdict}</header>`;

@@ -94,7 +94,7 @@ export const REPORT_JSON_SCHEMA = {
     },
     settings: {
       type: 'object',
-      required: ['methods', 'samples', 'iterations', 'tolerance', 'seed', 'inputShape', 'layers', 'budgetMethod'],
+      required: ['methods', 'samples', 'iterations', 'tolerance', 'seed', 'inputShape', 'inputShapeSource', 'layers', 'budgetMethod'],
       additionalProperties: false,
       properties: {
         methods: { type: 'array', items: methodName, minItems: 1 },
@@ -103,6 +103,7 @@ export const REPORT_JSON_SCHEMA = {
         tolerance: { type: 'number', exclusiveMinimum: 0 },
         seed: { type: 'integer', minimum: 0 },
         inputShape: intArrayOrNull,
+        inputShapeSource: { enum: ['model', 'flag', 'assumed', 'unknown'] },
         layers: stringOrNull,
         budgetMethod: { enum: ['toeplitz', 'spectral', 'power', 'frobenius', null] },
       },

@@ -1,6 +1,6 @@
 // GitHub-flavoured markdown: a one-line verdict and a table, ready to post as a PR comment.
 import { ALL_METHODS } from '../bounds/types.js';
-import { formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
+import { assumedInputNote, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 
@@ -30,6 +30,8 @@ export function renderMarkdown(report: LipcheckReport): string {
     if (showBudget) cells.push(escapeCell(budgetText(layer)));
     lines.push(row(cells));
   }
+  const assumed = assumedInputNote(report);
+  if (assumed) lines.push('', `> ${escapeCell(assumed)}`);
   lines.push('', `<sub>lipcheck ${report.tool.version} · ${escapeCell(report.model.path)} · bold = best certified upper bound; power is a lower estimate; network bound: graph-aware (naive product ${report.network.naiveProduct === null ? 'none' : formatNumber(report.network.naiveProduct)})${report.network.uncertifiedOps.length > 0 ? ` · not certified because of ${escapeCell(report.network.uncertifiedOps.join(', '))}` : ''}</sub>`);
   return `${lines.join('\n')}\n`;
 }

@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
 import { ALL_METHODS, type MethodName } from '../bounds/types.js';
 import { logFraction, logScale, renderBar, type LogScale } from './bars.js';
-import { formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
+import { assumedInputNote, formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 
@@ -73,6 +73,8 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
   lines.push(`network bound (graph-aware): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}   naive product of layer bounds: ${naive}`);
   if (network.uncertifiedOps.length > 0) lines.push(chalk.yellow(`  not certified because of: ${printable(network.uncertifiedOps.join(', '))}`));
   for (const note of network.notes) lines.push(chalk.dim(`  ${printable(note)}`));
+  const assumed = assumedInputNote(report);
+  if (assumed) lines.push(chalk.yellow(assumed));
   const counted = `${layers.length} layer${layers.length === 1 ? '' : 's'}${unsupported > 0 ? ` (${unsupported} unsupported)` : ''}`;
   lines.push(`${counted} in ${formatDuration(report.timing.totalMs)}`);
   if (report.budget.failures.length > 0) {

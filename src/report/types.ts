@@ -3,6 +3,8 @@
 // Numbers are finite JSON numbers or null (with a note saying why), never strings or NaN.
 import type { MethodName } from '../bounds/types.js';
 
+import type { InputShapeSource } from '../model/layer.js';
+
 export const SCHEMA_VERSION = 1;
 
 export type DetailValue = number | string | boolean | null | number[];
@@ -93,6 +95,11 @@ export interface LipcheckReport {
   tool: { name: 'lipcheck'; version: string };
   model: { path: string; sha256: string; opset: number | null; producer: string; irVersion: number };
   settings: EngineSettings & {
+    /**
+     * Where inputShape came from: 'model' (declared), 'flag' (--input-shape), 'assumed' (symbolic dims
+     * filled with a default: certified values then use only rules valid for every input size), 'unknown'.
+     */
+    inputShapeSource: InputShapeSource;
     /** The --layers filter, or null when every layer was bounded. */
     layers: string | null;
     /** The method whose value budgets gate; null = each layer's best certified bound. */

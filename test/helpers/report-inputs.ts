@@ -13,6 +13,7 @@ export const MODEL_INFO: ModelInfo = {
   producer: 'test',
   irVersion: 8,
   inputShape: [1, 3, 8, 8],
+  inputShapeSource: 'model',
 };
 
 export function convLayer(name: string, extra: Partial<ConvLayer> = {}): ConvLayer {
