@@ -4,7 +4,9 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { main, type CliIO } from '../src/cli.js';
+import { ALL_METHODS } from '../src/bounds/types.js';
 import type { LipcheckReport } from '../src/report/types.js';
+import { chainViolations, ownValue } from '../test/helpers/chain.js';
 
 export interface RealModel {
   /** Short id used in test names and the README table. */
@@ -119,16 +121,12 @@ export async function runLipcheck(file: string, args: string[]): Promise<RunResu
   return { code, report: JSON.parse(out.join('')) as LipcheckReport, stderr, wallMs };
 }
 
-// Rounding slack between two certified bounds that coincide mathematically (a 1x1 conv has
-// toeplitz = frobenius; a single-row block has spectral = toeplitz), computed by different sums.
-const ROUNDING = 1e-9;
-// power is a converging lower estimate; spectral is certified from above to --tolerance (1e-4).
-const POWER_SLACK = 1e-6;
-
 /**
  * Every way a report breaks the bound contract: a requested method with no finite number on a
- * supported layer, or power <= spectral <= toeplitz <= frobenius failing on some layer (a
- * certified bound below power's lower estimate means a bound below the true norm).
+ * supported layer, or power <= spectral <= toeplitz <= frobenius failing on some layer, checked on
+ * each method's OWN value (details.ownValue: the reported value is the min down the chain, so a check
+ * on it would hold by construction) with each method's stated slack (test/helpers/chain.ts). A
+ * certified bound below power's lower estimate means a bound below the true norm.
  */
 export function boundViolations(report: LipcheckReport): string[] {
   const violations: string[] = [];
@@ -138,15 +136,10 @@ export function boundViolations(report: LipcheckReport): string[] {
       const v = l.bounds[k];
       if (v === null || !Number.isFinite(v) || v < 0) violations.push(`${l.name}: ${k} = ${v} (${[...l.notes, l.details[k]?.error ?? ''].join('; ')})`);
     }
-    const { power, spectral, toeplitz, frobenius } = l.bounds;
-    const chain: [string, number | null, number | null, number][] = [
-      ['power <= spectral', power, spectral, POWER_SLACK],
-      ['spectral <= toeplitz', spectral, toeplitz, ROUNDING],
-      ['toeplitz <= frobenius', toeplitz, frobenius, ROUNDING],
-    ];
-    for (const [what, lo, hi, slack] of chain) {
-      if (lo !== null && hi !== null && !(lo <= hi * (1 + slack))) violations.push(`${l.name}: ${what} fails: ${lo} > ${hi}`);
-    }
+    const values = Object.fromEntries(ALL_METHODS.map((m) => [m, ownValue({ value: l.bounds[m], details: l.details[m] ?? {} })]));
+    const factor = l.details.spectral?.factor;
+    const spectralFactor = typeof factor === 'number' ? factor : 1;
+    for (const v of chainViolations({ kind: l.kind, values, tolerance: report.settings.tolerance, spectralFactor })) violations.push(`${l.name}: ${v}`);
   }
   return violations;
 }

@@ -272,7 +272,7 @@ describe.concurrent('lipcheck CLI', () => {
     const r = parseReport(run);
     expect(r.layers.length).toBeGreaterThan(1);
     for (const l of r.layers) {
-      if (l.best !== null && l.bounds.power !== null) expect(l.best).toBeGreaterThanOrEqual(l.bounds.power * (1 - 1e-5));
+      if (l.best !== null && l.bounds.power !== null) expect(l.best).toBeGreaterThanOrEqual(l.bounds.power * (1 - 1e-6)); // one-sided: float32 rounding of the measured ratio
     }
   });
 });

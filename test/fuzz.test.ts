@@ -12,8 +12,12 @@ import { BYTE_KINDS, MODEL_FILE, STRUCTURED_KINDS, findLengthFields, loadFixture
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures');
 const CASES = 3000;
-/** A case slower than this counts as a hang (the slowest seen is well under 0.2 s). */
-const SLOWEST_MS = 3000;
+/**
+ * A case slower than this counts as a hang. Only a generous limit: the slowest case takes well under
+ * 0.2 s alone, but wall-clock time on a loaded 2-core machine is no test of speed (`npm run fuzz`
+ * prints timings; bench/ measures speed).
+ */
+const HANG_MS = 30_000;
 
 let root: string;
 let dirs: FuzzDirs;
@@ -55,7 +59,7 @@ describe('the mutator', () => {
 });
 
 describe(`${CASES} seeded mutants through loadModel and the engine's cheap methods`, () => {
-  it('end in a LoadedModel or a one-line InputError, each within the time budget', async () => {
+  it('end in a LoadedModel or a one-line InputError, none hanging', async () => {
     const seenClasses = new Set<string>();
     let loadedForCli = 0;
     for (let seed = 1; seed <= CASES; seed++) {
@@ -75,7 +79,7 @@ describe(`${CASES} seeded mutants through loadModel and the engine's cheap metho
     }
     console.log(stats.summary());
     expect(stats.crashes.map((c) => `${c.label}: ${c.outcome.kind === 'crash' ? c.outcome.message : ''}`)).toEqual([]);
-    expect(stats.slowest!.ms).toBeLessThan(SLOWEST_MS);
+    expect(stats.slowest!.ms, stats.slowest!.label).toBeLessThan(HANG_MS);
     // The mutants reach deep: many load, many fail in many distinct ways, every mutation kind ran.
     expect(stats.loaded).toBeGreaterThan(CASES * 0.2);
     expect(stats.errorClasses.size).toBeGreaterThan(40);

@@ -19,6 +19,8 @@ import { AttributeType, ModelProtoType } from '../src/onnx/schema.js';
 import { runInProcess } from './helpers/cli-models.js';
 
 const normalArrayForTest = (n: number) => normalArray(n, 3);
+/** Hang guard only (a quadratic regression takes minutes here); speed is measured by `npm run bench`, not by tests. */
+const HANG_MS = 30_000;
 
 let dir: string;
 let outside: string;
@@ -313,7 +315,7 @@ describe('hostile graphs (fuzz regressions)', () => {
       const { model, ms } = await timedLoad(write('chain.onnx', chainedWeightModel(between)));
       expect(Array.from((model.layers[0] as ConvLayer).weight)).toEqual(expected); // an even number of transposes
       expect(model.layers[0].notes.length).toBeLessThanOrEqual(14); // notes capped, not one per node
-      expect(ms).toBeLessThan(3000);
+      expect(ms).toBeLessThan(HANG_MS);
     }
     // A broken weight at the bottom of the chain fails once, not once per chain node (was quadratic).
     const short = { name: 'w', dims: [3, 2, 3, 3], data_type: DataType.FLOAT, raw_data: new Uint8Array(12) };
@@ -321,7 +323,7 @@ describe('hostile graphs (fuzz regressions)', () => {
     expect(await inputError(write('chain-bad.onnx', chainedWeightModel(chain('Transpose', 5000, { perm: attr.ints([1, 0, 2, 3]) }), short)))).toMatch(
       /raw_data holds 12 bytes but shape \[3, 2, 3, 3\] of FLOAT needs 216/,
     );
-    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(performance.now() - t0).toBeLessThan(HANG_MS);
   });
 
   it('a long constant chain closed into a cycle (a duplicate producer) is not a constant, and no stack overflow', async () => {
@@ -341,7 +343,7 @@ describe('hostile graphs (fuzz regressions)', () => {
     const { model, ms } = await timedLoad(write('reversed.onnx', m));
     expect(model.graph!.nodes.at(-1)!.op).toBe('Conv');
     expect((model.layers[0] as ConvLayer).inputShape).toEqual([2, 4, 4]);
-    expect(ms).toBeLessThan(3000);
+    expect(ms).toBeLessThan(HANG_MS);
   });
 
   it('a large constant with thousands of consumers is neither copied per consumer nor per shape query', async () => {
@@ -356,7 +358,7 @@ describe('hostile graphs (fuzz regressions)', () => {
       outputs: [valueInfo('y', null)],
     });
     const { model, ms } = await timedLoad(write('many-consumers.onnx', m));
-    expect(ms).toBeLessThan(3000); // was ~2000 x Array.from(262144) in shape propagation
+    expect(ms).toBeLessThan(HANG_MS); // was ~2000 x Array.from(262144) in shape propagation
     const nodes = model.graph!.nodes.filter((x) => x.inputs[1] === 'codes');
     expect(nodes[0].constInputs[1]).toBe(nodes[1].constInputs[1]); // one float copy of the int8 tensor, shared
     expect(nodes[0].constInputs[1]![0]).toBe(-32);

@@ -9,6 +9,7 @@ import { axisTorus, layerTorus } from '../src/bounds/torus.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/bounds/types.js';
 import type { ConvLayer } from '../src/model/layer.js';
 import { seededRandom } from '../src/util/random.js';
+import { ownValue } from './helpers/chain.js';
 import { exactNorm, makeConv, type ConvSpec } from './helpers/exact.js';
 
 const TOL = 1e-4;
@@ -63,6 +64,13 @@ describe('exact <= torus route <= sup route', () => {
     ['conv1d stride 2', { cout: 3, cin: 2, kernel: [3], input: [12], strides: [2], pads: [1, 1] }],
     ['conv1d dilation 3, asymmetric pad', { cout: 2, cin: 2, kernel: [4], input: [9], dilations: [3], pads: [3, 1] }],
     ['conv1d transpose', { cout: 2, cin: 3, kernel: [4], input: [7], strides: [2], pads: [1, 2], outputPadding: [1], transpose: true }],
+    // pads >= the (dilated) kernel extent: border outputs read only zeros, the torus grows with the pads
+    ['pads = kernel extent', { cout: 2, cin: 2, kernel: [3, 3], input: [5, 5], pads: [3, 3, 3, 3] }],
+    ['pads > extent, asymmetric, stride 2', { cout: 2, cin: 3, kernel: [2, 3], input: [6, 5], strides: [2, 2], pads: [4, 0, 1, 5] }],
+    ['pads > dilated extent (5), dilation 2', { cout: 2, cin: 2, kernel: [3, 3], input: [6, 6], dilations: [2, 2], pads: [6, 5, 7, 6] }],
+    ['pads > extent, stride 2 + dilation 4 (gcd 2)', { cout: 2, cin: 1, kernel: [2, 2], input: [7, 7], dilations: [4, 4], strides: [2, 2], pads: [6, 5, 7, 9] }],
+    ['conv1d pads > extent, stride 3', { cout: 2, cin: 2, kernel: [3], input: [7], strides: [3], pads: [5, 4] }],
+    ['ConvTranspose, crop pads >= extent', { cout: 2, cin: 2, kernel: [3, 3], input: [4, 4], strides: [3, 3], pads: [3, 3, 4, 3], transpose: true }],
   ];
   for (const [name, spec] of kinds) {
     it(name, async () => {
@@ -74,12 +82,33 @@ describe('exact <= torus route <= sup route', () => {
     });
   }
 
-  it('a seeded sweep of 40 random layers: torus >= exact', async () => {
+  it('pads past the extent with a peak at pi: a torus too small (pads dropped, wrap-around) would fall below the exact norm', async () => {
+    // [1, -1]: |f(w)| = 2 |sin(w/2)|, peak 2 at w = pi. Any zero padding >= 1 per side makes the layer the
+    // full convolution on n points, norm 2 cos(pi / (2 (n + 1))); an odd n-point torus (pads ignored)
+    // peaks at 2 cos(pi / (2n)), below it.
+    const n = 7;
+    const layer = makeConv({ cout: 1, cin: 1, kernel: [2], input: [n], pads: [3, 2], weight: Float32Array.from([1, -1]) });
+    const exact = 2 * Math.cos(Math.PI / (2 * (n + 1)));
+    expect(exactNorm(layer)).toBeCloseTo(exact, 10);
+    expect(2 * Math.cos(Math.PI / (2 * n))).toBeLessThan(exact * (1 - 5e-3));
+    const r = await torusValue(layer);
+    expect(r.value).toBeGreaterThanOrEqual(exact);
+    expect(r.torus).toEqual([n + 5, 1]);
+    // 2-D: the separable [1, -1] x [1, -1] with pads past the extent on every side
+    const w2 = Float32Array.from([1, -1, -1, 1]);
+    const layer2 = makeConv({ cout: 1, cin: 1, kernel: [2, 2], input: [5, 7], pads: [2, 3, 4, 2], weight: w2 });
+    const exact2 = 4 * Math.cos(Math.PI / 12) * Math.cos(Math.PI / 16);
+    expect(exactNorm(layer2)).toBeCloseTo(exact2, 10);
+    expect((await torusValue(layer2)).value).toBeGreaterThanOrEqual(exact2);
+  });
+
+  it('a seeded sweep of 60 random layers, pads up to past the kernel extent: torus >= exact', async () => {
     const rnd = seededRandom(2024);
     const pick = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
     let checked = 0;
+    let padsPastExtent = 0;
     let tightest = Infinity;
-    while (checked < 40) {
+    while (checked < 60) {
       const nd = rnd() < 0.3 ? 1 : 2;
       const group = rnd() < 0.3 ? 2 : 1;
       const cout = group * pick(1, 2);
@@ -87,23 +116,24 @@ describe('exact <= torus route <= sup route', () => {
       const kernel = Array.from({ length: nd }, () => pick(1, 4));
       const strides = Array.from({ length: nd }, () => pick(1, 3));
       const dilations = Array.from({ length: nd }, () => pick(1, 3));
-      const pads = Array.from({ length: 2 * nd }, () => pick(0, 2));
+      const pads = Array.from({ length: 2 * nd }, () => (rnd() < 0.3 ? pick(3, 9) : pick(0, 2)));
       const input = Array.from({ length: nd }, () => pick(nd === 1 ? 4 : 3, nd === 1 ? 14 : 7));
       const transpose = rnd() < 0.3;
       const outputPadding = strides.map((s) => (transpose ? pick(0, s - 1) : 0));
       const spec: ConvSpec = { cout, cin, kernel, input, strides, dilations, pads, group, transpose, outputPadding, seed: checked + 1 };
       const layer = makeConv(spec);
-      const outOk = layer.outputShape!.slice(1).every((m) => m >= 1);
-      const padsOk = kernel.every((k, a) => pads[a] < dilations[a] * (k - 1) + 1 && pads[a + nd] < dilations[a] * (k - 1) + 1);
-      if (!outOk || !padsOk) continue;
+      if (!layer.outputShape!.slice(1).every((m) => m >= 1)) continue;
       const exact = exactNorm(layer);
       const r = await torusValue(layer);
       expect(r.value, JSON.stringify(spec)).toBeGreaterThanOrEqual(exact);
       tightest = Math.min(tightest, r.value / exact);
+      if (kernel.some((k, a) => Math.max(pads[a], pads[a + nd]) >= dilations[a] * (k - 1) + 1)) padsPastExtent++;
       checked++;
     }
     // the route is not trivially loose: some layers sit close to their torus norm
     expect(tightest).toBeLessThan(1.05);
+    // and pads at or past the kernel extent are really covered
+    expect(padsPastExtent).toBeGreaterThanOrEqual(20);
   });
 });
 
@@ -115,11 +145,20 @@ describe('engine route selection', () => {
     const s = b.methods.spectral!;
     expect(s.details.route).toBe('torus 9x9');
     expect(s.details.factor).toBe(1);
-    expect(s.value!).toBeGreaterThanOrEqual(exactNorm(layer));
+    expect(ownValue(s)!).toBeGreaterThanOrEqual(exactNorm(layer));
     const blind = { ...layer, inputShape: null };
     const sb = (await boundLayer(blind, opts)).methods.spectral!;
     expect(sb.details.route).toBe('sup');
-    expect(s.value!).toBeLessThanOrEqual(sb.value! * (1 + TOL) ** 2);
+    expect(ownValue(s)!).toBeLessThanOrEqual(ownValue(sb)! * (1 + TOL) ** 2);
+  });
+
+  it('pads past the kernel extent: the engine takes the torus of the padded length, >= the exact norm', async () => {
+    // 5 + 4 + 6 = 15 padded rows, stride 2: ceil(15 / 2) = 8; columns 6 + 0 + 5 = 11
+    const layer = makeConv({ cout: 3, cin: 2, kernel: [3, 2], input: [5, 6], strides: [2, 1], pads: [4, 0, 6, 5], seed: 4 });
+    const b = await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] });
+    const s = b.methods.spectral!;
+    expect(s.details.route).toBe('torus 8x11');
+    expect(ownValue(s)!).toBeGreaterThanOrEqual(exactNorm(layer));
   });
 
   it('large inputs (torus grid > 2x the sup grid) keep the sup route', async () => {
