@@ -10,8 +10,11 @@ import { largestSingularValue } from './helpers/exact.js';
 import { Fixture } from './helpers/network-fixture.js';
 
 const EMPIRICAL = { pairs: 48, steps: 10, seed: 29 };
-/** Float32 evaluation moves a measured ratio by ~1e-5 at most (perturbations >= 1e-2 relative). */
-const FLOAT_SLACK = 2e-5;
+/**
+ * Float32 rounding of the measured ratio: a difference of two float32 outputs is off by up to
+ * 2^-24 |y| each, and perturbations are >= 1e-2 of |x|, so about 1e2 * 6e-8 = 6e-6 relative.
+ */
+const FLOAT_SLACK = 6e-6;
 const C = 2;
 /** Real sizes the bound must hold at; 9x13 (non-square) keeps H and W distinct symbols. */
 const SIZES = [[1, C, 8, 8], [1, C, 32, 32], [1, C, 64, 64]];

@@ -14,7 +14,7 @@ import { cmp, exact, mul } from './helpers/rational.js';
 
 const EMPIRICAL = { pairs: 64, steps: 15, seed: 17 };
 /** The empirical ratio is computed from float32 outputs: allow that rounding (relative). */
-const FLOAT_SLACK = 1e-4;
+const FLOAT_SLACK = 1e-6;
 
 async function checkAgainstEmpirical(bytes: Uint8Array, inputShape: number[], bound: number): Promise<number> {
   const emp = await empiricalLipschitz(bytes, inputShape, EMPIRICAL);
