@@ -4,8 +4,8 @@
 // Progress goes to stderr; the result is plain data.
 import fs from 'node:fs';
 import { loadModel } from '../src/onnx/load.js';
-import { boundLayers } from '../src/bounds/engine.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName } from '../src/bounds/types.js';
+import { boundLayers } from '../src/layer/engine.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName } from '../src/layer/types.js';
 import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
 import { referenceBound, type ReferenceMethod } from './reference.js';
 import { measure, processPeakRssMB } from './memory.js';

@@ -13,8 +13,8 @@
 // A dense layer is read as a 1x1 kernel on a 1x1 grid: toeplitz then gives ||W||_F (the paper's
 // formula on a constant symbol), spectral plain power iteration on W.
 import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
-import { kernelVariants } from '../src/bounds/reduce.js';
-import { chooseGrid } from '../src/bounds/certify.js';
+import { kernelVariants } from '../src/layer/kernel-variants.js';
+import { chooseGrid } from '../src/layer/grid-correction.js';
 import { seededNormal } from '../src/util/random.js';
 
 /** A [cout][cin][kh][kw] kernel; float32 data is accepted so a huge dense weight is never copied. */

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ALL_METHODS, type MethodName } from '../src/bounds/types.js';
+import { ALL_METHODS, type MethodName } from '../src/layer/types.js';
 import { BENCH_MODELS } from './models.js';
 import { REFERENCE_METHODS, type ReferenceMethod } from './reference.js';
 import { benchmarkModel, failedRecord } from './model-bench.js';

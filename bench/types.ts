@@ -1,5 +1,5 @@
 // The benchmark's result records: what a per-model child process measures and the JSON file holds.
-import type { MethodName } from '../src/bounds/types.js';
+import type { MethodName } from '../src/layer/types.js';
 import type { ReferenceMethod } from './reference.js';
 
 /** What the parent passes to each per-model child. */

@@ -3,8 +3,9 @@
 // test/real-models.test.ts and scripts/real-models-report.ts so both audit the same files the same way.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { main, type CliIO } from '../src/cli.js';
-import { ALL_METHODS } from '../src/bounds/types.js';
+import { main } from '../src/cli/main.js';
+import type { CliIO } from '../src/cli/shared.js';
+import { ALL_METHODS } from '../src/layer/types.js';
 import type { LipcheckReport } from '../src/report/types.js';
 import { chainViolations, ownValue } from '../test/helpers/chain.js';
 

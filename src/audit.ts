@@ -2,9 +2,9 @@
 // Shared by `lipcheck <model>` and `lipcheck diff a b`, so both audit a checkpoint the same way.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { boundLayers } from './bounds/engine.js';
-import { naiveProduct, networkBound, type NetworkBound } from './bounds/network.js';
-import type { EngineOptions, LayerBounds } from './bounds/types.js';
+import { boundLayers } from './layer/engine.js';
+import { naiveProduct, networkBound, type NetworkBound } from './network/walk.js';
+import type { EngineOptions, LayerBounds } from './layer/types.js';
 import { InputError } from './errors.js';
 import type { Layer, LoadedModel } from './model/layer.js';
 import { loadModel } from './onnx/load.js';

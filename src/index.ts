@@ -1,9 +1,9 @@
-// Programmatic API: the three parts (loader -> engine -> report) and the CLI entry, re-exported.
-export { main, render, parseArgs, EXIT, type CliIO, type CliOptions, type Format } from './cli.js';
+// Programmatic API: the three parts (loader -> engine -> report) and the network walk. The command
+// line (commander, chalk) is not part of it: it lives in src/cli/ and runs through bin/lipcheck.
 export { InputError } from './errors.js';
 export { loadModel } from './onnx/load.js';
-export { boundLayers } from './bounds/engine.js';
-export { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName, type MethodResult } from './bounds/types.js';
+export { boundLayers } from './layer/engine.js';
+export { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName, type MethodResult } from './layer/types.js';
 export type { ConvLayer, DenseLayer, Layer, LoadedModel, ModelInfo, UnsupportedLayer } from './model/layer.js';
 export { buildReport, type ReportInput } from './report/build.js';
 export {

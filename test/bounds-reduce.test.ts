@@ -1,9 +1,9 @@
 // Reduction of every conv layer kind to stride-1 blocks (reduce.ts), checked structurally and
 // against the exact reference: exact <= toeplitz <= frobenius for EVERY variant.
 import { describe, expect, it } from 'vitest';
-import { kernelVariants } from '../src/bounds/reduce.js';
-import { toeplitzBound } from '../src/bounds/toeplitz.js';
-import { frobeniusBound } from '../src/bounds/frobenius.js';
+import { kernelVariants } from '../src/layer/kernel-variants.js';
+import { toeplitzBound } from '../src/layer/toeplitz.js';
+import { frobeniusBound } from '../src/layer/frobenius.js';
 import { exactNorm, makeConv, type ConvSpec } from './helpers/exact.js';
 
 describe('structure of the reduction', () => {

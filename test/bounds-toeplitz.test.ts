@@ -1,10 +1,10 @@
 // The paper's bound [toeplitz], its grid certificate, and the Frobenius baseline on bare kernels:
 // closed forms, and the guarantee against an independent direct summation on a 16x finer grid.
 import { describe, expect, it } from 'vitest';
-import type { Kernel2D } from '../src/bounds/kernel.js';
-import { chooseGrid, gridCorrection } from '../src/bounds/certify.js';
-import { toeplitzBlockBound, toeplitzBound } from '../src/bounds/toeplitz.js';
-import { frobeniusBlockBound, frobeniusBound } from '../src/bounds/frobenius.js';
+import type { Kernel2D } from '../src/layer/kernel.js';
+import { chooseGrid, gridCorrection } from '../src/layer/grid-correction.js';
+import { toeplitzBlockBound, toeplitzBound } from '../src/layer/toeplitz.js';
+import { frobeniusBlockBound, frobeniusBound } from '../src/layer/frobenius.js';
 import { normalArray, seededRandom } from '../src/util/random.js';
 
 const PI2_4 = (Math.PI * Math.PI) / 4;

@@ -4,7 +4,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main, type CliIO } from '../src/cli.js';
+import { main } from '../src/cli/main.js';
+import type { CliIO } from '../src/cli/shared.js';
 import { chainModel } from './helpers/cli-models.js';
 
 interface FakeIO extends CliIO {

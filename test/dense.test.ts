@@ -1,10 +1,10 @@
 // Certified dense spectral norm and the Gram/Cholesky kernels under it, against the test helper's
 // independent dense eigensolver.
 import { describe, expect, it } from 'vitest';
-import { denseSpectralNorm } from '../src/bounds/dense.js';
-import { addABt, choleskyTestHermitian, lanczosStart, powerIterate, realGramOps } from '../src/bounds/hermitian.js';
-import { choleskyTestReal, choleskyTestRealNative } from '../src/bounds/cholesky-real.js';
-import { gramNative } from '../src/bounds/gemm.js';
+import { denseSpectralNorm } from '../src/layer/dense-norm.js';
+import { addABt, choleskyTestHermitian, lanczosStart, powerIterate, realGramOps } from '../src/linalg/gram-certificate.js';
+import { choleskyTestReal, choleskyTestRealNative } from '../src/linalg/cholesky-real.js';
+import { gramNative } from '../src/native/blas.js';
 import { normalArray } from '../src/util/random.js';
 import { largestSingularValue, makeDense, symmetricEigenvalues } from './helpers/exact.js';
 

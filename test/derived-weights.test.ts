@@ -7,9 +7,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attr, buildModel, floatTensor, node, valueInfo, type FloatEncoding } from '../src/onnx/build.js';
 import { loadModel } from '../src/onnx/load.js';
-import { boundLayer } from '../src/bounds/engine.js';
-import { networkBound } from '../src/bounds/network.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/bounds/types.js';
+import { boundLayer } from '../src/layer/engine.js';
+import { networkBound } from '../src/network/walk.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/layer/types.js';
 import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures');

@@ -2,8 +2,8 @@
 // (exact <= spectral <= toeplitz <= frobenius on each method's OWN value, power just below exact),
 // closed forms, and the degenerate inputs (unsupported, non-finite, zero).
 import { describe, expect, it } from 'vitest';
-import { boundLayer, boundLayers } from '../src/bounds/engine.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds } from '../src/bounds/types.js';
+import { boundLayer, boundLayers } from '../src/layer/engine.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds } from '../src/layer/types.js';
 import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
 import { chainViolations, ownValue } from './helpers/chain.js';
 import { exactNorm, makeConv, makeDense } from './helpers/exact.js';

@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { frequencyMap, MAX_MAP_SAMPLES } from '../src/bounds/frequency-map.js';
+import { frequencyMap, MAX_MAP_SAMPLES } from '../src/layer/frequency-map.js';
 import type { ConvLayer } from '../src/model/layer.js';
 import { heatMapLayers, renderHtml, type HtmlFrequencyMap } from '../src/report/html.js';
 import type { LipcheckReport } from '../src/report/types.js';

@@ -1,6 +1,6 @@
 // The pure Krylov pieces behind [power], against closed forms and naive float64 arithmetic.
 import { describe, expect, it } from 'vitest';
-import { KrylovBasis, symmetricEigen } from '../src/bounds/lanczos.js';
+import { KrylovBasis, symmetricEigen } from '../src/linalg/lanczos.js';
 import { normalArray } from '../src/util/random.js';
 
 describe('symmetricEigen', () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { attr } from '../src/onnx/build.js';
 import type { GraphSummary } from '../src/model/graph.js';
-import { networkBound } from '../src/bounds/network.js';
+import { networkBound } from '../src/network/walk.js';
 import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
 import { largestSingularValue } from './helpers/exact.js';
 import { Fixture } from './helpers/network-fixture.js';

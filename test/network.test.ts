@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { attr } from '../src/onnx/build.js';
 import type { GraphNode } from '../src/model/graph.js';
-import { networkBound } from '../src/bounds/network.js';
-import { averagePoolConstant, GELU_ERF_CONSTANT, maxPoolConstant, SILU_CONSTANT } from '../src/bounds/op-constants.js';
+import { networkBound } from '../src/network/walk.js';
+import { averagePoolConstant, GELU_ERF_CONSTANT, maxPoolConstant, SILU_CONSTANT } from '../src/network/op-constants.js';
 import { largestSingularValue } from './helpers/exact.js';
 import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
 import { Fixture } from './helpers/network-fixture.js';

@@ -27,8 +27,8 @@ import {
   samePads,
   SILU_CONSTANT,
   sizeDependentBroadcast,
-} from '../src/bounds/op-constants.js';
-import { resizeNearestAxisCopies } from '../src/bounds/resize.js';
+} from '../src/network/op-constants.js';
+import { resizeNearestAxisCopies } from '../src/network/resize.js';
 import { largestSingularValue } from './helpers/exact.js';
 import { explicitOperator } from './helpers/empirical.js';
 import { seededRandom } from '../src/util/random.js';

@@ -1,7 +1,7 @@
 // [power] baseline against the independent exact reference (explicit matrix + dense eigensolver).
 import { describe, expect, it } from 'vitest';
-import { convNormalModel, denseNormalModel } from '../src/bounds/operator.js';
-import { lanczosLoop, openNormalOperator, powerIteration, type NormalStep } from '../src/bounds/power.js';
+import { convNormalModel, denseNormalModel } from '../src/native/normal-operator.js';
+import { lanczosLoop, openNormalOperator, powerIteration, type NormalStep } from '../src/native/power.js';
 import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
 import { normalArray } from '../src/util/random.js';
 import { exactNorm, explicitMatrix, makeConv, makeDense } from './helpers/exact.js';

@@ -1,4 +1,4 @@
-// Resize per-axis constants (src/bounds/resize.ts) against onnxruntime itself: one-node Resize
+// Resize per-axis constants (src/network/resize.ts) against onnxruntime itself: one-node Resize
 // models built with src/onnx/build.ts, their explicit matrices read off by feeding basis vectors,
 // and exact norms from those matrices (dense SVD, test/helpers/exact.ts; for a selection matrix
 // sqrt of the largest column count). Bounds are checked one-sided (>= the measured norm), the
@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { attr, buildModel, floatTensor, intTensor, node, valueInfo } from '../src/onnx/build.js';
 import { DataType } from '../src/onnx/schema.js';
-import { type CoordinateMode, type NearestMode, resizeLinearAxisNorm, resizeNearestAxisCopies } from '../src/bounds/resize.js';
+import { type CoordinateMode, type NearestMode, resizeLinearAxisNorm, resizeNearestAxisCopies } from '../src/network/resize.js';
 import { explicitOperator } from './helpers/empirical.js';
 import { largestSingularValue } from './helpers/exact.js';
 
@@ -34,7 +34,7 @@ function resizeModel(rest: (number | string)[], axes: number[], by: { scales: nu
 const floorDiv = (a: number, b: number) => (a - (((a % b) + b) % b)) / b;
 
 /**
- * The spec's nearest map in exact rational arithmetic (independent of src/bounds): scale = num/den
+ * The spec's nearest map in exact rational arithmetic (independent of src/): scale = num/den
  * (a float32 scale is num / 2^k; sizes give out/in), coordinate P/Q, rounded and clamped.
  */
 function specNearestMap(n: number, m: number, num: number, den: number, coord: CoordinateMode, mode: NearestMode): number[] {

@@ -1,7 +1,7 @@
 // Directed rounding against exact rational arithmetic (BigInt): each helper returns the smallest
 // float >= the exact result (largest <= for the Down variants), and exact results unchanged.
 import { describe, expect, it } from 'vitest';
-import { addUp, divUp, mulUp, nextDown, nextUp, rssUp, sqrtDown, sqrtUp } from '../src/bounds/rounding.js';
+import { addUp, divUp, mulUp, nextDown, nextUp, rssUp, sqrtDown, sqrtUp } from '../src/linalg/rounding.js';
 import { seededRandom } from '../src/util/random.js';
 import { add, cmp, exact, mul } from './helpers/rational.js';
 

@@ -2,11 +2,11 @@
 // checked against the explicit matrix's exact norm (test/helpers/exact.ts) on every layer kind and on a
 // seeded random sweep of strides, dilations, pads, groups, transposes and 1-D layers.
 import { describe, expect, it } from 'vitest';
-import { boundLayer } from '../src/bounds/engine.js';
-import { kernelVariants } from '../src/bounds/reduce.js';
-import { spectralBound, spectralTorusBound } from '../src/bounds/spectral.js';
-import { axisTorus, layerTorus } from '../src/bounds/torus.js';
-import { DEFAULT_ENGINE_OPTIONS } from '../src/bounds/types.js';
+import { boundLayer } from '../src/layer/engine.js';
+import { kernelVariants } from '../src/layer/kernel-variants.js';
+import { spectralBound, spectralTorusBound } from '../src/layer/spectral.js';
+import { axisTorus, layerTorus } from '../src/layer/torus.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
 import type { ConvLayer } from '../src/model/layer.js';
 import { seededRandom } from '../src/util/random.js';
 import { ownValue } from './helpers/chain.js';

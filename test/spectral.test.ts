@@ -2,9 +2,9 @@
 // independently (symbol by direct summation, sigma_max by the test helper's dense eigensolver on the
 // real embedding [[Re, -Im], [Im, Re]], whose largest singular value equals the complex one).
 import { describe, expect, it } from 'vitest';
-import type { Kernel2D } from '../src/bounds/kernel.js';
-import { halfGrid, spectralBound, spectralTorusBound, trimKernel } from '../src/bounds/spectral.js';
-import { toeplitzBound } from '../src/bounds/toeplitz.js';
+import type { Kernel2D } from '../src/layer/kernel.js';
+import { halfGrid, spectralBound, spectralTorusBound, trimKernel } from '../src/layer/spectral.js';
+import { toeplitzBound } from '../src/layer/toeplitz.js';
 import { normalArray } from '../src/util/random.js';
 import { exactNorm, largestSingularValue, makeConv } from './helpers/exact.js';
 

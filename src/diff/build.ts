@@ -1,6 +1,6 @@
 // Assembles the diff report from the two checkpoints' reports: matches layers, takes ratios b / a,
 // ranks growth and applies the --max-growth gate. Ratios are the only arithmetic here.
-import { ALL_METHODS, type MethodName } from '../bounds/types.js';
+import { ALL_METHODS, type MethodName } from '../layer/types.js';
 import { formatNumber } from '../report/format.js';
 import type { LipcheckReport, ReportLayer } from '../report/types.js';
 import { matchLayers } from './match.js';

@@ -1,7 +1,7 @@
 // Renderers of the diff report: terminal table, GitHub markdown, JSON. Formatting only.
 import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
-import { ALL_METHODS } from '../bounds/types.js';
+import { ALL_METHODS } from '../layer/types.js';
 import { formatDuration, formatNumber, formatShape, MISSING } from '../report/format.js';
 import type { DiffLayer, DiffReport, UnmatchedLayer } from './types.js';
 

@@ -1,7 +1,7 @@
 // The diff report: the JSON contract of `lipcheck diff a.onnx b.onnx` ("kind": "diff", schemaVersion 1),
 // also read by the diff's table and markdown renderers. Same conventions as the main report: keys
 // are stable, numbers are finite or null (with a note), never strings or NaN.
-import type { MethodName } from '../bounds/types.js';
+import type { MethodName } from '../layer/types.js';
 import type { MatchedBy } from './match.js';
 import type { EngineSettings } from '../report/types.js';
 

@@ -3,7 +3,7 @@
 // every bound was computed by the engine.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ALL_METHODS, type MethodName } from '../bounds/types.js';
+import { ALL_METHODS, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
 import { compileNamePattern, type NamePredicate } from '../util/name-pattern.js';
 import { formatNumber } from './format.js';

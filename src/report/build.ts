@@ -1,10 +1,10 @@
 // Assembles the report (the JSON contract) from the loader's layers and the engine's bounds.
 // It computes nothing numeric beyond ratios; it only arranges, checks budgets, and turns
 // anything non-finite into null with a note.
-import { ALL_METHODS, type LayerBounds, type MethodName, type MethodResult } from '../bounds/types.js';
+import { ALL_METHODS, type LayerBounds, type MethodName, type MethodResult } from '../layer/types.js';
 import type { Layer, ModelInfo } from '../model/layer.js';
 import { checkLayerBudget, checkNetworkBudget, type BudgetSettings } from './budget.js';
-import type { NetworkBound } from '../bounds/network.js';
+import type { NetworkBound } from '../network/walk.js';
 import { networkReport } from './network.js';
 import { SCHEMA_VERSION, type BudgetFailure, type DetailValue, type LipcheckReport, type MethodDetails, type ReportLayer } from './types.js';
 

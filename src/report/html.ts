@@ -2,8 +2,8 @@
 // a Content-Security-Policy forbids loading anything). Presentation only: every number was computed
 // by the engine; this file maps numbers to pixels and colours. Every string from the model (layer
 // names, reasons, paths) is escaped: model files are untrusted.
-import { ALL_METHODS, type MethodName } from '../bounds/types.js';
-import type { FrequencyMap } from '../bounds/frequency-map.js';
+import { ALL_METHODS, type MethodName } from '../layer/types.js';
+import type { FrequencyMap } from '../layer/frequency-map.js';
 import { formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { el, escapeHtml, logAxis, rampColor, RAMP_STOPS, type LogAxis } from './svg.js';
 import type { LipcheckReport, ReportLayer } from './types.js';

@@ -1,5 +1,5 @@
 // GitHub-flavoured markdown: a one-line verdict and a table, ready to post as a PR comment.
-import { ALL_METHODS } from '../bounds/types.js';
+import { ALL_METHODS } from '../layer/types.js';
 import { assumedInputNote, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';

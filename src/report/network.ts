@@ -1,6 +1,6 @@
 // Arranges the engine's whole-network bound for the report. Computes nothing: the graph walk
-// (src/bounds/network.ts) produced the numbers; this only states why a number is missing.
-import type { NetworkBound } from '../bounds/network.js';
+// (src/network/walk.ts) produced the numbers; this only states why a number is missing.
+import type { NetworkBound } from '../network/walk.js';
 import type { NetworkReport } from './types.js';
 
 export interface NetworkScope {

@@ -2,7 +2,7 @@
 // caller's NO_COLOR / FORCE_COLOR / TTY decision holds (cli-table3's own colours are switched off).
 import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
-import { ALL_METHODS, type MethodName } from '../bounds/types.js';
+import { ALL_METHODS, type MethodName } from '../layer/types.js';
 import { logFraction, logScale, renderBar, type LogScale } from './bars.js';
 import { assumedInputNote, formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';

@@ -1,7 +1,7 @@
 // The report: the JSON contract (schemaVersion 1) that the table and markdown renderers also read.
 // Keys are stable: a key that does not apply to a layer is present with the value null.
 // Numbers are finite JSON numbers or null (with a note saying why), never strings or NaN.
-import type { MethodName } from '../bounds/types.js';
+import type { MethodName } from '../layer/types.js';
 
 import type { InputShapeSource } from '../model/layer.js';
 

@@ -8,7 +8,7 @@
 //  - toeplitz: on a conv, the paper bound <= frobenius up to rounding; on a dense layer toeplitz is the
 //    certified spectral norm (same tolerance as spectral) and frobenius is ||W||_F;
 //  - power: a float32 measurement ||Av||/||v||, so a lower estimate up to float32 rounding.
-import type { MethodName, MethodResult } from '../../src/bounds/types.js';
+import type { MethodName, MethodResult } from '../../src/layer/types.js';
 
 /** Relative rounding between certified bounds that coincide mathematically but are computed by different sums. */
 export const ROUNDING = 1e-9;

@@ -1,11 +1,11 @@
 // Small ONNX models with norms known in closed form, for the CLI tests; and a runner that
-// spawns the real executable (bin/lipcheck -> dist/cli.js).
+// spawns the real executable (bin/lipcheck -> dist/cli/main.js).
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/main.js';
 import { attr, buildModel, floatTensor, node, valueInfo } from '../../src/onnx/build.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,7 +58,7 @@ export async function writeModels(dir: string): Promise<void> {
 
 /** Build dist/ when it is missing or older than a source file (`npm test` builds it first anyway). */
 export function ensureBuilt(): void {
-  const out = path.join(ROOT, 'dist', 'cli.js');
+  const out = path.join(ROOT, 'dist', 'cli', 'main.js');
   const newest = (dir: string): number =>
     Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)));
   if (existsSync(out) && statSync(out).mtimeMs >= newest(path.join(ROOT, 'src'))) return;
@@ -67,7 +67,7 @@ export function ensureBuilt(): void {
   } catch {
     // tsc emits even with type errors elsewhere; the build check of `npm test` reports those.
   }
-  if (!existsSync(out)) throw new Error('dist/cli.js missing: run `npx tsc -p tsconfig.json`');
+  if (!existsSync(out)) throw new Error('dist/cli/main.js missing: run `npx tsc -p tsconfig.json`');
 }
 
 export interface CliRun {

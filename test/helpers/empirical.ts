@@ -1,4 +1,4 @@
-// Independent checks through onnxruntime-node (shares no code with src/bounds):
+// Independent checks through onnxruntime-node (shares no code with src/):
 //  - empiricalLipschitz: a LOWER bound on a model's l2 Lipschitz constant, max ||f(x)-f(y)||/||x-y||
 //    over random nearby pairs refined by gradient-free ascent; a certified bound must never be below it.
 //  - explicitOperator: the matrix of an affine model (f(e_i) - f(0) for every basis vector e_i).

@@ -1,6 +1,6 @@
 // The independent exact reference every bound is tested against: the explicit matrix of a
 // small conv/dense layer built straight from the ONNX operator definitions, and its largest
-// singular value from a dense symmetric eigensolver (cyclic Jacobi). Shares no code with src/bounds.
+// singular value from a dense symmetric eigensolver (cyclic Jacobi). Shares no code with src/.
 import type { ConvLayer, DenseLayer } from '../../src/model/layer.js';
 import { normalArray } from '../../src/util/random.js';
 

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { boundLayer } from '../../src/bounds/engine.js';
-import { networkBound } from '../../src/bounds/network.js';
-import type { EngineOptions } from '../../src/bounds/types.js';
+import { boundLayer } from '../../src/layer/engine.js';
+import { networkBound } from '../../src/network/walk.js';
+import type { EngineOptions } from '../../src/layer/types.js';
 import { InputError } from '../../src/errors.js';
 import type { Layer, LoadedModel } from '../../src/model/layer.js';
 import { loadModel } from '../../src/onnx/load.js';

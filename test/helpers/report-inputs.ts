@@ -1,6 +1,6 @@
 // Hand-made loader layers and engine results for reporter tests (no loader, no engine).
-import type { NetworkBound } from '../../src/bounds/network.js';
-import type { LayerBounds, MethodName, MethodResult } from '../../src/bounds/types.js';
+import type { NetworkBound } from '../../src/network/walk.js';
+import type { LayerBounds, MethodName, MethodResult } from '../../src/layer/types.js';
 import type { ConvLayer, DenseLayer, Layer, ModelInfo, UnsupportedLayer } from '../../src/model/layer.js';
 import { resolveBudgets, type BudgetFlags, type BudgetConfig } from '../../src/report/budget.js';
 import { buildReport, type ReportInput } from '../../src/report/build.js';

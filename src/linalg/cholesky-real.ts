@@ -9,7 +9,7 @@
 // exactly that: trailing updates subtract partial sums, the panel is a triangular solve by
 // substitution (recursively blocked; never an explicit inverse, whose error would grow with the
 // block's condition number).
-import { blockRowUpdate, subtractProduct } from './gemm.js';
+import { blockRowUpdate, subtractProduct } from '../native/blas.js';
 
 /**
  * Cholesky (dot-product / Crout form, row by row, contiguous inner loops) of t*I - G into the lower

@@ -5,12 +5,12 @@
 // bound up to float32 rounding, whatever the convergence state or loss of orthogonality, and even if
 // the adjoint were imperfect (the adjoint only steers v).
 import os from 'node:os';
-import * as ort from 'onnxruntime-node';
 import type { ConvLayer, DenseLayer } from '../model/layer.js';
 import { normalArray } from '../util/random.js';
-import { KrylovBasis, symmetricEigen } from './lanczos.js';
-import { convNormalModel, denseNormalModel, FORWARD, INPUT, NORMAL, WEIGHT, type NormalOperatorModel } from './operator.js';
-import type { MethodResult } from './types.js';
+import { KrylovBasis, symmetricEigen } from '../linalg/lanczos.js';
+import { onnxruntime } from './onnxruntime.js';
+import { convNormalModel, denseNormalModel, FORWARD, INPUT, NORMAL, WEIGHT, type NormalOperatorModel } from './normal-operator.js';
+import type { MethodResult } from '../layer/types.js';
 
 /** Largest input or output vector (elements, batch 1) power iteration runs on: 2^25, e.g. 32 x 1024 x 1024. */
 export const MAX_OPERATOR_ELEMENTS = 1 << 25;
@@ -244,6 +244,7 @@ export interface NormalOperatorSession {
 
 /** One onnxruntime session for the layer, reused by every step (model parsing and planning happen once). */
 export async function openNormalOperator(model: NormalOperatorModel, weight: Float32Array, threads: number): Promise<NormalOperatorSession> {
+  const ort = await onnxruntime();
   const session = await ort.InferenceSession.create(model.bytes, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,

@@ -34,7 +34,7 @@ import {
   scaleConstant,
   sizeDependentBroadcast,
 } from './op-constants.js';
-import { addUp, divUp, mulUp, rssUp, sqrtDown, sqrtUp, sumUp } from './rounding.js';
+import { addUp, divUp, mulUp, rssUp, sqrtDown, sqrtUp, sumUp } from '../linalg/rounding.js';
 import { MAX_SIZE_FREE_LENGTH, resizeLinearAxisNorm, resizeNearestAxisCopies } from './resize.js';
 
 export interface UncertifiedNode {

@@ -18,7 +18,7 @@
 // cubic (resizeLinearAxisNorm returns null): the caller refuses those.
 import type { CoordinateMode, NearestMode } from './op-constants.js';
 import { nonnegativeMatrixNorm } from './op-constants.js';
-import { addUp, mulUp, roundUp, sqrtUp } from './rounding.js';
+import { addUp, mulUp, roundUp, sqrtUp } from '../linalg/rounding.js';
 
 export type { CoordinateMode, NearestMode };
 

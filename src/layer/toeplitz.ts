@@ -14,9 +14,9 @@
 // That margin is added to each row's certified sup and the final sqrt is rounded up.
 import type { Kernel2D } from './kernel.js';
 import { RowPolynomialGrid, rowAutocorrelations } from './autocorr.js';
-import { chooseGrid, gridCorrection, DEFAULT_MAX_C } from './certify.js';
-import { UNIT_ROUNDOFF } from './hermitian.js';
-import { roundUp } from './dense.js';
+import { chooseGrid, gridCorrection, DEFAULT_MAX_C } from './grid-correction.js';
+import { UNIT_ROUNDOFF } from '../linalg/gram-certificate.js';
+import { roundUp } from './dense-norm.js';
 
 export interface ToeplitzOptions {
   /** Grid points per axis of positive degree (the paper uses 50); raised automatically when too coarse. */

@@ -28,7 +28,7 @@
 // ||G_hat - G||_2 <= ||S||_F^2 gamma_N <= taps ||K||_F^2 gamma_N; we use 4u N taps ||K||_F^2 (formError).
 // The same bound covers the trace used to skip frequencies. hermitian.ts adds the Cholesky margin.
 import type { Kernel2D } from './kernel.js';
-import { chooseGrid } from './certify.js';
+import { chooseGrid } from './grid-correction.js';
 import {
   UNIT_ROUNDOFF,
   addABt,
@@ -37,9 +37,9 @@ import {
   mirrorLower,
   newTarget,
   type EigenTarget,
-} from './hermitian.js';
-import { certifyRealGram, effectiveTolerance, roundUp, smallSideGramAuto } from './dense.js';
-import { NATIVE_MIN_MACS, gramNative } from './gemm.js';
+} from '../linalg/gram-certificate.js';
+import { certifyRealGram, effectiveTolerance, roundUp, smallSideGramAuto } from './dense-norm.js';
+import { NATIVE_MIN_MACS, gramNative } from '../native/blas.js';
 import { normalArray } from '../util/random.js';
 
 export interface SpectralOptions {

@@ -8,14 +8,20 @@
 import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
 import type { KernelVariant } from './kernel.js';
 import type { EngineOptions, LayerBounds, MethodName, MethodResult } from './types.js';
-import { kernelVariants } from './reduce.js';
+import { kernelVariants } from './kernel-variants.js';
 import { toeplitzBound } from './toeplitz.js';
 import { frobeniusBound, frobeniusNorm } from './frobenius.js';
 import { spectralBound, spectralTorusBound, halfGridSize } from './spectral.js';
-import { chooseGrid } from './certify.js';
+import { chooseGrid } from './grid-correction.js';
 import { layerTorus } from './torus.js';
-import { denseSpectralNorm, roundUp } from './dense.js';
-import { powerIteration } from './power.js';
+import { denseSpectralNorm, roundUp } from './dense-norm.js';
+import type { PowerOptions } from '../native/power.js';
+
+/** Power iteration runs onnxruntime: loaded on first use, so upper-bound-only runs never load the native addon. */
+async function powerIteration(layer: ConvLayer | DenseLayer, opts: PowerOptions): Promise<MethodResult> {
+  const native = await import('../native/power.js');
+  return native.powerIteration(layer, opts);
+}
 
 type Details = MethodResult['details'];
 type DetailValue = Details[string];

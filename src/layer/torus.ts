@@ -19,7 +19,7 @@
 //    OUTPUT length, so that length plays n. Groups: every block lives on the same torus.
 // Any torus at least this large also works (zero-extend further); a smaller one need not.
 import type { ConvLayer } from '../model/layer.js';
-import { convTransposeOutputSize } from './operator.js';
+import { convTransposeOutputSize } from '../native/normal-operator.js';
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];

@@ -1,45 +1,32 @@
 // The command line: parses flags, then ties loader -> engine -> report. stdout carries only the
 // report; progress, warnings, budget failures and errors go to stderr.
 // Exit codes: 0 ok / within budget, 1 a budget exceeded, 2 usage or input error, 3 internal error (a bug).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
-import { auditModel } from './audit.js';
-import { frequencyMap } from './bounds/frequency-map.js';
-import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from './bounds/types.js';
-import { InputError } from './errors.js';
-import type { Layer } from './model/layer.js';
-import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from './report/budget.js';
-import { buildReport } from './report/build.js';
-import { chalkFor } from './report/color.js';
-import { heatMapLayers, renderHtml, type HtmlFrequencyMap } from './report/html.js';
-import { renderJson } from './report/json.js';
-import { renderMarkdown } from './report/markdown.js';
-import { renderTable } from './report/table.js';
-import type { LipcheckReport } from './report/types.js';
-import { compileNamePattern } from './util/name-pattern.js';
-import { printable } from './util/printable.js';
-import { diffMain } from './diff/cli.js';
-
-export const EXIT = { ok: 0, budgetExceeded: 1, usage: 2, internal: 3 } as const;
+import { auditModel } from '../audit.js';
+import { frequencyMap } from '../layer/frequency-map.js';
+import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../layer/types.js';
+import { InputError } from '../errors.js';
+import type { Layer } from '../model/layer.js';
+import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from '../report/budget.js';
+import { buildReport } from '../report/build.js';
+import { chalkFor } from '../report/color.js';
+import { heatMapLayers, renderHtml, type HtmlFrequencyMap } from '../report/html.js';
+import { renderJson } from '../report/json.js';
+import { renderMarkdown } from '../report/markdown.js';
+import { renderTable } from '../report/table.js';
+import type { LipcheckReport } from '../report/types.js';
+import { compileNamePattern } from '../util/name-pattern.js';
+import { printable } from '../util/printable.js';
+import { diffMain } from './diff.js';
+import {
+  EXIT, oneLine, parseInputShape, processIO, ProgressLine, runCommand, toolVersion, withCommonOptions, type CliIO,
+} from './shared.js';
 
 export type Format = 'table' | 'json' | 'markdown' | 'html';
-
-interface OutStream {
-  write(text: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
-
-/** Where the CLI reads and writes; tests pass their own. */
-export interface CliIO {
-  stdout: OutStream;
-  stderr: OutStream;
-  env: Record<string, string | undefined>;
-  cwd: string;
-}
 
 export interface CliOptions {
   model: string;
@@ -64,65 +51,9 @@ export interface CliOptions {
   bars: boolean;
 }
 
-function processIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
-}
-
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   if (argv[2] === 'diff') return diffMain(argv, io);
   return runCommand('lipcheck', () => parseArgs(argv, io), (options) => run(options, io), io);
-}
-
-/** Parse, run, and map errors to exit codes the same way for every command (main and diff). */
-export async function runCommand<O extends { debug: boolean }>(
-  label: string,
-  parse: () => O | null,
-  exec: (options: O) => Promise<number>,
-  io: CliIO,
-): Promise<number> {
-  let options: O | null;
-  try {
-    options = parse();
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return EXIT.ok; // --help, --version
-      // commander wraps its hints onto a second line: keep them on the one error line
-      io.stderr.write(`${label}: ${printable(err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim())}\n`);
-      return EXIT.usage;
-    }
-    throw err;
-  }
-  if (!options) return EXIT.ok;
-  try {
-    return await exec(options);
-  } catch (err) {
-    return reportError(err, options.debug, io);
-  }
-}
-
-export function reportError(err: unknown, debug: boolean, io: CliIO): number {
-  const e = err instanceof Error ? err : new Error(String(err));
-  if (e instanceof InputError) {
-    io.stderr.write(`lipcheck: ${e.file ? `${e.file}: ` : ''}${oneLine(e.message)}\n`);
-    if (debug && e.stack) io.stderr.write(`${e.stack}\n`);
-    return EXIT.usage;
-  }
-  if (debug) io.stderr.write(`lipcheck: internal error: ${e.stack ?? e.message}\n`);
-  else io.stderr.write(`lipcheck: internal error: ${oneLine(e.message)} (rerun with --debug for the stack trace, and please report it)\n`);
-  return EXIT.internal;
-}
-
-/** One printable line: multi-line messages joined, control characters from file names escaped. */
-export function oneLine(text: string): string {
-  return printable(text.replace(/\s*\n\s*/g, '; ').trim());
-}
-
-// ---------------------------------------------------------------- flags
-
-export function toolVersion(): string {
-  // dist/cli.js and src/cli.ts both sit one level below the package root.
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 const HELP_AFTER = `
@@ -152,30 +83,6 @@ Exit codes: 0 ok, 1 budget exceeded, 2 usage or input error, 3 internal error (a
 Colour: off when stdout is not a terminal or NO_COLOR is set; FORCE_COLOR=1 forces it on.
 `;
 
-/**
- * What every command shares: the engine's flags, the stream and diagnostics flags, help text,
- * suggestions, and errors handed to runCommand (which prints the one-line message) instead of exiting.
- */
-export function withCommonOptions(cmd: Command, io: CliIO, helpAfter: string): Command {
-  return cmd
-    .addOption(new Option('-m, --methods <list>', 'comma-separated methods').argParser(parseMethods).default([...DEFAULT_ENGINE_OPTIONS.methods], DEFAULT_ENGINE_OPTIONS.methods.join(',')))
-    .option('-s, --samples <n>', 'grid points per frequency axis (toeplitz, spectral)', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.samples)
-    .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
-    .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
-    .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
-    .option('-q, --quiet', 'no progress or warnings on stderr')
-    .option('--debug', 'print stack traces on errors')
-    .option('--color', 'force colour')
-    .option('--no-color', 'disable colour')
-    .addHelpText('after', helpAfter)
-    .showSuggestionAfterError(true)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-      outputError: () => {},
-    });
-}
 
 /** Parse argv (process.argv form); null when commander already handled --help/--version. */
 export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
@@ -227,46 +134,11 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
   };
 }
 
-export function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-export function parseNonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-export function parseTolerance(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a number between 0 and 1 (exclusive)');
-  return n;
-}
-
 function parseBudget(value: string): number {
   const n = value.trim() === '' ? Number.NaN : Number(value);
   const problem = budgetProblem(n);
   if (problem) throw new InvalidArgumentError('expected a positive number');
   return n;
-}
-
-export function parseMethods(value: string): MethodName[] {
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const unknown = names.filter((n) => !ALL_METHODS.includes(n as MethodName));
-  if (unknown.length > 0) throw new InvalidArgumentError(`unknown method ${unknown.join(', ')} (choose from ${ALL_METHODS.join(', ')})`);
-  if (names.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${ALL_METHODS.join(', ')}`);
-  return ALL_METHODS.filter((m) => names.includes(m));
-}
-
-export function parseInputShape(value: string): number[] {
-  const parts = value.split(/[x,×]/i);
-  const dims = parts.map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : Number.NaN));
-  if (dims.length < 2 || dims.length > 5 || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
-    throw new InvalidArgumentError('expected 2 to 5 positive integers such as 1x3x224x224');
-  }
-  return dims;
 }
 
 function parseLayerPattern(value: string): string {
@@ -280,27 +152,7 @@ function parseLayerPattern(value: string): string {
 
 // ---------------------------------------------------------------- run
 
-/** A single stderr line rewritten in place; only on a TTY. */
-export class ProgressLine {
-  private shown = false;
-  constructor(
-    private readonly stream: OutStream,
-    private readonly enabled: boolean,
-  ) {}
 
-  update(text: string): void {
-    if (!this.enabled) return;
-    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
-    this.stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
-    this.shown = true;
-  }
-
-  clear(): void {
-    if (!this.shown) return;
-    this.stream.write('\r\x1b[2K');
-    this.shown = false;
-  }
-}
 
 async function run(opts: CliOptions, io: CliIO): Promise<number> {
   const started = performance.now();

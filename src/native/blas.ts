@@ -12,7 +12,8 @@
 // Results do not depend on the thread count: MLAS splits a GEMM over rows/columns of the output,
 // never over the inner dimension, so every entry is summed in the same order.
 import os from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
+import { onnxruntime } from './onnxruntime.js';
 import { attr, buildModel, node, valueInfo } from '../onnx/build.js';
 import { DataType } from '../onnx/schema.js';
 
@@ -21,9 +22,10 @@ export const NATIVE_MIN_MACS = 3e7;
 
 let threads = os.availableParallelism();
 interface Sessions {
-  xyt: ort.InferenceSession;
-  update: ort.InferenceSession;
-  cmab: ort.InferenceSession;
+  ort: typeof Ort;
+  xyt: Ort.InferenceSession;
+  update: Ort.InferenceSession;
+  cmab: Ort.InferenceSession;
 }
 let sessions: Promise<Sessions> | null = null;
 
@@ -39,7 +41,7 @@ export async function releaseGemm(): Promise<void> {
   sessions = null;
   if (s) {
     const all = await s;
-    await Promise.all(Object.values(all).map((x: ort.InferenceSession) => x.release()));
+    await Promise.all([all.xyt, all.update, all.cmab].map((x) => x.release()));
   }
 }
 
@@ -73,19 +75,18 @@ function getSessions(): Promise<Sessions> {
       inputs: [valueInfo('a', ['p', 'q'], D), valueInfo('b', ['q', 's'], D), valueInfo('c', ['p', 's'], D)],
       outputs: [valueInfo('z', ['p', 's'], D)],
     });
-    const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
-    sessions = Promise.all([xyt, update, cmab].map((m) => ort.InferenceSession.create(m, opts))).then(([a, b, c]) => ({
-      xyt: a,
-      update: b,
-      cmab: c,
-    }));
+    const opts: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+    sessions = onnxruntime().then(async (ort) => {
+      const [a, b, c] = await Promise.all([xyt, update, cmab].map((m) => ort.InferenceSession.create(m, opts)));
+      return { ort, xyt: a, update: b, cmab: c };
+    });
   }
   return sessions;
 }
 
 /** X Y^T for row-major X (p x c) and Y (q x c), float64. */
 export async function multiplyABt(x: Float64Array, p: number, y: Float64Array, q: number, c: number): Promise<Float64Array> {
-  const { xyt } = await getSessions();
+  const { ort, xyt } = await getSessions();
   const out = await xyt.run({ x: new ort.Tensor('float64', x, [p, c]), y: new ort.Tensor('float64', y, [q, c]) });
   return out.z.data as Float64Array;
 }
@@ -95,7 +96,7 @@ export async function multiplyABt(x: Float64Array, p: number, y: Float64Array, q
  * the first k rows of U = L^T to block row j0..j1 of a Cholesky factor.
  */
 export async function blockRowUpdate(u: Float64Array, k: number, n: number, s: Float64Array, j0: number, j1: number): Promise<Float64Array> {
-  const { update } = await getSessions();
+  const { ort, update } = await getSessions();
   const i64 = (a: number, b: number) => new ort.Tensor('int64', BigInt64Array.from([BigInt(a), BigInt(b)]), [2]);
   const out = await update.run({
     u: new ort.Tensor('float64', u, [k, n]),
@@ -110,7 +111,7 @@ export async function blockRowUpdate(u: Float64Array, k: number, n: number, s: F
 
 /** C - A B for row-major A (p x q), B (q x s), C (p x s), float64. */
 export async function subtractProduct(c: Float64Array, a: Float64Array, b: Float64Array, p: number, q: number, s: number): Promise<Float64Array> {
-  const { cmab } = await getSessions();
+  const { ort, cmab } = await getSessions();
   const out = await cmab.run({
     a: new ort.Tensor('float64', a, [p, q]),
     b: new ort.Tensor('float64', b, [q, s]),

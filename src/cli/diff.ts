@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { auditModel } from '../audit.js';
-import type { EngineOptions, MethodName } from '../bounds/types.js';
+import type { EngineOptions, MethodName } from '../layer/types.js';
 import { budgetProblem, resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
@@ -13,10 +13,10 @@ import type { LipcheckReport } from '../report/types.js';
 import {
   EXIT, oneLine, parseInputShape, ProgressLine, runCommand, toolVersion, withCommonOptions,
   type CliIO,
-} from '../cli.js';
-import { buildDiffReport } from './build.js';
-import { renderDiffJson, renderDiffMarkdown, renderDiffTable } from './render.js';
-import type { DiffReport } from './types.js';
+} from './shared.js';
+import { buildDiffReport } from '../diff/build.js';
+import { renderDiffJson, renderDiffMarkdown, renderDiffTable } from '../diff/render.js';
+import type { DiffReport } from '../diff/types.js';
 
 export type DiffFormat = 'table' | 'json' | 'markdown';
 

@@ -8,7 +8,7 @@
 /** A constant with the reason it holds, or null with the reason it cannot be certified. */
 export type Certified = { value: number; why: string } | { value: null; why: string };
 
-import { addDown, divUp, mulUp, sqrtDown, sqrtUp, subUp } from './rounding.js';
+import { addDown, divUp, mulUp, sqrtDown, sqrtUp, subUp } from '../linalg/rounding.js';
 
 const ok = (value: number, why: string): Certified => ({ value, why });
 const no = (why: string): Certified => ({ value: null, why });

@@ -23,10 +23,10 @@ import {
   newTarget,
   realGramOps,
   type EigenTarget,
-} from './hermitian.js';
+} from '../linalg/gram-certificate.js';
 import { normalArray } from '../util/random.js';
-import { NATIVE_MIN_MACS, gramNative, multiplyABt } from './gemm.js';
-import { roundUp } from './rounding.js';
+import { NATIVE_MIN_MACS, gramNative, multiplyABt } from '../native/blas.js';
+import { roundUp } from '../linalg/rounding.js';
 
 export interface DenseNormResult {
   /** Certified upper bound on sigma_max. */

@@ -9,7 +9,7 @@
 // filter bank's frequency response before any subsampling.
 import type { ConvLayer } from '../model/layer.js';
 import { rowAutocorrelations } from './autocorr.js';
-import { kernelVariants } from './reduce.js';
+import { kernelVariants } from './kernel-variants.js';
 
 /** Grid points per axis are capped: a picture needs no more, and the cost grows with their square. */
 export const MAX_MAP_SAMPLES = 64;
