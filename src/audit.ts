@@ -8,6 +8,8 @@ import type { EngineOptions, LayerBounds } from './layer/types.js';
 import { InputError } from './errors.js';
 import type { Layer, LoadedModel } from './model/layer.js';
 import { loadModel } from './onnx/load.js';
+import { frequencyMap } from './layer/frequency-map.js';
+import type { HeatMapPick, HtmlFrequencyMap } from './report/html.js';
 
 export interface AuditOptions {
   /** The model path as the user typed it (errors name it so), resolved against `cwd`. */
@@ -55,4 +57,12 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   const best = bounds.map((b) => b.best);
   const network = layers.length === model.layers.length && model.graph ? networkBound(model.graph, best) : null;
   return { model, layers, bounds, network, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart };
+}
+
+/** The per-frequency maps (a picture, not a bound) of the conv layers the HTML report picked. */
+export function frequencyMapsFor(picks: readonly HeatMapPick[], layers: readonly Layer[], samples: number): HtmlFrequencyMap[] {
+  return picks.flatMap((pick) => {
+    const layer = layers[pick.index];
+    return layer.kind === 'conv' ? [{ ...pick, map: frequencyMap(layer, samples) }] : [];
+  });
 }

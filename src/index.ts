@@ -2,6 +2,8 @@
 // line (commander, chalk) is not part of it: it lives in src/cli/ and runs through bin/lipcheck.
 export { InputError } from './errors.js';
 export { loadModel } from './onnx/load.js';
+export { auditModel, type Audit, type AuditOptions } from './audit.js';
+export { networkBound, type NetworkBound } from './network/walk.js';
 export { boundLayers } from './layer/engine.js';
 export { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName, type MethodResult } from './layer/types.js';
 export type { ConvLayer, DenseLayer, Layer, LoadedModel, ModelInfo, UnsupportedLayer } from './model/layer.js';

@@ -6,11 +6,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
-import { auditModel } from '../audit.js';
-import { frequencyMap } from '../layer/frequency-map.js';
+import { auditModel, frequencyMapsFor } from '../audit.js';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
-import type { Layer } from '../model/layer.js';
 import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
@@ -214,7 +212,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     warnings,
   });
   const wantsHtml = opts.format === 'html' || opts.html !== undefined;
-  const frequencyMaps = wantsHtml ? frequencyMapsFor(report, selected, opts.samples) : [];
+  const frequencyMaps = wantsHtml ? frequencyMapsFor(heatMapLayers(report), selected, opts.samples) : [];
   if (opts.html !== undefined) writeReportFile(path.resolve(io.cwd, opts.html), opts.html, renderHtml(report, { frequencyMaps }));
   io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) }), { bars: opts.bars, frequencyMaps }));
 
@@ -223,14 +221,6 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     io.stderr.write(`${errChalk.red(`lipcheck: budget exceeded: ${f.name ?? 'network'}: ${f.reason}`)}\n`);
   }
   return report.budget.passed ? EXIT.ok : EXIT.budgetExceeded;
-}
-
-/** The per-frequency maps of the layers the HTML report shows (at most two: cheap). */
-function frequencyMapsFor(report: LipcheckReport, layers: readonly Layer[], samples: number): HtmlFrequencyMap[] {
-  return heatMapLayers(report).flatMap((pick) => {
-    const layer = layers[pick.index];
-    return layer.kind === 'conv' ? [{ ...pick, map: frequencyMap(layer, samples) }] : [];
-  });
 }
 
 function writeReportFile(absPath: string, shown: string, text: string): void {

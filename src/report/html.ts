@@ -22,7 +22,7 @@ export interface HtmlFrequencyMap extends HeatMapPick {
 }
 
 export interface HtmlOptions {
-  /** The engine's per-frequency maps for the layers heatMapLayers() picked (the CLI computes them). */
+  /** The engine's per-frequency maps for the layers heatMapLayers() picked (computed by frequencyMapsFor in src/audit.ts). */
   frequencyMaps?: readonly HtmlFrequencyMap[];
 }
 
