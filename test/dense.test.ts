@@ -2,7 +2,10 @@
 // independent dense eigensolver.
 import { describe, expect, it } from 'vitest';
 import { denseSpectralNorm } from '../src/layer/dense-norm.js';
-import { addABt, choleskyTestHermitian, lanczosStart, powerIterate, realGramOps } from '../src/linalg/gram-certificate.js';
+import { addABt, realGramOps } from '../src/linalg/gram.js';
+import { choleskyTestHermitian } from '../src/linalg/cholesky-complex.js';
+import { powerIterate } from '../src/linalg/eigen-certificate.js';
+import { lanczosStart } from '../src/linalg/lanczos.js';
 import { choleskyTestReal, choleskyTestRealNative } from '../src/linalg/cholesky-real.js';
 import { gramNative } from '../src/native/blas.js';
 import { normalArray } from '../src/util/random.js';

@@ -1,7 +1,9 @@
-// The pure Krylov pieces behind [power], against closed forms and naive float64 arithmetic.
+// The pure Krylov pieces behind [power] and the certificate's Lanczos start, against closed forms
+// and naive float64 arithmetic.
 import { describe, expect, it } from 'vitest';
-import { KrylovBasis, symmetricEigen } from '../src/linalg/lanczos.js';
+import { Float64KrylovBasis, KrylovBasis, Lanczos, symmetricEigen } from '../src/linalg/lanczos.js';
 import { normalArray } from '../src/util/random.js';
+import { symmetricEigenvalues } from './helpers/exact.js';
 
 describe('symmetricEigen', () => {
   it('the path-graph Laplacian tridiag(-1, 2, -1): eigenvalues 2 - 2 cos(k pi / (m + 1)), largest first', () => {
@@ -105,5 +107,51 @@ describe('KrylovBasis', () => {
     basis.reset(x);
     expect(basis.count).toBe(1);
     expect(Array.from(basis.vector(0))).toEqual(Array.from(x));
+  });
+});
+
+describe('Lanczos recurrence on the float64 basis', () => {
+  it('the tridiagonal it solves is Q^T G Q of the basis it built, and its top Ritz value converges to lambda_max', () => {
+    const n = 40;
+    const a = normalArray(n * n, 3);
+    const g = new Float64Array(n * n); // G = A A^T
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let c = 0; c < n; c++) g[i * n + j] += a[i * n + c] * a[j * n + c];
+    const apply = (x: ArrayLike<number>, y: Float64Array) => {
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += g[i * n + j] * x[j];
+        y[i] = s;
+      }
+    };
+    const steps = 25;
+    const basis = new Float64KrylovBasis(n, steps);
+    const lz = new Lanczos(basis);
+    const x = normalArray(n, 4);
+    basis.push(x, Math.hypot(...x));
+    let state = null;
+    for (let j = 0; j < steps; j++) {
+      apply(basis.vector(j), lz.w);
+      state = lz.step(lz.w);
+      if (j + 1 < steps) lz.extend();
+    }
+    const m = state!.m;
+    // Q^T G Q computed naively from the stored basis, and its eigenvalues
+    const gq = new Float64Array(n);
+    const proj = new Float64Array(m * m);
+    for (let j = 0; j < m; j++) {
+      apply(basis.vector(j), gq);
+      for (let i = 0; i < m; i++) proj[i * m + j] = basis.vector(i).reduce((s, v, r) => s + v * gq[r], 0);
+    }
+    const projected = symmetricEigenvalues(proj, m).sort().reverse();
+    const scale = Math.max(...symmetricEigenvalues(g, n));
+    expect(m).toBe(steps);
+    for (let p = 0; p < m; p++) expect(Math.abs(state!.values[p] - projected[p])).toBeLessThan(1e-10 * scale);
+    expect(Math.abs(state!.theta - scale)).toBeLessThan(1e-9 * scale);
+    // the cheap residual |beta y_m| is the measured ||G v - theta v|| of the Ritz vector
+    const v = new Float64Array(n);
+    basis.combine(state!.vectors.subarray(0, m), v);
+    apply(v, gq);
+    const measured = Math.sqrt(gq.reduce((s, z, r) => s + (z - state!.theta * v[r]) ** 2, 0));
+    expect(Math.abs(measured - state!.residual)).toBeLessThan(1e-8 * scale);
   });
 });

@@ -12,7 +12,6 @@ import {
   averagePoolConstant,
   batchNormConstant,
   broadcastReplication,
-  broadcastShape,
   ERF_CONSTANT,
   gatherMultiplicity,
   GELU_ERF_CONSTANT,
@@ -29,6 +28,7 @@ import {
   sizeDependentBroadcast,
 } from '../src/network/op-constants.js';
 import { resizeNearestAxisCopies } from '../src/network/resize.js';
+import { broadcastSymbolicShapes as broadcastShape } from '../src/model/shape.js';
 import { largestSingularValue } from './helpers/exact.js';
 import { explicitOperator } from './helpers/empirical.js';
 import { seededRandom } from '../src/util/random.js';

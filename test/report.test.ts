@@ -272,20 +272,33 @@ describe('markdown', () => {
   });
 });
 
-describe('json schema validator (the test helper itself)', () => {
+describe('json schema validator (ajv on REPORT_JSON_SCHEMA)', () => {
+  const good = JSON.parse(renderJson(makeReport([conv], [convBounds])));
+  const broken = (mutate: (r: any) => void) => {
+    const copy = structuredClone(good);
+    mutate(copy);
+    return validateJsonSchema(REPORT_JSON_SCHEMA, copy);
+  };
+
+  it('accepts the report it is mutated from', () => {
+    expect(validateJsonSchema(REPORT_JSON_SCHEMA, good)).toEqual([]);
+  });
+
   it('rejects what the contract forbids', () => {
-    const good = JSON.parse(renderJson(makeReport([conv], [convBounds])));
-    const broken = (mutate: (r: any) => void) => {
-      const copy = structuredClone(good);
-      mutate(copy);
-      return validateJsonSchema(REPORT_JSON_SCHEMA, copy);
-    };
-    expect(broken((r) => { r.layers[0].bounds.spectral = '1.8'; })).toEqual(['$.layers[0].bounds.spectral: expected number | null, got string']);
-    expect(broken((r) => { delete r.network.certified; })).toEqual(['$.network: missing required key certified']);
-    expect(broken((r) => { r.layers[0].extra = 1; })).toEqual(['$.layers[0]: unexpected key extra']);
-    expect(broken((r) => { r.schemaVersion = 2; })).toEqual(['$.schemaVersion: expected 1']);
-    expect(broken((r) => { r.layers[0].budget = { limit: 1 }; })).toHaveLength(1);
-    expect(broken((r) => { r.layers[0].best = -1; })).toEqual(['$.layers[0].best: -1 < minimum 0']);
+    expect(broken((r) => { r.layers[0].bounds.spectral = '1.8'; })).toEqual(['/layers/0/bounds/spectral: must be number,null']);
+    expect(broken((r) => { delete r.network.certified; })).toEqual(["/network: must have required property 'certified'"]);
+    expect(broken((r) => { r.layers[0].extra = 1; })).toEqual(['/layers/0: must NOT have additional properties (extra)']);
+    expect(broken((r) => { r.schemaVersion = 2; })).toEqual(['/schemaVersion: must be equal to constant (1)']);
+    expect(broken((r) => { r.layers[0].budget = { limit: 1 }; })).toContain('/layers/0/budget: must match exactly one schema in oneOf');
+    expect(broken((r) => { r.layers[0].best = -1; })).toEqual(['/layers/0/best: must be >= 0']);
+    expect(broken((r) => { r.model.sha256 = 'XYZ'; })).toEqual(['/model/sha256: must match pattern "^[0-9a-f]{64}$"']);
+    expect(broken((r) => { r.layers[0].bestMethod = 'svd'; })).toEqual(['/layers/0/bestMethod: must be equal to one of the allowed values']);
+    expect(broken((r) => { r.settings.samples = 1.5; })).toEqual(['/settings/samples: must be integer']);
+    expect(broken((r) => { r.settings.methods = []; })).toEqual(['/settings/methods: must NOT have fewer than 1 items']);
+  });
+
+  it('fails loudly on a keyword the validator does not know (strict mode)', () => {
+    expect(() => validateJsonSchema({ type: 'object', properties: {}, maxFancy: 3 }, {})).toThrow(/unknown keyword/);
   });
 });
 

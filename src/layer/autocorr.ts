@@ -1,14 +1,6 @@
-// The paper's per-row polynomial P_i(w) = sum_j |f_ij(w)|^2, evaluated cheaply.
-//
-// P_i is the 2-D Fourier series of the autocorrelation of row i of the kernel:
-//     r_i(dh, dw) = sum_j sum_{h,w} K[i,j,h,w] K[i,j,h+dh,w+dw],   |dh| < kh, |dw| < kw,
-//     P_i(w) = sum_{dh,dw} r_i(dh,dw) cos(dh w1 + dw w2)          (r_i is even, so P_i is real).
-// Computing r_i costs cin (kh kw)^2 per row, after which the grid costs m1 m2 kh instead of
-// cin m1 m2 log(m) for zero-padded kernel FFTs. Measured against fft.js on zero-padded kernels
-// (one-off benchmark, 2 cores, m = 64, same values to 1e-6): 64x64x3x3 11 ms vs 136 ms,
-// 512x512x3x3 57 ms vs 7.2 s, 64x3x7x7 7 ms vs 14 ms, 64x3x11x11 7.5 ms vs 6.3 ms. The direct
-// separable evaluation below (O(m^2 kh) per row, cheaper than an m x m FFT for small kernels) is kept;
-// it also needs no power-of-two grid, so the paper's m = 50 stays usable.
+// The paper's per-row polynomial P_i(w) = sum_j |f_ij(w)|^2, as the Fourier series of row i's
+// autocorrelation, evaluated separably on a grid.
+// Derivation: docs/derivations.md#row-autocorrelations-the-papers-bound
 import type { Kernel2D } from './kernel.js';
 
 /** Autocorrelations of every row of a kernel, rows taken over the smaller of cout and cin. */

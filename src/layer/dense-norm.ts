@@ -1,32 +1,12 @@
-// Certified spectral norm of a dense matrix (Gemm / MatMul weights, 1x1 convs).
-//
-// sigma_max(W)^2 = lambda_max(G) with G the Gram matrix on the smaller side (W W^T if rows <= cols,
-// else W^T W), so the O(n^3) work is on n = min(rows, cols). G is formed in float64 column-chunk by
-// column-chunk (never a 25088^2 matrix), then hermitian.ts certifies lambda_max(G) <= tau by power
-// iteration + a Cholesky test of tau I - G, and the value is sqrt(tau).
-//
-// Why Cholesky and not Gram iteration (Delattre et al. 2023): both need G, whose formation
-// (n^2 k / 2 multiply-adds) dominates; after it, one Cholesky costs n^3/6 while every Gram-iteration
-// step costs a full n^3 product and still overestimates unless many steps are taken. The Cholesky
-// test reaches the requested tolerance directly. Timings: see the report / bench.
-//
-// Rounding: forming G by dot products of length k gives |G_hat - W W^T| <= gamma_k |W||W|^T
-// elementwise, so ||G_hat - G||_2 <= gamma_k ||W||_F^2 (gamma_k = k u / (1 - k u)); we use
-// 2 (k + 4) u ||W||_F^2, the Cholesky margin is added in hermitian.ts, and the final sqrt is rounded up.
-import {
-  NATIVE_CHOLESKY_MIN,
-  UNIT_ROUNDOFF,
-  addABt,
-  certifyGram,
-  lanczosStart,
-  mirrorLower,
-  newTarget,
-  realGramOps,
-  type EigenTarget,
-} from '../linalg/gram-certificate.js';
+// Certified spectral norm of a dense matrix (Gemm / MatMul weights, 1x1 convs): the Gram matrix on
+// the smaller side, formed in float64, and a certified bound on its largest eigenvalue.
+// Derivation: docs/derivations.md#certified-dense-matrix-norm
+import { NATIVE_CHOLESKY_MIN, addABt, mirrorLower, realGramOps } from '../linalg/gram.js';
+import { certifyGram, newTarget, type EigenTarget } from '../linalg/eigen-certificate.js';
+import { lanczosStart } from '../linalg/lanczos.js';
+import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
 import { normalArray } from '../util/random.js';
 import { NATIVE_MIN_MACS, gramNative, multiplyABt } from '../native/blas.js';
-import { roundUp } from '../linalg/rounding.js';
 
 export interface DenseNormResult {
   /** Certified upper bound on sigma_max. */
@@ -45,9 +25,6 @@ const LANCZOS_STEPS = 80;
 
 /** Columns of the long side copied (as float64) per Gram update: bounds the scratch to n * CHUNK. */
 const CHUNK = 256;
-
-// roundUp moved to rounding.ts; re-exported for existing importers
-export { roundUp };
 
 /**
  * Real Gram matrix on the smaller side of a row-major rows x cols matrix (full storage, float64),
@@ -82,7 +59,7 @@ export function smallSideGram(
 }
 
 /**
- * smallSideGram, on native float64 DGEMM (gemm.ts) when the product is large enough to pay for it
+ * smallSideGram, on native float64 DGEMM (native/blas.ts) when the product is large enough to pay for it
  * (or when forced); the same matrix up to the summation order, so the same rounding margin.
  */
 export async function smallSideGramAuto(

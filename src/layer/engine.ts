@@ -1,7 +1,7 @@
 // The bound engine: runs the requested methods on each layer record and returns plain data.
 // Pure numeric orchestration: no printing, no file I/O (power iteration runs onnxruntime in memory).
 //
-// Conv layers are reduced to stride-1 kernel blocks (reduce.ts); every reduction ("variant") is a
+// Conv layers are reduced to stride-1 kernel blocks (kernel-variants.ts); every reduction ("variant") is a
 // valid bound, so each upper method reports the smallest certified value over variants.
 // Dense layers: the certified spectral norm of W is what toeplitz and spectral both report (for a
 // matrix they coincide); frobenius reports ||W||_F.
@@ -14,7 +14,8 @@ import { frobeniusBound, frobeniusNorm } from './frobenius.js';
 import { spectralBound, spectralTorusBound, halfGridSize } from './spectral.js';
 import { chooseGrid } from './grid-correction.js';
 import { layerTorus } from './torus.js';
-import { denseSpectralNorm, roundUp } from './dense-norm.js';
+import { denseSpectralNorm } from './dense-norm.js';
+import { roundUp } from '../linalg/rounding.js';
 import type { PowerOptions } from '../native/power.js';
 
 /** Power iteration runs onnxruntime: loaded on first use, so upper-bound-only runs never load the native addon. */

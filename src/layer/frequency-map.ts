@@ -1,12 +1,6 @@
-// Per-frequency values of a conv layer's symbol over a grid, for the HTML report's heat maps.
-// Not a bound: a picture of where (in spatial frequency) the layer puts its gain.
-//
-// The quantity is ||F(w)||_F^2 = sum_i P_i(w) of the stride-1 kernel (groups as blocks: the symbol is
-// block-diagonal, so the squared Frobenius norms add), where F(w) is the cout x cin matrix of the
-// kernel's 2-D Fourier series. It is the layer's gain at frequency w summed over channel pairs: cheap
-// (one Fourier series of the summed row autocorrelations, autocorr.ts), and its peak sits where
-// sigma_max(F(w))^2 peaks for most trained kernels. Strides are ignored on purpose: the map shows the
-// filter bank's frequency response before any subsampling.
+// Per-frequency ||F(w)||_F^2 of a conv layer's stride-1 kernel over a grid, for the HTML report's heat
+// maps. Not a bound: a picture of where (in spatial frequency) the layer puts its gain.
+// Derivation: docs/derivations.md#row-autocorrelations-the-papers-bound
 import type { ConvLayer } from '../model/layer.js';
 import { rowAutocorrelations } from './autocorr.js';
 import { kernelVariants } from './kernel-variants.js';

@@ -6,7 +6,7 @@
 //     |f_ij(w)|^2 = |sum_{h,w} K_ijhw e^{-i(...)}|^2 <= (kh*kw) * sum_{h,w} K_ijhw^2   (Cauchy-Schwarz),
 // so sup_w ||F(w)||_2 <= sqrt(kh*kw) * ||K||_F. No grid, no correction.
 import type { Kernel2D } from './kernel.js';
-import { roundUp } from './dense-norm.js';
+import { roundUp } from '../linalg/rounding.js';
 
 /** Euclidean (Frobenius) norm of any array of numbers, scaled against overflow, rounded up. */
 export function frobeniusNorm(a: ArrayLike<number>): number {

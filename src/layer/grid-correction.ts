@@ -1,27 +1,6 @@
-// Turning the maximum of a non-negative trigonometric polynomial on a grid into a certified
-// upper bound on its supremum over the whole torus.
-//
-// Claim. Let P(w1, w2) >= 0 be a real trigonometric polynomial whose frequencies (k1, k2) satisfy
-// |k1| <= n1, |k2| <= n2, with M = sup P. Sample P on the grid {(2 pi a / m1, 2 pi b / m2)}. Then
-//     M <= max_grid P / (1 - c),   c = (pi^2 / 4) * (n1 / m1 + n2 / m2)^2,   provided c < 1.
-//
-// Proof. Let w* be a maximiser (P is continuous and periodic) and g the grid point nearest to it on
-// the torus, so d = g - w* has |d1| <= pi/m1, |d2| <= pi/m2. Put phi(t) = P(w* + t d) for real t.
-//  * phi(t) = sum_k r_k e^{i t (k.d)} is an entire function of exponential type
-//    sigma = max |k.d| <= n1|d1| + n2|d2| <= pi (n1/m1 + n2/m2), bounded on the real line.
-//  * 0 <= phi <= M on the real line, so f = phi - M/2 satisfies |f| <= M/2 there (subtracting a
-//    constant keeps the type). Bernstein's inequality for functions of exponential type sigma bounded
-//    on R (Boas, Entire Functions, Thm 11.1.2), applied twice: |phi''| = |f''| <= sigma^2 M / 2.
-//  * w* is an interior maximum of a smooth periodic function, so phi(0) = M and phi'(0) = 0.
-//    Taylor with integral remainder: phi(1) >= M - (1/2) sup|phi''| >= M (1 - sigma^2 / 4).
-// Hence max_grid P >= P(g) = phi(1) >= M (1 - c). (Centring at M/2 halves the constant
-// (pi^2/2)(...)^2 that the plain bound |phi''| <= sigma^2 M gives.)
-//
-// The same argument certifies sup_w sigma_max(F(w))^2 from a grid (the spectral bound): at the
-// maximiser take the optimal unit u, v and phi(t) = |u^H F(w* + t d) v|^2, which is non-negative,
-// of the same degree, <= M everywhere, equal to M at t = 0, and <= sigma_max(F(g))^2 at t = 1.
-//
-// Axes of degree 0 (a kernel of size 1 along that axis) need no sampling: their m may be 1.
+// Turns the maximum of a non-negative trigonometric polynomial on a grid into a certified upper bound
+// on its supremum over the torus: sup <= max_grid / (1 - c), c = (pi^2/4) (n1/m1 + n2/m2)^2.
+// Derivation: docs/derivations.md#grid-correction-toeplitz-and-spectral-sup-routes
 
 /** The correction for one grid: sup <= gridMax / (1 - c); on a norm (a square root) multiply by `factor`. */
 export interface GridCorrection {

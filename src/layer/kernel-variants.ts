@@ -1,28 +1,6 @@
-// Reduces any conv layer record to stride-1, undilated, single-group float64 kernel blocks
-// (kernel.ts), such that for every variant returned
-//     ||layer||_2 <= max over the variant's blocks of sup_w ||F_block(w)||_2.
-//
-// Everything below is argued on the infinite lattice Z^d: the layer's finite operator (any padding,
-// input size, output_padding) is a submatrix of the lattice operator (zero padding = restriction
-// to a finite window, a shift by the pad is unitary), so its norm is no larger.
-//
-//  * ConvTranspose is the adjoint of the Conv with the same weight tensor, stride, dilation and
-//    groups: ONNX weight [cin, cout/g, k...] read as a Conv weight [cout_conv = cin, cin_conv/g, k...].
-//    Adjoints have equal norms, so the Conv's reduction applies unchanged (stride included).
-//  * Groups: the operator is block-diagonal over groups -> one block per group, norm = max. A
-//    depthwise layer gives g blocks of (cout/g) x 1; no dense cout x cin matrix is ever built.
-//  * Per spatial axis, with stride s and dilation d, y[p] = sum_h K[h] x[s p + d h]:
-//    - only inputs at multiples of e = gcd(s, d) are read, so the operator is the (s/e, d/e) conv
-//      composed with a subsampling (a co-isometry): same norm. Write s, d for the reduced pair.
-//    - stride-1 variant: the strided conv is a row subset of the stride-1 conv, so its norm is no
-//      larger; a stride-1 conv with dilation d is d interleaved copies (one per residue mod d) of the
-//      undilated conv, so dilation is dropped. The block is the kernel itself.
-//    - polyphase variant (s > 1): with d h = s t(h) + a(h), 0 <= a < s,
-//      y[p] = sum_h K[h] x_{a(h)}[p + t(h)] where x_a[q] = x[s q + a] are the polyphase components
-//      (x -> (x_a) is unitary). That is a stride-1 conv on the phases with taps t in
-//      [0, floor(d (k-1)/s)] (= ceil(k/s) - 1 when d = 1); (a, t) determines h, so no taps collide.
-//      Only phases some tap reaches become channels. Axes with s = 1 drop their dilation as above
-//      (the residue split along one axis commutes with the phase split along the other).
+// Reduces any conv layer record to stride-1, undilated, single-group float64 kernel blocks (kernel.ts):
+// for every variant returned, ||layer||_2 <= max over its blocks of sup_w ||F_block(w)||_2.
+// Derivation: docs/derivations.md#kernel-variants-groups-dilation-polyphase-stride-transposition
 import type { ConvLayer } from '../model/layer.js';
 import type { Kernel2D, KernelVariant } from './kernel.js';
 

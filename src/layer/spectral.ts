@@ -1,44 +1,13 @@
-// [spectral] The tight Toeplitz bound: a certified upper bound on max over blocks of
-//     sup_w sigma_max(F(w)),   F(w)_ij = sum_{h,w} K[i,j,h,w] e^{-i(h w1 + w w2)}   (cout x cin).
-//
-// Grid argument (sup route). Sample w on an m1 x m2 grid. At a maximiser w* with optimal unit u, v,
-// g(w) = |u^H F(w) v|^2 is a non-negative trigonometric polynomial of degree (kh-1, kw-1), <= sigma*^2
-// everywhere and = sigma*^2 at w*; so at the grid point p nearest w*,
-//     sigma_max(F(p))^2 >= g(p) >= (1 - c) sigma*^2      (c from gridCorrection, proof in certify.ts).
-// Hence sup sigma <= sqrt(max over grid of an UPPER bound on sigma_max(F(p))^2) / sqrt(1 - c).
-//
-// Torus route. A zero-padded stride-1 conv on an n1 x n2 input is a compression of the circular conv
-// on the N1 x N2 torus whenever N >= n + k - 1 (no wrap-around), whose norm is exactly the max of
-// sigma_max(F) over the N1 x N2 DFT grid: no correction factor. The caller picks N (torus.ts derives
-// it for strided / dilated / transposed layers from the layer's input shape).
-//
-// Per frequency, sigma_max(F(p))^2 = lambda_max(G(p)) with G = A A^H, A = F or F^T (whichever has
-// fewer rows: Gram on the smaller side). hermitian.ts certifies lambda_max(G(p)) <= tau against ONE
-// target shared by all frequencies of all blocks of a kernel shape: tau only rises, and is always
-// (1+tol)^2 times a Rayleigh quotient, so the result is within ~tol of the true grid maximum.
-// Frequencies whose trace (= ||F||_F^2 >= sigma_max^2) is already below tau need no Cholesky.
-//
-// Forming G(p). G(w) = sum_d e^{-i d.w} C_d with C_d = sum_{t - t' = d} T_t T_t'^T (T_t the oriented
-// real tap matrices, d over (2kh-1)(2kw-1) lags). Precomputing the C_d costs (kh kw)^2 n^2 k / 2 once;
-// then each frequency costs (2kh-1)(2kw-1) n^2 instead of 2 n^2 k for a direct Gram. The cheaper of
-// the two (by flop count) is used. Hermitian symmetry F(-w) = conj(F(w)) halves the grid.
-//
-// Rounding. Every entry of G_hat (either way of forming it, including twiddle-factor errors) is off by
-// at most gamma_N (S S^T)_ij with S_ic = sum_t |T_t,ic| and N < k taps + lags + 16, so
-// ||G_hat - G||_2 <= ||S||_F^2 gamma_N <= taps ||K||_F^2 gamma_N; we use 4u N taps ||K||_F^2 (formError).
-// The same bound covers the trace used to skip frequencies. hermitian.ts adds the Cholesky margin.
+// [spectral] The tight Toeplitz bound: a certified upper bound on max over blocks of sup_w sigma_max(F(w)),
+// on a grid with the grid correction (sup route) or exactly on a torus (torus route), one certified
+// Hermitian Gram eigenvalue per frequency.
+// Derivation: docs/derivations.md#spectral-bound-per-frequency-certificate-sup-and-torus-routes
 import type { Kernel2D } from './kernel.js';
 import { chooseGrid } from './grid-correction.js';
-import {
-  UNIT_ROUNDOFF,
-  addABt,
-  certifyGram,
-  hermitianGramOps,
-  mirrorLower,
-  newTarget,
-  type EigenTarget,
-} from '../linalg/gram-certificate.js';
-import { certifyRealGram, effectiveTolerance, roundUp, smallSideGramAuto } from './dense-norm.js';
+import { addABt, hermitianGramOps, mirrorLower } from '../linalg/gram.js';
+import { certifyGram, newTarget, type EigenTarget } from '../linalg/eigen-certificate.js';
+import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
+import { certifyRealGram, effectiveTolerance, smallSideGramAuto } from './dense-norm.js';
 import { NATIVE_MIN_MACS, gramNative } from '../native/blas.js';
 import { normalArray } from '../util/random.js';
 
@@ -120,31 +89,15 @@ interface Stats {
 async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: number, kw: number) => GridChoice, route: string): Promise<SpectralResult> {
   const t0 = performance.now();
   const tol = effectiveTolerance(opts.tolerance);
-  // One power-of-two scale for all blocks (exact), so squares neither overflow nor underflow and
-  // blocks of the same shape can share one target.
-  let maxAbs = 0;
-  for (const b of blocks) {
-    for (let i = 0; i < b.data.length; i++) {
-      const a = Math.abs(b.data[i]);
-      if (!(a <= maxAbs)) maxAbs = a;
-    }
-  }
-  if (!Number.isFinite(maxAbs)) throw new RangeError('kernel has non-finite entries');
-  const scale = maxAbs > 0 ? 2 ** Math.round(Math.log2(maxAbs)) : 1;
+  const scale = commonScale(blocks);
   const stats: Stats = { frequencies: 0, skipped: 0, gram: new Set() };
-  const groups = new Map<string, { kh: number; kw: number; target: EigenTarget; blocks: Kernel2D[] }>();
-  for (const b of blocks.map(trimKernel)) {
-    const key = `${b.kh}x${b.kw}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { kh: b.kh, kw: b.kw, target: newTarget(tol), blocks: [] }));
-    g.blocks.push(b);
-  }
+  const groups = groupByShape(blocks.map(trimKernel), tol);
   let best: { value: number; gridMax: number; factor: number; grid: number[] } = { value: 0, gridMax: 0, factor: 1, grid: [1, 1] };
   let lower = 0;
   let iterations = 0;
   let certificates = 0;
   let failures = 0;
-  for (const g of groups.values()) {
+  for (const g of groups) {
     const grid = gridFor(g.kh, g.kw);
     for (const b of g.blocks) await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts.gram, opts.native);
     const gridMax = roundUp(Math.sqrt(g.target.tau)) * scale;
@@ -167,6 +120,42 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
     iterations,
     gram: [...stats.gram].join('+') || 'none',
   };
+}
+
+/**
+ * One power-of-two scale for all blocks (exact), so squares neither overflow nor underflow and
+ * blocks of the same shape can share one target.
+ */
+function commonScale(blocks: Kernel2D[]): number {
+  let maxAbs = 0;
+  for (const b of blocks) {
+    for (let i = 0; i < b.data.length; i++) {
+      const a = Math.abs(b.data[i]);
+      if (!(a <= maxAbs)) maxAbs = a;
+    }
+  }
+  if (!Number.isFinite(maxAbs)) throw new RangeError('kernel has non-finite entries');
+  return maxAbs > 0 ? 2 ** Math.round(Math.log2(maxAbs)) : 1;
+}
+
+/** Blocks of one kernel shape: they share the grid, its correction and one certificate target. */
+interface ShapeGroup {
+  kh: number;
+  kw: number;
+  target: EigenTarget;
+  blocks: Kernel2D[];
+}
+
+/** Groups blocks by kernel shape, in order of first appearance. */
+function groupByShape(blocks: Kernel2D[], tol: number): ShapeGroup[] {
+  const groups = new Map<string, ShapeGroup>();
+  for (const b of blocks) {
+    const key = `${b.kh}x${b.kw}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { kh: b.kh, kw: b.kw, target: newTarget(tol), blocks: [] }));
+    g.blocks.push(b);
+  }
+  return [...groups.values()];
 }
 
 /**
@@ -236,25 +225,25 @@ function angle(d1: number, d2: number, a: number, b: number, m1: number, m2: num
 }
 
 /**
- * Raise `target` until lambda_max(G(p)) <= target.tau for every grid point p of one block
- * (in units of scale^2).
+ * A block's taps oriented so that rows are its smaller side and divided by the common scale:
+ * T[t] (n x k, at t * n * k) is K[:, :, t] if cout <= cin, else its transpose.
  */
-async function certifyBlock(
-  blk: Kernel2D,
-  scale: number,
-  m1: number,
-  m2: number,
-  target: EigenTarget,
-  stats: Stats,
-  gram?: 'lags' | 'direct',
-  native?: boolean,
-): Promise<void> {
+interface OrientedTaps {
+  T: Float64Array;
+  n: number;
+  k: number;
+  kh: number;
+  kw: number;
+  taps: number;
+  /** ||T||_F^2 (in units of scale^2). */
+  frob2: number;
+}
+
+function orientTaps(blk: Kernel2D, scale: number): OrientedTaps {
   const { cout, cin, kh, kw } = blk;
   const taps = kh * kw;
   const n = Math.min(cout, cin);
   const k = Math.max(cout, cin);
-  if (n === 0) return;
-  // Oriented taps T[t] (n x k): T[t][r][c] = K[r][c][t] if cout <= cin, else K[c][r][t].
   const T = new Float64Array(taps * n * k);
   let frob2 = 0;
   for (let i = 0; i < cout; i++) {
@@ -268,50 +257,105 @@ async function certifyBlock(
       }
     }
   }
-  if (frob2 === 0) return;
+  return { T, n, k, kh, kw, taps, frob2 };
+}
+
+/**
+ * Lags d = t - t' of a kh x kw kernel, indexed l = (dh + kh - 1) (2kw - 1) + dw + kw - 1. Lags with
+ * d > 0 (dh > 0, or dh == 0 and dw > 0) are l > centre; C_-d = C_d^T covers the others.
+ */
+interface LagLayout {
+  kh: number;
+  kw: number;
+  /** 2kw - 1 */
+  lw: number;
+  /** (2kh - 1)(2kw - 1) */
+  count: number;
+  /** Index of d = 0. */
+  centre: number;
+  /** Number of lags with d > 0. */
+  half: number;
+}
+
+function lagLayout(kh: number, kw: number): LagLayout {
   const lw = 2 * kw - 1;
-  const lags = (2 * kh - 1) * lw;
-  const formError = 4 * UNIT_ROUNDOFF * (k * taps + lags + 16) * taps * frob2;
+  const count = (2 * kh - 1) * lw;
+  const centre = (kh - 1) * lw + (kw - 1);
+  return { kh, kw, lw, count, centre, half: count - centre - 1 };
+}
 
-  if (taps === 1) {
-    // 1x1 kernel: a constant real symbol, one frequency, the dense matrix norm.
-    stats.frequencies++;
-    const dense = await smallSideGramAuto(T, n, k, 1, native);
-    const g = dense.g;
-    stats.gram.add(dense.native ? 'dense native' : 'dense');
-    await certifyRealGram(g, n, target, formError, MAX_ITERATIONS);
-    return;
-  }
+/** Lag index of the tap pair (p, q), d = p - q. */
+function lagOf(L: LagLayout, p: number, q: number): number {
+  return (Math.floor(p / L.kw) - Math.floor(q / L.kw) + L.kh - 1) * L.lw + ((p % L.kw) - (q % L.kw) + L.kw - 1);
+}
 
-  // Traces of the lag matrices: tr G(w) = sum_d cos(d.w) tr C_d (tr C_-d = tr C_d).
-  const lagOf = (p: number, q: number) => (Math.floor(p / kw) - Math.floor(q / kw) + kh - 1) * lw + ((p % kw) - (q % kw) + kw - 1);
-  const trC = new Float64Array(lags);
-  const nk = n * k;
+/** d.w for lag l at grid point (a, b). */
+function lagAngle(L: LagLayout, l: number, a: number, b: number, m1: number, m2: number): number {
+  return angle(Math.floor(l / L.lw) - (L.kh - 1), (l % L.lw) - (L.kw - 1), a, b, m1, m2);
+}
+
+/** Traces of the lag matrices: tr C_d = sum_{t - t' = d} <T_t, T_t'>. */
+function lagTraces(ot: OrientedTaps, L: LagLayout): Float64Array {
+  const { T, taps } = ot;
+  const nk = ot.n * ot.k;
+  const trC = new Float64Array(L.count);
   for (let p = 0; p < taps; p++) {
     for (let q = 0; q < taps; q++) {
       let s = 0;
       for (let c = 0; c < nk; c++) s += T[p * nk + c] * T[q * nk + c];
-      trC[lagOf(p, q)] += s;
+      trC[lagOf(L, p, q)] += s;
     }
   }
+  return trC;
+}
+
+/** tr G(w) = ||F(w)||_F^2 = tr C_0 + 2 sum_{d>0} cos(d.w) tr C_d (tr C_-d = tr C_d). */
+function traceAt(trC: Float64Array, L: LagLayout, a: number, b: number, m1: number, m2: number): number {
+  let s = trC[L.centre];
+  for (let l = L.centre + 1; l < L.count; l++) s += 2 * trC[l] * Math.cos(lagAngle(L, l, a, b, m1, m2));
+  return s;
+}
+
+/**
+ * Raise `target` until lambda_max(G(p)) <= target.tau for every grid point p of one block
+ * (in units of scale^2).
+ */
+async function certifyBlock(
+  blk: Kernel2D,
+  scale: number,
+  m1: number,
+  m2: number,
+  target: EigenTarget,
+  stats: Stats,
+  gram?: 'lags' | 'direct',
+  native?: boolean,
+): Promise<void> {
+  if (Math.min(blk.cout, blk.cin) === 0) return;
+  const ot = orientTaps(blk, scale);
+  if (ot.frob2 === 0) return;
+  const { n, k, taps } = ot;
+  const L = lagLayout(ot.kh, ot.kw);
+  const formError = 4 * UNIT_ROUNDOFF * (k * taps + L.count + 16) * taps * ot.frob2;
+
+  if (taps === 1) {
+    // 1x1 kernel: a constant real symbol, one frequency, the dense matrix norm.
+    stats.frequencies++;
+    const dense = await smallSideGramAuto(ot.T, n, k, 1, native);
+    stats.gram.add(dense.native ? 'dense native' : 'dense');
+    await certifyRealGram(dense.g, n, target, formError, MAX_ITERATIONS);
+    return;
+  }
+
+  const trC = lagTraces(ot, L);
   const pts = halfGrid(m1, m2);
   const count = pts.length / 2;
   stats.frequencies += count;
-  // Lags with d > 0 (dh > 0, or dh == 0 and dw > 0): index >= centre; their cos/sin per frequency.
-  const centre = (kh - 1) * lw + (kw - 1);
-  const trace = (a: number, b: number) => {
-    let s = trC[centre];
-    for (let l = centre + 1; l < lags; l++) {
-      s += 2 * trC[l] * Math.cos(angle(Math.floor(l / lw) - (kh - 1), (l % lw) - (kw - 1), a, b, m1, m2));
-    }
-    return s;
-  };
 
   if (n === 1) {
     // One row: sigma_max^2 = ||row||^2 = trace, no matrix at all (depthwise / single-channel blocks).
     stats.gram.add('scalar');
     for (let f = 0; f < count; f++) {
-      const tr = trace(pts[2 * f], pts[2 * f + 1]);
+      const tr = traceAt(trC, L, pts[2 * f], pts[2 * f + 1], m1, m2);
       if (tr > target.lower) target.lower = tr;
       const up = tr + formError;
       if (up > target.tau) target.tau = up;
@@ -319,138 +363,182 @@ async function certifyBlock(
     return;
   }
 
-  const useLags = gram ? gram === 'lags' : chooseLags(n, k, taps, lags, count);
+  const useLags = gram ? gram === 'lags' : chooseLags(n, k, taps, L.count, count);
   stats.gram.add(useLags ? 'lags' : 'direct');
+  const formGram = useLags ? lagGramFormer(await lagMatrices(ot, L, stats, native), L, n, m1, m2) : directGramFormer(ot, m1, m2);
   const nn = n * n;
   const g = new Float64Array(2 * nn);
   const work = new Float64Array(2 * nn);
   const bufs = { x: normalArray(2 * n, 1), y: new Float64Array(2 * n), z: new Float64Array(2 * n) };
-  // Lags path: sym[l] = C_d + C_d^T and anti[l] = C_d - C_d^T for d > 0 (l - centre - 1), plus C_0.
-  let c0: Float64Array | null = null;
-  let sym: Float64Array | null = null;
-  let anti: Float64Array | null = null;
-  // Direct path: real and imaginary parts of A, and a scratch product.
-  let ar: Float64Array | null = null;
-  let ai: Float64Array | null = null;
-  let prod: Float64Array | null = null;
-  const half = lags - centre - 1;
-  if (useLags) {
-    c0 = new Float64Array(nn);
-    const cd = new Float64Array(half * nn);
-    const tn = taps * n;
-    if ((native ?? (taps * taps * nn * k) / 2 >= NATIVE_MIN_MACS) && tn * tn <= MAX_LAG_ENTRIES) {
-      // All tap pairs at once: P = S S^T with S = [T_0; ...; T_{taps-1}] (taps n x k), block (p, q)
-      // = T_p T_q^T, by native float64 DGEMM (same products, another summation order).
-      stats.gram.add('native');
-      const P = await gramNative(tn, k, (c0_, w, out) => {
-        for (let r = 0; r < tn; r++) for (let c = 0; c < w; c++) out[r * w + c] = T[r * k + c0_ + c];
-      });
-      for (let p = 0; p < taps; p++) {
-        for (let q = 0; q < taps; q++) {
-          const l = lagOf(p, q);
-          if (l < centre || (l === centre && p !== q)) continue;
-          const dst = l === centre ? c0 : cd.subarray((l - centre - 1) * nn, (l - centre) * nn);
-          for (let i = 0; i < n; i++) {
-            const src = (p * n + i) * tn + q * n;
-            for (let j = 0; j < n; j++) dst[i * n + j] += P[src + j];
-          }
-        }
-      }
-    } else {
-      for (let p = 0; p < taps; p++) {
-        for (let q = 0; q < taps; q++) {
-          const l = lagOf(p, q);
-          if (l === centre) {
-            if (p === q) addABt(T, p * nk, T, p * nk, n, k, c0, true);
-          } else if (l > centre) {
-            addABt(T, p * nk, T, q * nk, n, k, cd.subarray((l - centre - 1) * nn, (l - centre) * nn), false);
-          }
-        }
-      }
-      mirrorLower(c0, n);
-    }
-    sym = new Float64Array(half * nn);
-    anti = new Float64Array(half * nn);
-    for (let h = 0; h < half; h++) {
-      const o = h * nn;
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < n; j++) {
-          const x = cd[o + i * n + j];
-          const xt = cd[o + j * n + i];
-          sym[o + i * n + j] = x + xt;
-          anti[o + i * n + j] = x - xt;
-        }
-      }
-    }
-  } else {
-    ar = new Float64Array(nk);
-    ai = new Float64Array(nk);
-    prod = new Float64Array(nn);
-  }
-  const cosL = new Float64Array(half);
-  const sinL = new Float64Array(half);
-  const cosT = new Float64Array(taps);
-  const sinT = new Float64Array(taps);
-
   for (let f = 0; f < count; f++) {
     const a = pts[2 * f];
     const b = pts[2 * f + 1];
-    if (trace(a, b) + formError <= target.tau) {
+    // ||F||_F^2 >= sigma_max^2: a frequency whose trace is below tau needs no Cholesky.
+    if (traceAt(trC, L, a, b, m1, m2) + formError <= target.tau) {
       stats.skipped++;
       continue;
     }
-    if (useLags) {
-      // G = C_0 + sum_{d>0} [cos(d.w) (C_d + C_d^T) - i sin(d.w) (C_d - C_d^T)]
-      for (let h = 0; h < half; h++) {
-        const l = centre + 1 + h;
-        const th = angle(Math.floor(l / lw) - (kh - 1), (l % lw) - (kw - 1), a, b, m1, m2);
-        cosL[h] = Math.cos(th);
-        sinL[h] = Math.sin(th);
-      }
-      for (let i = 0; i < nn; i++) {
-        g[2 * i] = c0![i];
-        g[2 * i + 1] = 0;
-      }
-      for (let h = 0; h < half; h++) {
-        const c = cosL[h];
-        const s = sinL[h];
-        const o = h * nn;
-        for (let i = 0; i < nn; i++) {
-          g[2 * i] += c * sym![o + i];
-          g[2 * i + 1] -= s * anti![o + i];
-        }
-      }
-    } else {
-      // A = sum_t e^{-i t.w} T_t; G = A A^H = (Ar Ar^T + Ai Ai^T) + i (Ai Ar^T - Ar Ai^T).
-      for (let t = 0; t < taps; t++) {
-        const th = angle(Math.floor(t / kw), t % kw, a, b, m1, m2);
-        cosT[t] = Math.cos(th);
-        sinT[t] = -Math.sin(th);
-      }
-      ar!.fill(0);
-      ai!.fill(0);
-      for (let t = 0; t < taps; t++) {
-        const c = cosT[t];
-        const s = sinT[t];
-        const o = t * nk;
-        for (let i = 0; i < nk; i++) {
-          ar![i] += c * T[o + i];
-          ai![i] += s * T[o + i];
-        }
-      }
-      prod!.fill(0);
-      addABt(ar!, 0, ar!, 0, n, k, prod!, true);
-      addABt(ai!, 0, ai!, 0, n, k, prod!, true);
-      mirrorLower(prod!, n);
-      for (let i = 0; i < nn; i++) g[2 * i] = prod![i];
-      prod!.fill(0);
-      addABt(ai!, 0, ar!, 0, n, k, prod!, false);
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < n; j++) g[2 * (i * n + j) + 1] = prod![i * n + j] - prod![j * n + i];
-      }
-    }
+    formGram(a, b, g);
     await certifyGram(hermitianGramOps(g, n, work), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS);
   }
+}
+
+/** Writes G(w) at grid point (a, b) into g (n x n complex, interleaved re/im), reusing its own scratch. */
+type GramFormer = (a: number, b: number, g: Float64Array) => void;
+
+/** The precomputed lag matrices: C_0, and sym = C_d + C_d^T, anti = C_d - C_d^T for d > 0 (n x n each). */
+interface LagMatrices {
+  c0: Float64Array;
+  sym: Float64Array;
+  anti: Float64Array;
+}
+
+/** C_d = sum_{t - t' = d} T_t T_t'^T for d >= 0, natively (large) or in JS, then split into sym / anti. */
+async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native?: boolean): Promise<LagMatrices> {
+  const { n, k, taps } = ot;
+  const nn = n * n;
+  const c0 = new Float64Array(nn);
+  const cd = new Float64Array(L.half * nn);
+  const tn = taps * n;
+  if ((native ?? (taps * taps * nn * k) / 2 >= NATIVE_MIN_MACS) && tn * tn <= MAX_LAG_ENTRIES) {
+    stats.gram.add('native');
+    await accumulateLagsNative(ot, L, c0, cd);
+  } else {
+    accumulateLags(ot, L, c0, cd);
+  }
+  return { c0, ...symmetricParts(cd, L.half, n) };
+}
+
+/**
+ * All tap pairs at once: P = S S^T with S = [T_0; ...; T_{taps-1}] (taps n x k), block (p, q)
+ * = T_p T_q^T, by native float64 DGEMM (same products, another summation order).
+ */
+async function accumulateLagsNative(ot: OrientedTaps, L: LagLayout, c0: Float64Array, cd: Float64Array): Promise<void> {
+  const { T, n, k, taps } = ot;
+  const nn = n * n;
+  const { centre } = L;
+  const tn = taps * n;
+  const P = await gramNative(tn, k, (c0_, w, out) => {
+    for (let r = 0; r < tn; r++) for (let c = 0; c < w; c++) out[r * w + c] = T[r * k + c0_ + c];
+  });
+  for (let p = 0; p < taps; p++) {
+    for (let q = 0; q < taps; q++) {
+      const l = lagOf(L, p, q);
+      if (l < centre || (l === centre && p !== q)) continue;
+      const dst = l === centre ? c0 : cd.subarray((l - centre - 1) * nn, (l - centre) * nn);
+      for (let i = 0; i < n; i++) {
+        const src = (p * n + i) * tn + q * n;
+        for (let j = 0; j < n; j++) dst[i * n + j] += P[src + j];
+      }
+    }
+  }
+}
+
+/** The same sums in JS, one tap pair at a time (C_0 from its lower triangle). */
+function accumulateLags(ot: OrientedTaps, L: LagLayout, c0: Float64Array, cd: Float64Array): void {
+  const { T, n, k, taps } = ot;
+  const nn = n * n;
+  const nk = n * k;
+  const { centre } = L;
+  for (let p = 0; p < taps; p++) {
+    for (let q = 0; q < taps; q++) {
+      const l = lagOf(L, p, q);
+      if (l === centre) {
+        if (p === q) addABt(T, p * nk, T, p * nk, n, k, c0, true);
+      } else if (l > centre) {
+        addABt(T, p * nk, T, q * nk, n, k, cd.subarray((l - centre - 1) * nn, (l - centre) * nn), false);
+      }
+    }
+  }
+  mirrorLower(c0, n);
+}
+
+/** sym = C_d + C_d^T and anti = C_d - C_d^T for each of the `half` n x n matrices in cd. */
+function symmetricParts(cd: Float64Array, half: number, n: number): { sym: Float64Array; anti: Float64Array } {
+  const nn = n * n;
+  const sym = new Float64Array(half * nn);
+  const anti = new Float64Array(half * nn);
+  for (let h = 0; h < half; h++) {
+    const o = h * nn;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const x = cd[o + i * n + j];
+        const xt = cd[o + j * n + i];
+        sym[o + i * n + j] = x + xt;
+        anti[o + i * n + j] = x - xt;
+      }
+    }
+  }
+  return { sym, anti };
+}
+
+/** G(w) = C_0 + sum_{d>0} [cos(d.w) (C_d + C_d^T) - i sin(d.w) (C_d - C_d^T)]: (2kh-1)(2kw-1) n^2 per point. */
+function lagGramFormer(lm: LagMatrices, L: LagLayout, n: number, m1: number, m2: number): GramFormer {
+  const { c0, sym, anti } = lm;
+  const { centre, half } = L;
+  const nn = n * n;
+  const cosL = new Float64Array(half);
+  const sinL = new Float64Array(half);
+  return (a, b, g) => {
+    for (let h = 0; h < half; h++) {
+      const th = lagAngle(L, centre + 1 + h, a, b, m1, m2);
+      cosL[h] = Math.cos(th);
+      sinL[h] = Math.sin(th);
+    }
+    for (let i = 0; i < nn; i++) {
+      g[2 * i] = c0[i];
+      g[2 * i + 1] = 0;
+    }
+    for (let h = 0; h < half; h++) {
+      const c = cosL[h];
+      const s = sinL[h];
+      const o = h * nn;
+      for (let i = 0; i < nn; i++) {
+        g[2 * i] += c * sym[o + i];
+        g[2 * i + 1] -= s * anti[o + i];
+      }
+    }
+  };
+}
+
+/** A = sum_t e^{-i t.w} T_t; G = A A^H = (Ar Ar^T + Ai Ai^T) + i (Ai Ar^T - Ar Ai^T): 2 n^2 k per point. */
+function directGramFormer(ot: OrientedTaps, m1: number, m2: number): GramFormer {
+  const { T, n, k, kw, taps } = ot;
+  const nk = n * k;
+  const nn = n * n;
+  const ar = new Float64Array(nk);
+  const ai = new Float64Array(nk);
+  const prod = new Float64Array(nn);
+  const cosT = new Float64Array(taps);
+  const sinT = new Float64Array(taps);
+  return (a, b, g) => {
+    for (let t = 0; t < taps; t++) {
+      const th = angle(Math.floor(t / kw), t % kw, a, b, m1, m2);
+      cosT[t] = Math.cos(th);
+      sinT[t] = -Math.sin(th);
+    }
+    ar.fill(0);
+    ai.fill(0);
+    for (let t = 0; t < taps; t++) {
+      const c = cosT[t];
+      const s = sinT[t];
+      const o = t * nk;
+      for (let i = 0; i < nk; i++) {
+        ar[i] += c * T[o + i];
+        ai[i] += s * T[o + i];
+      }
+    }
+    prod.fill(0);
+    addABt(ar, 0, ar, 0, n, k, prod, true);
+    addABt(ai, 0, ai, 0, n, k, prod, true);
+    mirrorLower(prod, n);
+    for (let i = 0; i < nn; i++) g[2 * i] = prod[i];
+    prod.fill(0);
+    addABt(ai, 0, ar, 0, n, k, prod, false);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) g[2 * (i * n + j) + 1] = prod[i * n + j] - prod[j * n + i];
+    }
+  };
 }
 
 /** Precompute the lag matrices when that costs fewer flops than direct Grams, and fits in memory. */

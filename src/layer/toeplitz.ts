@@ -1,22 +1,10 @@
-// [toeplitz] The paper's bound (Araujo, Negrevergne, Chevaleyre, Atif, AAAI 2021, arXiv 2006.08391,
-// multichannel theorem), made certified:
-//     ||conv||_2 <= sup_w ||F(w)||_2 <= sqrt( sum_i sup_w P_i(w) ),   P_i(w) = sum_j |f_ij(w)|^2,
-// since ||F(w)||_2^2 <= ||F(w)||_F^2 = sum_i P_i(w) <= sum_i sup P_i. Each sup is taken on a grid and
-// corrected by certify.ts (every row has the same degree, so one factor serves the whole block).
-// Each row's certified sup is also capped by the triangle inequality, sup P_i <= sum_d |r_i(d)|
-// (r_i: autocorrelation, autocorr.ts). That cap is exact for scalar kernels whose peak sits at
-// w = 0 or pi with aligned signs, and never exceeds the Cauchy-Schwarz term kh*kw*||K_i||_F^2
-// ((sum_p |K_p|)^2 <= kh*kw*sum_p K_p^2), so [toeplitz] <= [frobenius] (up to the rounding margin).
-//
-// Rounding: r_i(d) sums at most `terms` products and P_i a few kh + kw more terms with tabulated
-// trig values, so every computed quantity is within gamma * absSum_i of the exact one, with
-// gamma = 2 u (terms + 4 (kh + kw) + 32) (u = 2^-53; standard summation bounds, generous constant).
-// That margin is added to each row's certified sup and the final sqrt is rounded up.
+// [toeplitz] The paper's bound (Araujo et al., AAAI 2021) made certified: sqrt(sum_i sup_w P_i(w)),
+// each row's sup from a corrected grid maximum, capped by the triangle inequality, plus a rounding margin.
+// Derivation: docs/derivations.md#row-autocorrelations-the-papers-bound
 import type { Kernel2D } from './kernel.js';
 import { RowPolynomialGrid, rowAutocorrelations } from './autocorr.js';
 import { chooseGrid, gridCorrection, DEFAULT_MAX_C } from './grid-correction.js';
-import { UNIT_ROUNDOFF } from '../linalg/gram-certificate.js';
-import { roundUp } from './dense-norm.js';
+import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
 
 export interface ToeplitzOptions {
   /** Grid points per axis of positive degree (the paper uses 50); raised automatically when too coarse. */

@@ -1,23 +1,6 @@
 // Torus size for the spectral bound's torus route: the N1 x N2 torus whose circular conv contains the
-// layer's REAL operator (its input size, padding, stride, dilation) as a compression, for the blocks of
-// the layer's exact kernel variant (reduce.ts). Its norm is the max of sigma_max(F) over the N1 x N2
-// DFT grid, exactly: no grid correction, and never above the sup over all frequencies.
-//
-// Per spatial axis, with input length n, pads pb, pe, stride s, dilation d, kernel k:
-//  * Zero padding is an isometric embedding of x into the padded signal of length n_p = n + pb + pe,
-//    and the layer is the VALID conv on it: ||layer|| <= ||valid conv on n_p||.
-//  * Only padded positions s p + d h, multiples of e = gcd(s, d), are read: keep every e-th sample
-//    (length ceil(n_p / e)), leaving stride s' = s/e and dilation d' = d/e (coprime), as in reduce.ts.
-//  * s' = 1: the valid dilated conv splits into d' independent sub-grids (residues mod d') of length
-//    <= ceil(n1 / d'), each a valid UNDILATED conv (reduce.ts drops the dilation): N = ceil(n1 / d').
-//  * s' > 1 (polyphase): with d' h = s' t + a, output p reads phase x_a at p + t, and the largest index
-//    used, s' (p + t) + a <= n1 - 1, gives p + t <= ceil(n1 / s') - 1: a valid stride-1 conv of the
-//    polyphase kernel on phases zero-extended to length N = ceil(n1 / s').
-//  * A stride-1 valid conv on length N is a row subset of the circular conv on the N-torus (the
-//    indices p + t <= N - 1 never wrap), whose norm is the max of sigma_max over the N-point DFT grid.
-//  * ConvTranspose is the adjoint of the Conv with the same attributes acting on the ConvTranspose's
-//    OUTPUT length, so that length plays n. Groups: every block lives on the same torus.
-// Any torus at least this large also works (zero-extend further); a smaller one need not.
+// layer's real operator (input size, padding, stride, dilation) as a compression.
+// Derivation: docs/derivations.md#spectral-bound-per-frequency-certificate-sup-and-torus-routes
 import type { ConvLayer } from '../model/layer.js';
 import { convTransposeOutputSize } from '../native/normal-operator.js';
 

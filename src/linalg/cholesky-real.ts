@@ -1,14 +1,6 @@
-// Cholesky tests of t*I - G for a real symmetric G: the certificate behind every dense / 1x1 bound
-// (hermitian.ts explains the scheme and the rounding margin). Two implementations of the same
-// recurrences: a plain one for small n, and a blocked one whose O(n^3) parts run as float64 DGEMM in
-// onnxruntime (gemm.ts).
-//
-// Why blocking keeps the certificate: the margin rests on Higham's componentwise bound for Cholesky
-// (|E| <= gamma_{n+1} |R^T||R|), which only needs every entry of the factor to be computed as
-// (a_ij - sum_k l_ik l_jk) / l_jj, the sum taken in any order and any grouping. The blocked form does
-// exactly that: trailing updates subtract partial sums, the panel is a triangular solve by
-// substitution (recursively blocked; never an explicit inverse, whose error would grow with the
-// block's condition number).
+// Cholesky tests of t*I - G for a real symmetric G, the certificate behind every dense / 1x1 bound: a
+// plain version for small n and a blocked one whose O(n^3) parts run as float64 DGEMM (native/blas.ts).
+// Scheme, margin and why blocking keeps it: docs/derivations.md#blocked-cholesky-keeps-the-certificate
 import { blockRowUpdate, subtractProduct } from '../native/blas.js';
 
 /**
@@ -54,7 +46,7 @@ function failureVector(l: Float64Array, n: number, i: number, x: Float64Array, t
 const CHOLESKY_BLOCK = 256;
 /** Rows per leaf of the blocked triangular solve (JS work ~ n^2 leaf / 4 in all; the rest is DGEMM). */
 const SOLVE_LEAF = 16;
-/** Narrower right-hand sides are solved in JS (a DGEMM call costs ~0.1 ms to set up). */
+/** Narrower right-hand sides are solved in JS (a DGEMM call's set-up costs more than it saves). */
 const SOLVE_NATIVE_MIN_COLS = 64;
 
 /**
@@ -62,9 +54,9 @@ const SOLVE_NATIVE_MIN_COLS = 64;
  * (u = L^T, row-major n x n, so that block rows are contiguous). Block row J of L^T is
  * S = (t I - G)[J, j0:] minus the contribution of the rows above (one DGEMM); its diagonal block is
  * factored in JS and the rest solved as L_JJ^{-1} S[:, b:]. Left-looking touches each finished row
- * once per step and updates only the upper triangle (n^3/6 multiply-adds); 4096 x 4096: 0.65 s,
- * against 1.75 s for a right-looking version with JS panels. It reads rows of G where the plain
- * version reads columns: every caller stores G exactly symmetric (mirrored), so the numbers are the same.
+ * once per step and updates only the upper triangle (n^3/6 multiply-adds): faster than right-looking
+ * with JS panels. It reads rows of G where the plain version reads columns: every caller stores G
+ * exactly symmetric (mirrored), so the numbers are the same.
  */
 export async function choleskyTestRealNative(
   g: Float64Array,

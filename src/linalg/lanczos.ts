@@ -1,7 +1,7 @@
-// Pure numeric pieces of a thick-restart Lanczos method on a large symmetric operator whose
-// product is computed elsewhere (onnxruntime, in float32): a Krylov basis stored in float32 with
-// float64 orthogonalisation, and a dense symmetric eigensolver for the small projected matrix.
-// Nothing here applies the operator, so everything is testable on plain arrays.
+// Lanczos with full reorthogonalisation, the one implementation: the recurrence (Lanczos), the basis
+// storages it runs on (float32 KrylovBasis for onnxruntime's operators, float64 for Gram matrices),
+// the small dense eigensolver, and lanczosStart (the certificate's start vector). docs/derivations.md#lanczos
+import { dot } from './vector.js';
 
 /** Elements per block in the basis sweeps: a block of the float64 work vector stays in L1/L2 cache. */
 const BLOCK = 2048;
@@ -73,7 +73,7 @@ export function symmetricEigen(a: Float64Array, m: number): { values: Float64Arr
  * vector is exactly what is fed to the operator. Orthogonalisation runs in float64 against the
  * stored values, so the basis stays orthonormal to float32 rounding (~1e-7).
  */
-export class KrylovBasis {
+export class KrylovBasis implements KrylovStorage<Float32Array> {
   readonly data: Float32Array;
   /** Vectors currently held (slots 0..count-1). */
   count = 0;
@@ -102,13 +102,13 @@ export class KrylovBasis {
 
   /**
    * w <- z - Q (Q^T z) against every stored vector (classical Gram-Schmidt, full
-   * reorthogonalisation), coefficients to coef[0..count); returns ||w||. What one pass leaves
+   * reorthogonalisation), coefficients to coef[0..count) (the measured column of Q^T B Q: with a
+   * float32 basis its entries off the tridiagonal are not negligible); returns ||w||. What one pass leaves
    * along the basis is measured, not assumed: the second pass's dot products are fused into the
    * first pass's update sweep, and its update runs when they exceed REORTH_ETA * ||w|| ("twice is
-   * enough"). Even in float64 one pass is not enough on its own: against a float32 basis the
-   * leftover compounds from step to step (x1.7 a step on a random 48x128 operator, garbage after
-   * ~30 steps). Sweeps are blocked (the w block stays in cache) and unrolled over vectors: on cheap
-   * layers these sweeps, not the operator, dominate a Lanczos step.
+   * enough"). One pass alone is not enough, even in float64: against a float32 basis the leftover
+   * compounds from step to step (docs/derivations.md#lanczos). Sweeps are blocked (the w block stays
+   * in cache) and unrolled over vectors: on cheap layers these sweeps, not the operator, dominate a step.
    */
   orthogonalise(z: ArrayLike<number>, w: Float64Array, coef: Float64Array): number {
     const { n, count: k } = this;
@@ -244,5 +244,178 @@ export class KrylovBasis {
       for (let p = 0; p < keep; p++) for (let r = b; r < e; r++) data[p * n + r] = tmp[p * BLOCK + r - b];
     }
     this.count = keep;
+  }
+}
+
+/** Where a Lanczos run keeps its basis: the storage fixes the precision and the orthogonalisation. */
+export interface KrylovStorage<V extends Float32Array | Float64Array> {
+  readonly n: number;
+  readonly capacity: number;
+  /** Vectors currently held. */
+  readonly count: number;
+  vector(i: number): V;
+  /** Appends w / norm as the next basis vector. */
+  push(w: Float64Array, norm: number): V;
+  /**
+   * With z = B q_last: w <- z orthogonalised against the basis (w may be z itself), column[0..count)
+   * <- the last column of the projected matrix Q^T B Q; returns ||w||.
+   */
+  orthogonalise(z: ArrayLike<number>, w: Float64Array, column: Float64Array): number;
+  /** out = sum_i y[i] q_i over the stored vectors (a Ritz vector). */
+  combine(y: ArrayLike<number>, out: V): void;
+}
+
+/**
+ * Up to `capacity` orthonormal float64 vectors of length n, for operators applied in float64 (Gram
+ * matrices). Modified Gram-Schmidt twice per step; the projected matrix is the Lanczos tridiagonal
+ * (alpha_j = q_j . B q_j before orthogonalisation, beta_{j-1} the norm q_j was divided by).
+ */
+export class Float64KrylovBasis implements KrylovStorage<Float64Array> {
+  readonly data: Float64Array;
+  count = 0;
+  /** Norm the newest vector was divided by: beta_{count-2}. */
+  private lastNorm = 0;
+
+  constructor(readonly n: number, readonly capacity: number) {
+    this.data = new Float64Array(n * capacity);
+  }
+
+  vector(i: number): Float64Array {
+    return this.data.subarray(i * this.n, (i + 1) * this.n);
+  }
+
+  push(w: Float64Array, norm: number): Float64Array {
+    const q = this.vector(this.count++);
+    for (let r = 0; r < this.n; r++) q[r] = w[r] / norm;
+    this.lastNorm = norm;
+    return q;
+  }
+
+  orthogonalise(z: ArrayLike<number>, w: Float64Array, column: Float64Array): number {
+    const { n, count: k } = this;
+    if (w !== z) for (let r = 0; r < n; r++) w[r] = z[r];
+    column.fill(0, 0, k);
+    column[k - 1] = dot(this.vector(k - 1), w, n);
+    if (k > 1) column[k - 2] = this.lastNorm;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < k; i++) {
+        const qi = this.vector(i);
+        const c = dot(qi, w, n);
+        for (let r = 0; r < n; r++) w[r] -= c * qi[r];
+      }
+    }
+    return Math.sqrt(dot(w, w, n));
+  }
+
+  combine(y: ArrayLike<number>, out: Float64Array): void {
+    const { n, data } = this;
+    out.fill(0);
+    for (let i = 0; i < this.count; i++) {
+      const c = y[i];
+      for (let r = 0; r < n; r++) out[r] += c * data[i * n + r];
+    }
+  }
+}
+
+/** The state after a Lanczos step: the eigenpairs of the projected matrix and the top pair's residual. */
+export interface RitzState {
+  /** Order of the projected matrix (basis vectors). */
+  m: number;
+  /** Ritz values, largest first; vectors[p * m + i] is coordinate i (in the basis) of Ritz vector p. */
+  values: Float64Array;
+  vectors: Float64Array;
+  /** Top Ritz value. */
+  theta: number;
+  /** ||w||, the norm of the new residual (the next beta). */
+  beta: number;
+  /** |beta y_m|: residual norm of the top Ritz pair (y_m its last coordinate), cheap and unmeasured. */
+  residual: number;
+  /** theta - theta_2, or null while m = 1. */
+  gap: number | null;
+}
+
+/**
+ * The Lanczos recurrence on a symmetric B over a basis storage: the caller applies B to the newest
+ * basis vector and passes the product to step(), which orthogonalises it, updates the projected
+ * matrix and solves it; extend() then appends the residual. Stopping rules, restarts and what to
+ * do with the Ritz vector are the caller's.
+ */
+export class Lanczos<V extends Float32Array | Float64Array> {
+  /** The projected matrix Q^T B Q (capacity x capacity, row-major), packed m x m to be solved. */
+  private readonly h: Float64Array;
+  private readonly packed: Float64Array;
+  private readonly column: Float64Array;
+  /** Residual of the last step (the next basis vector before normalisation); also a product buffer. */
+  readonly w: Float64Array;
+  private beta = 0;
+
+  constructor(readonly basis: KrylovStorage<V>) {
+    const cap = basis.capacity;
+    this.h = new Float64Array(cap * cap);
+    this.packed = new Float64Array(cap * cap);
+    this.column = new Float64Array(cap);
+    this.w = new Float64Array(basis.n);
+  }
+
+  /** z = B q_j for the newest basis vector q_j (z may be this.w). */
+  step(z: ArrayLike<number>): RitzState {
+    const { basis, h, packed, column } = this;
+    const cap = basis.capacity;
+    const j = basis.count - 1;
+    const beta = basis.orthogonalise(z, this.w, column);
+    this.beta = beta;
+    for (let i = 0; i <= j; i++) h[i * cap + j] = h[j * cap + i] = column[i];
+    const m = j + 1;
+    for (let r = 0; r < m; r++) for (let c = 0; c < m; c++) packed[r * m + c] = h[r * cap + c];
+    const { values, vectors } = symmetricEigen(packed, m);
+    const theta = values[0];
+    return { m, values, vectors, theta, beta, residual: Math.abs(beta * vectors[j]), gap: m > 1 ? theta - values[1] : null };
+  }
+
+  /** Appends the last step's residual w / beta to the basis. */
+  extend(): V {
+    return this.basis.push(this.w, this.beta);
+  }
+
+  /**
+   * After the caller restarted the basis: the projected matrix becomes diag(values[0..keep)) (a
+   * thick restart onto the top Ritz vectors) or empty (keep = 0, a restart from one vector).
+   */
+  restartProjection(values: ArrayLike<number> = [], keep = 0): void {
+    const cap = this.basis.capacity;
+    this.h.fill(0);
+    for (let p = 0; p < keep; p++) this.h[p * cap + p] = values[p];
+  }
+}
+
+/** y = G x, possibly on native code (hence the promise). */
+export type MatVec = (x: Float64Array, y: Float64Array) => void | Promise<void>;
+
+/**
+ * Lanczos (float64 basis) on a real symmetric n x n G, from x: leaves in x the Ritz vector of the
+ * largest Ritz value theta once its estimated error is below relTol * theta (or after maxSteps);
+ * returns the products used. Only a start vector for the certificate, which never trusts it: far
+ * fewer products than power iteration when the top of the spectrum is clustered (wide layers).
+ * Error estimate: min(res, res^2 / (theta_1 - theta_2)) (docs/derivations.md#lanczos).
+ */
+export async function lanczosStart(apply: MatVec, n: number, x: Float64Array, maxSteps: number, relTol: number): Promise<number> {
+  const steps = Math.max(1, Math.min(maxSteps, n));
+  const lz = new Lanczos(new Float64KrylovBasis(n, steps));
+  let nx = Math.sqrt(dot(x, x, n));
+  if (!(nx > 0) || !Number.isFinite(nx)) {
+    x.fill(1);
+    nx = Math.sqrt(n);
+  }
+  lz.basis.push(x, nx);
+  for (;;) {
+    await apply(lz.basis.vector(lz.basis.count - 1), lz.w);
+    const s = lz.step(lz.w);
+    const res = s.residual;
+    const err = s.gap !== null && s.gap > 0 ? Math.min(res, (res * res) / s.gap) : res;
+    if (err <= relTol * Math.abs(s.theta) || !(s.beta > 0) || s.m === steps) {
+      lz.basis.combine(s.vectors.subarray(0, s.m), x);
+      return s.m;
+    }
+    lz.extend();
   }
 }

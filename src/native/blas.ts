@@ -1,16 +1,6 @@
-// float64 matrix products at native speed: onnxruntime's CPU Gemm on double tensors (MLAS DGEMM,
-// all cores), for the O(n^2 k) and O(n^3) parts of the certified bounds (Gram matrices of wide dense
-// layers and 1x1 convs, the spectral bound's lag matrices, blocked Cholesky updates).
-//
-// Why double and not float32: the certificate needs ||G_hat - G||_2 well below tol * lambda_max. The
-// rigorous bound for a length-k float32 dot product is gamma_k sum |products|; on VGG-16's fc6
-// (k = 25088, He weights) that is k 2^-24 ||(|W||W|^T)||_2 ~ 8, twice lambda_max(W W^T) ~ 4. In double
-// the same bound is ~1e-12 relative, so the rounding margins of dense.ts / hermitian.ts carry over
-// unchanged: DGEMM evaluates each entry as a sum of the same products in some order (FMA only removes
-// roundings), and the classical bound gamma_k sum |a_ic b_jc| holds for every order of summation.
-//
-// Results do not depend on the thread count: MLAS splits a GEMM over rows/columns of the output,
-// never over the inner dimension, so every entry is summed in the same order.
+// float64 matrix products at native speed (onnxruntime's CPU Gemm on double tensors, MLAS DGEMM) for
+// the O(n^2 k) and O(n^3) parts of the certified bounds. Why double, and why the thread count does not
+// matter: docs/derivations.md#native-float64-products-why-double-why-thread-count-independent
 import os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
 import { onnxruntime } from './onnxruntime.js';
@@ -123,7 +113,7 @@ export async function subtractProduct(c: Float64Array, a: Float64Array, b: Float
 /**
  * Row blocks of a Gram product: block I is multiplied against rows 0..end of I only, so B blocks
  * do (B + 1) / (2B) of the full product; blocks under ~256 rows lose more to DGEMM efficiency than
- * they save (measured on 4096 x 25088: 4 blocks 4.2 s, 8 blocks 3.7 s, 16 blocks 3.45 s).
+ * they save (docs/derivations.md#native-float64-products-why-double-why-thread-count-independent).
  */
 const GRAM_ROW_BLOCKS = 16;
 const GRAM_MIN_BLOCK_ROWS = 256;

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { ConvLayer, DenseLayer } from '../model/layer.js';
 import { normalArray } from '../util/random.js';
-import { KrylovBasis, symmetricEigen } from '../linalg/lanczos.js';
+import { KrylovBasis, Lanczos } from '../linalg/lanczos.js';
 import { onnxruntime } from './onnxruntime.js';
 import { convNormalModel, denseNormalModel, FORWARD, INPUT, NORMAL, WEIGHT, type NormalOperatorModel } from './normal-operator.js';
 import type { MethodResult } from '../layer/types.js';
@@ -49,9 +49,8 @@ export interface PowerLoopResult {
 
 /**
  * Krylov basis cap. Thick restarts keep the top Ritz vectors, so for one extreme eigenpair a small
- * basis needs hardly more steps (ResNet-50, tolerance 1e-4: the same counts within ~5% for 16 to
- * 40 vectors), while every step's full reorthogonalisation sweeps the whole basis three times
- * (see KrylovBasis.orthogonalise): 12-16 vectors ran fastest, 40 took 1.6x as long.
+ * basis needs hardly more steps, while every step's full reorthogonalisation sweeps the whole basis
+ * three times (see KrylovBasis.orthogonalise): 12-16 vectors ran fastest (docs/derivations.md#lanczos).
  */
 export const MAX_BASIS = 16;
 /** Memory cap of the float32 basis (16 vectors of a 64x112x112 input: 51 MB). */
@@ -138,10 +137,7 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
   const cap = basisCapacity(size, opts.basis);
   const keep = Math.min(thickKeep(cap), cap - 1);
   const basis = new KrylovBasis(size, cap);
-  const h = new Float64Array(cap * cap); // projected matrix Q^T B Q, packed m x m when solved
-  const packed = new Float64Array(cap * cap);
-  const coef = new Float64Array(cap);
-  const w = new Float64Array(size);
+  const lz = new Lanczos(basis);
   const ritz = new Float32Array(size);
   const start = normalArray(size, opts.seed);
   basis.push(start, norm(start));
@@ -174,18 +170,14 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
     pending = null;
     // The first vector of a cycle (the seeded start, or a Ritz vector) is worth a measurement; later Krylov vectors are not.
     if (j === 0) record(basis.vector(0), current);
-    const beta = basis.orthogonalise(current.z, w, coef);
-    if (!Number.isFinite(beta)) throw new Error('non-finite operator output');
-    for (let i = 0; i <= j; i++) h[i * cap + j] = h[j * cap + i] = coef[i];
-    const m = j + 1;
-    for (let r = 0; r < m; r++) for (let c = 0; c < m; c++) packed[r * m + c] = h[r * cap + c];
-    const eig = symmetricEigen(packed, m);
-    const theta = eig.values[0];
+    const eig = lz.step(current.z);
+    if (!Number.isFinite(eig.beta)) throw new Error('non-finite operator output');
+    const { m, theta } = eig;
     // x^T A^T A x = ||A x||^2, so theta = 0 means A vanishes on the Krylov space: with a random start, A = 0 there.
     if (!(theta > 0)) return result(false, 'A^T A x = 0');
     ritzEstimate = Math.sqrt(theta);
-    const r = Math.abs(beta * eig.vectors[j]) / theta;
-    errorEstimate = shortfallEstimate(r, m > 1 ? (theta - eig.values[1]) / theta : null);
+    const r = eig.residual / theta;
+    errorEstimate = shortfallEstimate(r, eig.gap === null ? null : eig.gap / theta);
     // The estimate must hold on two consecutive steps: a single step can look converged while the
     // top two eigenvalues are still unresolved (theta_2 then tracks lambda_3 and the gap looks wide).
     const within = errorEstimate <= opts.tolerance;
@@ -206,7 +198,7 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
           // The estimate was not confirmed (the basis lost orthogonality): restart from the measured
           // Ritz vector, whose run is the first step of the new basis.
           basis.reset(ritz);
-          h.fill(0);
+          lz.restartProjection();
           wasWithin = false;
           pending = final;
           restarts++;
@@ -217,11 +209,10 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
     }
     if (basis.count === cap) {
       basis.compress(eig.vectors, m, keep);
-      h.fill(0);
-      for (let p = 0; p < keep; p++) h[p * cap + p] = eig.values[p];
+      lz.restartProjection(eig.values, keep);
       restarts++;
     }
-    basis.push(w, beta);
+    lz.extend();
   }
 }
 
@@ -251,7 +242,7 @@ export async function openNormalOperator(model: NormalOperatorModel, weight: Flo
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     // The Krylov bookkeeping runs in JS between runs: idle onnxruntime workers must not spin on the
-    // cores it needs (with spinning on, a 2-core machine ran the basis sweeps ~2-3x slower).
+    // cores it needs (docs/derivations.md#lanczos).
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
   const size = model.inputDims.reduce((a, b) => a * b, 1);

@@ -1,7 +1,7 @@
 // Certified l2 Lipschitz constants of individual graph operators (pure numbers in, numbers out).
 // Every value returned here is an UPPER bound on the operator's l2 Lipschitz constant; where an
 // operator is not globally Lipschitz, or we cannot prove a constant, the function says so
-// (value null + reason) instead of guessing. The graph walk (network.ts) reads attributes and
+// (value null + reason) instead of guessing. The graph walk (walk.ts) reads attributes and
 // constants off the ONNX nodes and calls these. Computed constants are rounded upward (rounding.ts):
 // the float returned is >= the real-number constant.
 
@@ -435,33 +435,10 @@ export function gatherMultiplicity(indices: ArrayLike<number>, axisDim: number |
 }
 
 // ---------------------------------------------------------------------------------------------
-// Broadcasting and normalization.
+// Broadcasting and normalization (the broadcast shape itself: model/shape.ts).
 
 // Dims < 0 are symbolic (GraphNode.inputShapes): equal negative values are the same length,
 // anything else about them is unknown (any length >= 1).
-
-/**
- * Numpy-style broadcast of shapes (null where some shape is unknown or incompatible). A symbolic dim
- * meeting a concrete d > 1 must be d (or 1) at run time; two different symbols give null.
- */
-export function broadcastShape(shapes: (number[] | null)[]): number[] | null {
-  if (shapes.some((s) => s === null)) return null;
-  const ss = shapes as number[][];
-  const rank = Math.max(0, ...ss.map((s) => s.length));
-  const out: number[] = [];
-  for (let a = 0; a < rank; a++) {
-    let d = 1;
-    for (const s of ss) {
-      const v = s[s.length - rank + a] ?? 1;
-      if (!Number.isInteger(v) || v === 0) return null;
-      if (v === 1 || v === d) continue;
-      if (d === 1 || (d < 0 && v > 1)) d = v;
-      else if (!(d > 1 && v < 0)) return null; // two different symbols, or two different lengths
-    }
-    out.push(d);
-  }
-  return out;
-}
 
 /**
  * How many copies of each input element a broadcast from `inShape` to `outShape` makes (every

@@ -1,21 +1,6 @@
-// Certified l2 Lipschitz constants of ONNX Resize, one axis at a time. Resize (nearest or linear)
-// is a Kronecker product of per-axis maps, so the whole operator's l2 norm is the product of the
-// per-axis norms: the caller multiplies the per-axis values (nearest: sqrt of the product of
-// copy counts). Pure functions.
-//
-// Two maps are covered on every axis, and every value here bounds both:
-//  - the ONNX specification in real arithmetic (coordinate transform, then rounding or linear
-//    interpolation, clamped at the borders), with the scale as given (a float32 from the model's
-//    `scales`) or out/in when `sizes` are given;
-//  - onnxruntime's CPU kernel (upsamplebase.h, upsample.cc), which computes the source coordinate
-//    in float32 (scale rounded to float32, Math.fround after each step here) and can therefore round
-//    differently near a tie; its scale == 1 shortcut (identity) and its "all output dims equal the
-//    input dims" memcpy are covered too.
-// Size-free values (inDim/outDim null) hold for every length up to MAX_SIZE_FREE_LENGTH (16384): the
-// float32 coordinates onnxruntime computes drift by up to ulp(length) and, past 2^24, stop being
-// distinct at all, so no bound valid for literally every length exists for it. Not covered:
-// tf_crop_and_resize (needs roi), keep_aspect_ratio_policy other than stretch, antialias = 1,
-// cubic (resizeLinearAxisNorm returns null): the caller refuses those.
+// Certified l2 Lipschitz constants of ONNX Resize, one axis at a time (the caller multiplies them),
+// each bounding both the ONNX spec and onnxruntime's float32 kernel; cubic gives null. Pure.
+// What is covered and why size-free values stop at 16384: docs/derivations.md#resize
 import type { CoordinateMode, NearestMode } from './op-constants.js';
 import { nonnegativeMatrixNorm } from './op-constants.js';
 import { addUp, mulUp, roundUp, sqrtUp } from '../linalg/rounding.js';

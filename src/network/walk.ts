@@ -1,14 +1,8 @@
-// The certified whole-network bound: walk the ONNX graph once in its (topological) order and
-// carry, for every tensor t, an upper bound L(t) on the l2 Lipschitz constant of the map from the
-// graph input(s) to t. Graph inputs have L = 1, constants L = 0; each node maps its inputs' L to
-// its outputs' L with the rule for its op (composition multiplies constants, sums/concats add
-// them as below). A node with no provable rule makes everything downstream uncertified, and the
-// nodes responsible are named, never replaced by a guess. Pure: no I/O, no printing.
-//
-// Shapes may hold symbolic dims (< 0, see GraphNode.inputShapes): every rule uses them only in ways
-// valid for every length (size-free rules), or refuses. All arithmetic on constants is rounded
-// upward (rounding.ts), so every L and the final bound are >= their real-number values.
+// The certified whole-network bound: one walk of the ONNX graph carrying, for every tensor, an upper
+// bound on the Lipschitz constant from the graph input(s) to it; unprovable nodes are named. Pure.
+// Rules, symbolic dims and rounding: docs/derivations.md#network-walk-and-op-constants
 import type { AttrScalar, GraphNode, GraphSummary } from '../model/graph.js';
+import { broadcastSymbolicShapes } from '../model/shape.js';
 import {
   type Certified,
   type CoordinateMode,
@@ -23,7 +17,6 @@ import {
   averagePoolConstant,
   batchNormConstant,
   broadcastReplication,
-  broadcastShape,
   gatherMultiplicity,
   hardSwishConstant,
   maxMultiplicity,
@@ -143,7 +136,7 @@ const no = (why: string): Certified => ({ value: null, why });
 function replication(c: NodeCtx, i: number): number | string {
   const inputs = c.node.inputs;
   const shapes = inputs.map((_, j) => c.inShape(j));
-  const out = c.outShape(0) ?? broadcastShape(shapes);
+  const out = c.outShape(0) ?? broadcastSymbolicShapes(shapes);
   const rep = broadcastReplication(shapes[i], out);
   if (rep !== null) return rep;
   const othersScalar = inputs.every((_, j) => j === i || (c.L[j] === 0 && c.constant(j) !== null && c.constant(j)!.length === 1));

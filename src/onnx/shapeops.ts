@@ -1,29 +1,11 @@
 // Output-shape rules of the tensor-manipulation ops (pure; null = cannot be known).
+import { broadcastShapes } from '../model/shape.js';
 
 export type Shape = number[];
 
 export function normalizeAxis(axis: number, rank: number): number | null {
   const a = axis < 0 ? axis + rank : axis;
   return a >= 0 && a < rank ? a : null;
-}
-
-/** Numpy-style multidirectional broadcasting. */
-export function broadcastShapes(shapes: (Shape | null)[]): Shape | null {
-  if (shapes.some((s) => s === null)) return null;
-  const list = shapes as Shape[];
-  const rank = Math.max(0, ...list.map((s) => s.length));
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    let dim = 1;
-    for (const s of list) {
-      const d = s[s.length - rank + i] ?? 1;
-      if (d === 1) continue;
-      if (dim !== 1 && dim !== d) return null;
-      dim = d;
-    }
-    out.push(dim);
-  }
-  return out;
 }
 
 export function reshapeShape(input: Shape, target: ArrayLike<number>, allowZero: boolean): Shape | null {

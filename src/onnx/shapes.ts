@@ -9,8 +9,9 @@ import { CONV_WEIGHT_INPUT, convGeometry } from './conv-attrs.js';
 import { convOutputSize, parseAutoPad, resolveConvPads } from './geometry.js';
 import { inputAt } from './graph-index.js';
 import { toNumber, type NodeProto } from './schema.js';
+import { broadcastShapes } from '../model/shape.js';
 import {
-  broadcastShapes, concatShape, flattenShape, matmulShape, normalizeAxis, reduceShape, reshapeShape,
+  concatShape, flattenShape, matmulShape, normalizeAxis, reduceShape, reshapeShape,
   squeezeShape, transposeShape, unsqueezeShape, type Shape,
 } from './shapeops.js';
 
