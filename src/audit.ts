@@ -2,7 +2,8 @@
 // Shared by `lipcheck <model>` and `lipcheck diff a b`, so both audit a checkpoint the same way.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { boundLayers } from './layer/engine.js';
+import { boundLayer, boundLayers } from './layer/engine.js';
+import { findBlocks, refineBlocks, type NetworkMethod } from './network/blocks.js';
 import { naiveProduct, networkBound, type NetworkBound } from './network/walk.js';
 import type { EngineOptions, LayerBounds } from './layer/types.js';
 import { InputError } from './errors.js';
@@ -19,6 +20,8 @@ export interface AuditOptions {
   engine: EngineOptions;
   /** Only bound layers whose name passes (--layers); the network bound then needs every layer and is skipped. */
   select?: { pattern: string; matches: (name: string) => boolean };
+  /** Structural rules the network bound may use beyond the plain walk (default: all, 'averaging'). */
+  networkMethod?: NetworkMethod;
   onProgress?: (text: string) => void;
 }
 
@@ -55,8 +58,36 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   const boundsStart = performance.now();
   const bounds = await boundLayers(layers, o.engine, (done, total, name) => o.onProgress?.(`[${done}/${total}] ${name}`));
   const best = bounds.map((b) => b.best);
-  const network = layers.length === model.layers.length && model.graph ? networkBound(model.graph, best) : null;
+  const network = layers.length === model.layers.length && model.graph ? await walkGraph(model, best, o) : null;
   return { model, layers, bounds, network, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart };
+}
+
+/** Merged operators may add at most this share of the per-layer spectral work (estimated, deterministic). */
+const MERGE_BUDGET_SHARE = 0.2;
+
+/**
+ * The network bound: the plain walk, tightened where blocks.ts finds exact merges and ReLU-averaged
+ * blocks. Merged operators are bounded by the per-layer engine with the run's upper-bound methods.
+ */
+async function walkGraph(model: LoadedModel, best: (number | null)[], o: AuditOptions): Promise<NetworkBound> {
+  const graph = model.graph!;
+  const upper = o.engine.methods.filter((m) => m !== 'power');
+  const plans = upper.length > 0 ? findBlocks(graph, model.layers, o.networkMethod ?? 'averaging') : [];
+  if (plans.length === 0) return networkBound(graph, best);
+  let merged = 0;
+  // the tightest upper method the run asked for bounds each merged operator
+  const methods = upper.includes('spectral') ? ['spectral' as const] : upper;
+  const refinements = await refineBlocks(
+    plans,
+    model.layers,
+    best,
+    async (layer) => {
+      o.onProgress?.(`network: merged operator ${++merged} (${layer.name})`);
+      return (await boundLayer(layer, { ...o.engine, methods })).best;
+    },
+    { samples: o.engine.samples, budgetShare: MERGE_BUDGET_SHARE },
+  );
+  return networkBound(graph, best, refinements);
 }
 
 /** The per-frequency maps (a picture, not a bound) of the conv layers the HTML report picked. */

@@ -9,46 +9,9 @@ import { buildDiffReport } from '../src/diff/build.js';
 import { matchLayers } from '../src/diff/match.js';
 import { renderDiffTable } from '../src/diff/render.js';
 import type { DiffReport } from '../src/diff/types.js';
-import { attr, buildModel, floatTensor, node, valueInfo } from '../src/onnx/build.js';
-import { normalArray } from '../src/util/random.js';
+import { chainCheckpoint as chain } from './helpers/checkpoints.js';
 import { runInProcess, type CliRun } from './helpers/cli-models.js';
 import { boundsFor, convLayer, makeReport, unsupportedLayer } from './helpers/report-inputs.js';
-
-const SHAPES = { conv1: [3, 2, 3, 3], conv2: [2, 3, 3, 3], fc: [4, 72] };
-const BASE = { conv1: normalArray(54, 11), conv2: normalArray(54, 12), fc: normalArray(4 * 72, 13) };
-
-interface ChainSpec {
-  /** Factors applied to the base weights. */
-  scale?: { conv1?: number; conv2?: number; fc?: number };
-  names?: { conv1?: string; conv2?: string; fc?: string };
-  /** Output size of fc (another value changes its shape). */
-  fcOut?: number;
-}
-
-/** conv1 (3x3, 2->3) -> Relu -> conv2 (3x3, 3->2) -> Flatten -> fc (Gemm); input 1x2x6x6. A plain chain. */
-function chain(spec: ChainSpec = {}): Uint8Array {
-  const s = { conv1: 1, conv2: 1, fc: 1, ...spec.scale };
-  const n = { conv1: 'conv1', conv2: 'conv2', fc: 'fc', ...spec.names };
-  const fcOut = spec.fcOut ?? 4;
-  const fcWeights = fcOut === 4 ? BASE.fc : normalArray(fcOut * 72, 14);
-  const pads = { pads: attr.ints([1, 1, 1, 1]) };
-  return buildModel({
-    nodes: [
-      node('Conv', ['x', 'w1'], ['h1'], pads, n.conv1),
-      node('Relu', ['h1'], ['r1'], {}, 'relu'),
-      node('Conv', ['r1', 'w2'], ['h2'], pads, n.conv2),
-      node('Flatten', ['h2'], ['f'], {}, 'flatten'),
-      node('Gemm', ['f', 'w3'], ['y'], { transB: attr.i(1) }, n.fc),
-    ],
-    initializers: [
-      floatTensor('w1', SHAPES.conv1, BASE.conv1.map((v) => v * s.conv1)),
-      floatTensor('w2', SHAPES.conv2, BASE.conv2.map((v) => v * s.conv2)),
-      floatTensor('w3', [fcOut, 72], fcWeights.map((v) => v * s.fc)),
-    ],
-    inputs: [valueInfo('x', [1, 2, 6, 6])],
-    outputs: [valueInfo('y', [1, fcOut])],
-  });
-}
 
 let dir: string;
 const run = (args: string[]) => runInProcess(['diff', ...args], { cwd: dir });
@@ -223,7 +186,7 @@ describe('buildDiffReport', () => {
     expect(d.network).toMatchObject({ a: null, b: null, ratio: null, gated: null });
     expect(d.gate.failures.map((f) => [f.scope, f.name])).toEqual([['network', null], ['layer', 'q']]);
 
-    const net = (bound: number | null, naive: number) => ({ bound, naiveProduct: naive, certified: bound !== null, method: 'graph' as const, uncertifiedOps: [], uncertifiedNodes: [], notes: [], perOutput: [] });
+    const net = (bound: number | null, naive: number) => ({ bound, naiveProduct: naive, certified: bound !== null, method: 'graph' as const, graphBound: bound, blocks: [], uncertifiedOps: [], uncertifiedNodes: [], notes: [], perOutput: [] });
     const a2 = makeReport([conv], [boundsFor(conv, { spectral: 2 })], { network: net(null, 2) });
     const b2 = makeReport([conv], [boundsFor(conv, { spectral: 2.5 })], { network: net(9, 2.5) });
     const d2 = buildDiffReport({ toolVersion: '0', a: a2, b: b2, maxGrowth: 1.2, totalMs: 1, warnings: [] });

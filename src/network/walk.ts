@@ -3,6 +3,7 @@
 // Rules, symbolic dims and rounding: docs/derivations.md#network-walk-and-op-constants
 import type { AttrScalar, GraphNode, GraphSummary } from '../model/graph.js';
 import { broadcastSymbolicShapes } from '../model/shape.js';
+import type { Refinement } from './blocks.js';
 import {
   type Certified,
   type CoordinateMode,
@@ -42,7 +43,12 @@ export interface NetworkBound {
   /** Product of all layer bounds (null if any layer has none): only valid for a plain chain. */
   naiveProduct: number | null;
   certified: boolean;
-  method: 'graph';
+  /** Which rule produced `bound`: the plain walk, exact merges, or per-block ReLU averaging (blocks.ts). */
+  method: 'graph' | 'merged' | 'block-averaging';
+  /** The plain walk's bound (per-layer bounds composed), for comparison; equal to bound when method is 'graph'. */
+  graphBound: number | null;
+  /** Nodes where a structural rule beat the plain walk: the node, the rule, the walk's and the rule's value there. */
+  blocks: { node: string; rule: 'merged' | 'block-averaging'; detail: string; bound: number; graphBound: number }[];
   /** "Op (node)" for every node that prevented certification of some output. */
   uncertifiedOps: string[];
   /** The same nodes with the reason. */
@@ -563,7 +569,14 @@ export function naiveProduct(layerBounds: (number | null)[]): number | null {
   return p;
 }
 
-export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]): NetworkBound {
+/**
+ * The walk. With `refinements` (blocks.ts: bounds on x -> node output from exact merges and ReLU
+ * averaging), each node's value is the smaller of its rule's and every refinement's L(x) x value,
+ * so the result is never above the plain walk's.
+ */
+export function networkBound(graph: GraphSummary, layerBounds: (number | null)[], refinements?: ReadonlyMap<number, readonly Refinement[]>): NetworkBound {
+  const plain = refinements && refinements.size > 0 ? networkBound(graph, layerBounds) : null;
+  const blocks: NetworkBound['blocks'] = [];
   const states = new Map<string, TensorState>();
   const producers = new Map<string, GraphNode>();
   const everProduced = new Set(graph.nodes.flatMap((n) => n.outputs).filter((t) => t));
@@ -577,6 +590,21 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
   const blame = (op: string, node: string, reason: string): TensorState => {
     culprits.push({ op, node, reason });
     return { blame: new Set([culprits.length - 1]) };
+  };
+
+  const refine = (node: GraphNode, s: TensorState): TensorState => {
+    const list = refinements?.get(node.index);
+    if (!list || !('L' in s)) return s;
+    let best: { L: number; r: Refinement } | null = null;
+    for (const r of list) {
+      const x = states.get(r.x);
+      if (!x || !('L' in x)) continue;
+      const L = mulUp(x.L, r.value);
+      if (L < (best?.L ?? s.L)) best = { L, r };
+    }
+    if (!best) return s;
+    blocks.push({ node: node.name, rule: best.r.rule, detail: best.r.detail, bound: best.L, graphBound: s.L });
+    return { L: best.L };
   };
 
   for (const node of graph.nodes) {
@@ -594,7 +622,9 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
       const s = inState[i];
       return 'blame' in s && s.blame.size === 0;
     };
-    const setOutputs = (first: TensorState, rest: TensorState = first) => {
+    const setOutputs = (computed: TensorState, rest?: TensorState) => {
+      const first = refine(node, computed);
+      rest ??= first;
       node.outputs.forEach((t, k) => {
         if (t) states.set(t, k === 0 ? first : rest);
         if (t) producers.set(t, node);
@@ -732,11 +762,15 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
     );
   const unusedCulprits = culprits.length - reaching.size;
   if (unusedCulprits > 0 && certified) notes.add(`${unusedCulprits} uncertified node output(s) do not reach any graph output`);
+  const graphBound = plain ? plain.bound : bound;
+  const improved = plain !== null && bound !== null && graphBound !== null && bound < graphBound;
   return {
     bound,
     naiveProduct: naiveProduct(layerBounds),
     certified,
-    method: 'graph',
+    method: !improved ? 'graph' : blocks.some((b) => b.rule === 'block-averaging') ? 'block-averaging' : 'merged',
+    graphBound,
+    blocks,
     uncertifiedOps: [...new Set(uncertifiedNodes.map((u) => `${u.op} (${u.node})`))],
     uncertifiedNodes,
     notes: [...notes],

@@ -71,6 +71,93 @@ const layer = {
   },
 } as const;
 
+const ratioOrNull = { type: ['number', 'null'], minimum: 0 } as const;
+const methodValues = {
+  type: 'object',
+  required: ['toeplitz', 'spectral', 'power', 'frobenius'],
+  additionalProperties: false,
+  properties: { toeplitz: ratioOrNull, spectral: ratioOrNull, power: ratioOrNull, frobenius: ratioOrNull },
+} as const;
+const growthSide = {
+  type: 'object',
+  required: ['name', 'best', 'bestMethod', 'bounds'],
+  additionalProperties: false,
+  properties: { name: string, best: boundOrNull, bestMethod: { enum: ['toeplitz', 'spectral', 'power', 'frobenius', null] }, bounds: methodValues },
+} as const;
+const unmatchedLayer = {
+  type: 'object',
+  required: ['index', 'name', 'op', 'weightShape', 'best'],
+  additionalProperties: false,
+  properties: { index: { type: 'integer', minimum: 0 }, name: string, op: string, weightShape: intArrayOrNull, best: boundOrNull },
+} as const;
+const growthFailure = {
+  type: 'object',
+  required: ['scope', 'name', 'ratio', 'limit', 'reason'],
+  additionalProperties: false,
+  properties: { scope: { enum: ['network', 'layer'] }, name: stringOrNull, ratio: ratioOrNull, limit: number, reason: string },
+} as const;
+
+/** --baseline: the growth gate against a baseline file (the diff report's layers, network and gate). */
+const baselineComparison = {
+  type: 'object',
+  required: ['file', 'toolVersion', 'sha256', 'sameModel', 'maxGrowth', 'layers', 'grewMost', 'unmatched', 'network', 'gate'],
+  additionalProperties: false,
+  properties: {
+    file: string,
+    toolVersion: string,
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    sameModel: boolean,
+    maxGrowth: positiveOrNull,
+    layers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'matchedBy', 'op', 'weightShape', 'a', 'b', 'ratio', 'ratios', 'gate', 'notes'],
+        additionalProperties: false,
+        properties: {
+          name: string,
+          matchedBy: { enum: ['name', 'order+shape'] },
+          op: string,
+          weightShape: intArrayOrNull,
+          a: growthSide,
+          b: growthSide,
+          ratio: ratioOrNull,
+          ratios: methodValues,
+          gate: {
+            oneOf: [
+              { type: 'object', required: ['limit', 'passed', 'reason'], additionalProperties: false, properties: { limit: number, passed: boolean, reason: stringOrNull } },
+              { type: 'null' },
+            ],
+          },
+          notes: strings,
+        },
+      },
+    },
+    grewMost: { type: 'array', items: { type: 'object', required: ['name', 'ratio'], additionalProperties: false, properties: { name: string, ratio: number } } },
+    unmatched: {
+      type: 'object',
+      required: ['baseline', 'current'],
+      additionalProperties: false,
+      properties: { baseline: { type: 'array', items: unmatchedLayer }, current: { type: 'array', items: unmatchedLayer } },
+    },
+    network: {
+      type: 'object',
+      required: ['a', 'b', 'ratio', 'naiveA', 'naiveB', 'naiveRatio', 'gated', 'notes'],
+      additionalProperties: false,
+      properties: {
+        a: boundOrNull, b: boundOrNull, ratio: ratioOrNull, naiveA: boundOrNull, naiveB: boundOrNull, naiveRatio: ratioOrNull,
+        gated: { enum: ['graph', 'naive', null] }, notes: strings,
+      },
+    },
+    gate: {
+      type: 'object',
+      required: ['maxGrowth', 'passed', 'failures'],
+      additionalProperties: false,
+      properties: { maxGrowth: positiveOrNull, passed: boolean, failures: { type: 'array', items: growthFailure } },
+    },
+  },
+} as const;
+
 export const REPORT_JSON_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://github.com/lipcheck/lipcheck/report.schema.json',
@@ -111,11 +198,21 @@ export const REPORT_JSON_SCHEMA = {
     layers: { type: 'array', items: layer },
     network: {
       type: 'object',
-      required: ['bound', 'method', 'certified', 'notes', 'naiveProduct', 'uncertifiedOps', 'layerCount', 'perOutput'],
+      required: ['bound', 'method', 'graphBound', 'blocks', 'certified', 'notes', 'naiveProduct', 'uncertifiedOps', 'layerCount', 'perOutput'],
       additionalProperties: false,
       properties: {
         bound: boundOrNull,
-        method: { const: 'graph' },
+        method: { enum: ['graph', 'merged', 'block-averaging'] },
+        graphBound: boundOrNull,
+        blocks: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['node', 'rule', 'detail', 'bound', 'graphBound'],
+            additionalProperties: false,
+            properties: { node: string, rule: { enum: ['merged', 'block-averaging'] }, detail: string, bound: { type: 'number', minimum: 0 }, graphBound: { type: 'number', minimum: 0 } },
+          },
+        },
         certified: boolean,
         notes: strings,
         naiveProduct: boundOrNull,
@@ -145,6 +242,8 @@ export const REPORT_JSON_SCHEMA = {
         },
       },
     },
+    // Not in `required`: reports from before --baseline (same schemaVersion) have no such key.
+    baseline: { oneOf: [baselineComparison, { type: 'null' }] },
     timing: {
       type: 'object',
       required: ['totalMs', 'loadMs', 'boundsMs'],

@@ -22,7 +22,7 @@ export function networkReport(net: NetworkBound | null, naive: number | null, sc
         ? `no network bound: --layers selected ${scope.selected} of ${scope.total} layers`
         : 'no network bound: the graph could not be walked',
     );
-    return { bound: null, method: 'graph', certified: false, notes, naiveProduct: naive, uncertifiedOps: [], layerCount: scope.selected, perOutput: [] };
+    return { bound: null, method: 'graph', graphBound: null, blocks: [], certified: false, notes, naiveProduct: naive, uncertifiedOps: [], layerCount: scope.selected, perOutput: [] };
   }
   notes.push(...net.notes);
   if (net.naiveProduct !== null && net.bound !== null && net.naiveProduct < net.bound) {
@@ -30,7 +30,9 @@ export function networkReport(net: NetworkBound | null, naive: number | null, sc
   }
   return {
     bound: net.bound,
-    method: 'graph',
+    method: net.method,
+    graphBound: net.graphBound,
+    blocks: net.blocks.map((b) => ({ ...b })),
     certified: net.certified && net.bound !== null,
     notes,
     naiveProduct: net.naiveProduct,

@@ -4,6 +4,7 @@
 import type { MethodName } from '../layer/types.js';
 
 import type { InputShapeSource } from '../model/layer.js';
+import type { DiffLayer, DiffNetwork, GrowthFailure, UnmatchedLayer } from '../diff/types.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -68,7 +69,12 @@ export interface BudgetFailure {
 export interface NetworkReport {
   /** Certified bound on the whole network (input -> all outputs jointly), from the graph walk; null if not certified. */
   bound: number | null;
-  method: 'graph';
+  /** The rule that produced `bound`: 'graph' (per-layer bounds composed over the graph), 'merged' (exact merges of linear layers), 'block-averaging' (ReLU averaging over residual blocks and chains). */
+  method: 'graph' | 'merged' | 'block-averaging';
+  /** The plain graph walk's bound, for comparison (equals bound when method is 'graph'). */
+  graphBound: number | null;
+  /** Where a structural rule beat the plain walk: node, rule, what it merged or averaged, the rule's and the walk's value there. */
+  blocks: { node: string; rule: 'merged' | 'block-averaging'; detail: string; bound: number; graphBound: number }[];
   certified: boolean;
   notes: string[];
   /** Product of the per-layer best bounds: valid only for a plain chain; shown for comparison. */
@@ -114,6 +120,26 @@ export interface LipcheckReport {
     passed: boolean;
     failures: BudgetFailure[];
   };
+  /** The --baseline growth gate (same rules as `lipcheck diff`, side a = the baseline); null without --baseline. */
+  baseline: BaselineComparison | null;
   timing: { totalMs: number; loadMs: number; boundsMs: number };
   warnings: string[];
+}
+
+/** This run against a baseline file: ratios now / baseline, matched as `lipcheck diff` matches. */
+export interface BaselineComparison {
+  /** The baseline file as given on the command line. */
+  file: string;
+  /** What the baseline records: lipcheck version, model sha256 (and whether it is this model's). */
+  toolVersion: string;
+  sha256: string;
+  sameModel: boolean;
+  /** --max-growth, or null (ratios reported, nothing gated). */
+  maxGrowth: number | null;
+  /** Matched layers in baseline order; `a` is the baseline's record, `b` this run. */
+  layers: DiffLayer[];
+  grewMost: { name: string; ratio: number }[];
+  unmatched: { baseline: UnmatchedLayer[]; current: UnmatchedLayer[] };
+  network: DiffNetwork;
+  gate: { maxGrowth: number | null; passed: boolean; failures: GrowthFailure[] };
 }

@@ -71,6 +71,8 @@ export function chainNetwork(layers: Layer[], bounds: LayerBounds[]): NetworkBou
     naiveProduct: product,
     certified: product !== null,
     method: 'graph',
+    graphBound: product,
+    blocks: [],
     uncertifiedOps: missing.map((l) => `${l.op} (${l.name})`),
     uncertifiedNodes: missing.map((l) => ({ op: l.op, node: l.name, reason: 'no certified layer bound' })),
     notes: [],

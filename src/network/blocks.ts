@@ -1,0 +1,401 @@
+// Tighter network bounds from the graph's structure (Combettes & Pesquet 2020; LipLT, Fazlyab et al.
+// 2023): a ReLU-like slope D with entries in [alpha, beta] is c I + e S with c = (alpha+beta)/2,
+// e = (beta-alpha)/2, ||S|| <= 1, so a block y = S x + W_m D ... D W_1 x expands into 2^(m-1)
+// products whose norms need only *products* of consecutive linear maps, merged exactly (merge.ts)
+// and bounded by the per-layer engine. Plans are found here (pure); norms come from an oracle.
+// Derivation: docs/derivations.md#network-walk-and-op-constants.
+import type { GraphNode, GraphSummary } from '../model/graph.js';
+import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
+import { addUp, mulUp } from '../linalg/rounding.js';
+import { addShortcut, compose, fromLayer, toLayer, type DerivedKernel } from './merge.js';
+
+/** A certified upper bound on a merged operator's l2 norm (the per-layer engine), or null. */
+export type NormOracle = (layer: ConvLayer | DenseLayer) => Promise<number | null>;
+
+export type NetworkMethod = 'graph' | 'merged' | 'averaging';
+
+interface Activation {
+  node: string;
+  c: number;
+  e: number;
+}
+
+/** A run of the graph from tensor `x`: linear segments (consecutive layers, no activation between) separated by activations. */
+export interface BlockPlan {
+  /** Node whose first output the plan bounds (the residual Add, or the chain's last layer). */
+  nodeIndex: number;
+  node: string;
+  x: string;
+  segments: number[][];
+  activations: Activation[];
+  /** 'identity', a shortcut layer index, or null (no residual). */
+  shortcut: 'identity' | number | null;
+  /** Output shapes of the branch and the shortcut (alignment of an exact residual merge). */
+  shapes: { branch: number[] | null; shortcut: number[] | null };
+}
+
+export interface Refinement {
+  /** The plan's bound on the map x -> node output (multiply by L(x)). */
+  value: number;
+  x: string;
+  rule: 'merged' | 'block-averaging';
+  detail: string;
+}
+
+const PASS_THROUGH = new Set(['Identity', 'Dropout']);
+/** Longest chains considered (segments): 2^(m-1) terms, m(m+1)/2 merged runs. */
+const MAX_SEGMENTS = 3;
+const MAX_STEPS = 24;
+
+/** Slope range of a ReLU-like node, or null. */
+function slopes(n: GraphNode): [number, number] | null {
+  if (n.domain !== '') return null;
+  switch (n.op) {
+    case 'Relu':
+      return [0, 1];
+    case 'LeakyRelu': {
+      const a = typeof n.attrs.alpha === 'number' ? n.attrs.alpha : 0.01;
+      return Number.isFinite(a) ? [Math.min(a, 1), Math.max(a, 1)] : null;
+    }
+    case 'Clip':
+      // a projection onto an interval: slopes 0 or 1 (bounds must be constants)
+      return n.inputs.slice(1).every((t, i) => !t || n.constInputs[i + 1] !== null) ? [0, 1] : null;
+    case 'PRelu': {
+      const s = n.constInputs[1];
+      if (!s || s.length === 0) return null;
+      let lo = 1;
+      let hi = 1;
+      for (const v of s) {
+        if (!Number.isFinite(v)) return null;
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+      return [lo, hi];
+    }
+    default:
+      return null;
+  }
+}
+
+type Step = { layer: number } | { act: Activation };
+
+function layerInput(n: GraphNode, produced: Set<string>, inputs: Set<string>): string | null {
+  const runtime = n.inputs.filter((t, i) => t && (produced.has(t) || inputs.has(t)) && n.constInputs[i] === null);
+  return runtime.length === 1 ? runtime[0] : null;
+}
+
+/** Plans for every residual Add and every chain end the walk may tighten. Pure. */
+export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method: NetworkMethod): BlockPlan[] {
+  if (method === 'graph') return [];
+  const producer = new Map<string, GraphNode>();
+  for (const n of graph.nodes) for (const t of n.outputs) if (t) producer.set(t, n);
+  const produced = new Set(producer.keys());
+  const inputs = new Set(graph.inputs);
+  const shapeOf = (t: string): number[] | null => {
+    const p = producer.get(t);
+    if (p) return p.outputShapes[p.outputs.indexOf(t)] ?? null;
+    for (const n of graph.nodes) {
+      const i = n.inputs.indexOf(t);
+      if (i >= 0 && n.inputShapes[i]) return n.inputShapes[i];
+    }
+    return null;
+  };
+  const linear = (i: number | null): i is number => i !== null && layers[i] !== undefined && layers[i].kind !== 'unsupported';
+
+  /** Steps from `x` to `t` in forward order, or null when the path is not layers, activations and pass-throughs. */
+  const chainTo = (t: string, x: string): Step[] | null => {
+    const steps: Step[] = [];
+    let cur = t;
+    while (cur !== x) {
+      const p = producer.get(cur);
+      if (!p || steps.length > MAX_STEPS) return null;
+      if (linear(p.layerIndex)) {
+        const next = layerInput(p, produced, inputs);
+        if (next === null) return null;
+        steps.push({ layer: p.layerIndex });
+        cur = next;
+        continue;
+      }
+      const s = slopes(p);
+      if (s && method === 'averaging') steps.push({ act: { node: p.name, c: (s[0] + s[1]) / 2, e: (s[1] - s[0]) / 2 } });
+      else if (!(p.absorbedInto !== null || (PASS_THROUGH.has(p.op) && p.domain === ''))) return null;
+      cur = p.inputs[0];
+    }
+    return steps.reverse();
+  };
+
+  const toPlan = (node: GraphNode, x: string, steps: Step[], shortcut: BlockPlan['shortcut'], shapes: BlockPlan['shapes']): BlockPlan | null => {
+    if (steps.length === 0 || !('layer' in steps[0]) || !('layer' in steps[steps.length - 1])) return null;
+    const segments: number[][] = [[]];
+    const activations: Activation[] = [];
+    for (const s of steps) {
+      if ('layer' in s) segments[segments.length - 1].push(s.layer);
+      else {
+        if (segments[segments.length - 1].length === 0) return null; // two activations in a row
+        activations.push(s.act);
+        segments.push([]);
+      }
+    }
+    if (segments.length > MAX_SEGMENTS) return null;
+    return { nodeIndex: node.index, node: node.name, x, segments, activations, shortcut, shapes };
+  };
+
+  const plans: BlockPlan[] = [];
+  for (const n of graph.nodes) {
+    if (n.domain !== '') continue;
+    if ((n.op === 'Add' || n.op === 'Sum') && n.inputs.length === 2 && n.inputs.every((t) => produced.has(t) || inputs.has(t))) {
+      for (const [a, b] of [[0, 1], [1, 0]]) {
+        const branch = n.inputs[a];
+        const other = n.inputs[b];
+        const shapes = { branch: shapeOf(branch), shortcut: shapeOf(other) };
+        const viaIdentity = chainTo(branch, other);
+        const plan = viaIdentity && toPlan(n, other, viaIdentity, 'identity', shapes);
+        if (plan) plans.push(plan);
+        const sp = producer.get(other);
+        if (sp && linear(sp.layerIndex)) {
+          const x = layerInput(sp, produced, inputs);
+          const steps = x === null ? null : chainTo(branch, x);
+          const p = steps && toPlan(n, x!, steps, sp.layerIndex, shapes);
+          if (p) plans.push(p);
+        }
+      }
+      continue;
+    }
+    // chain ends: windows of up to MAX_SEGMENTS segments ending at this layer
+    if (!linear(n.layerIndex)) continue;
+    const steps: Step[] = [];
+    let cur: string | null = n.outputs[0];
+    let segs = 1;
+    while (cur !== null) {
+      const p = producer.get(cur);
+      if (!p) break;
+      let next: string | null = null;
+      if (linear(p.layerIndex)) {
+        next = layerInput(p, produced, inputs);
+        steps.unshift({ layer: p.layerIndex });
+        if (next === null) break;
+        const window = toPlan(n, next, steps, null, { branch: null, shortcut: null });
+        const layerCount = steps.filter((s) => 'layer' in s).length;
+        if (window && layerCount > 1) plans.push(window);
+      } else {
+        const s = slopes(p);
+        if (s && method === 'averaging') {
+          if (++segs > MAX_SEGMENTS) break;
+          steps.unshift({ act: { node: p.name, c: (s[0] + s[1]) / 2, e: (s[1] - s[0]) / 2 } });
+        } else if (!(p.absorbedInto !== null || (PASS_THROUGH.has(p.op) && p.domain === ''))) break;
+        next = p.inputs[0];
+      }
+      cur = next;
+      if (steps.length > MAX_STEPS) break;
+    }
+  }
+  return plans;
+}
+
+/**
+ * A machine-independent estimate of what the spectral method costs on a layer (multiply-adds):
+ * frequencies x (forming the symbol + its Gram + a Cholesky), per group. The frequencies are the
+ * torus's when the input size is known and small, else the sup grid's. Used only to cap the work
+ * merges may add, deterministically (the same model always gets the same merges).
+ */
+export function spectralCostEstimate(layer: Layer, samples: number): number {
+  if (layer.kind === 'unsupported') return 0;
+  if (layer.kind === 'dense') {
+    const [r, c] = layer.weightShape;
+    const n = Math.min(r, c);
+    return n * n * Math.max(r, c) + (n * n * n) / 3;
+  }
+  const [a, b, ...kernel] = layer.weightShape;
+  const g = layer.group;
+  const [cout, cin] = layer.op === 'ConvTranspose' ? [b, a / g] : [a / g, b];
+  const taps = kernel.reduce((x, y) => x * y, 1);
+  const n = Math.min(cout, cin);
+  const perFrequency = cout * cin * taps + n * n * Math.max(cout, cin) + (n * n * n) / 3;
+  const spatial = kernel.filter((k) => k > 1).length;
+  const sup = spatial === 0 ? 1 : Math.ceil(samples ** spatial / 2);
+  const dims = layer.inputShape && !layer.inputSizeAssumed ? layer.inputShape.slice(1) : null;
+  const torus = dims ? Math.ceil(dims.filter((_, i) => kernel[i] > 1).reduce((x, y) => x * y, 1) / 2) : Infinity;
+  return g * perFrequency * (torus <= 2 * sup ? torus : sup);
+}
+
+/**
+ * The shape of the merge of these layers (what the cost estimate needs), without computing it: null
+ * when it is not one layer (more than one kxk conv, a transposed conv, mixed conv and dense).
+ */
+function mergedShape(run: readonly Layer[]): Layer | null {
+  if (run.some((l) => l.kind === 'unsupported')) return null;
+  const first = run[0] as ConvLayer | DenseLayer;
+  const last = run[run.length - 1] as ConvLayer | DenseLayer;
+  if (run.every((l) => l.kind === 'dense')) {
+    return { ...(last as DenseLayer), weight: new Float32Array(0), weightShape: [last.weightShape[0], first.weightShape[1]] };
+  }
+  if (!run.every((l) => l.kind === 'conv' && l.op !== 'ConvTranspose')) return null;
+  const convs = run as ConvLayer[];
+  const wide = convs.filter((l) => l.weightShape.slice(2).some((k) => k > 1));
+  if (wide.length > 1) return null;
+  const kernel = (wide[0] ?? convs[0]).weightShape.slice(2);
+  const cin = convs[0].weightShape[1] * convs[0].group;
+  return { ...convs[0], weight: new Float32Array(0), weightShape: [last.weightShape[0], cin, ...kernel], group: 1 };
+}
+
+/** Certified norms of merged runs, computed once each across all plans, within a work budget. */
+class RunNorms {
+  private cache = new Map<string, Promise<number | null>>();
+  private kernels = new Map<string, DerivedKernel | null>();
+  private spent = 0;
+  constructor(
+    private readonly layers: readonly Layer[],
+    private readonly layerBounds: readonly (number | null)[],
+    readonly oracle: NormOracle,
+    private readonly budget: { cost: (layer: Layer) => number; limit: number },
+  ) {}
+
+  /** Reserves the estimated cost of bounding the merge of these layers; false when it does not fit (nothing is computed then). */
+  reserve(indices: number[]): boolean {
+    const shape = mergedShape(indices.map((i) => this.layers[i]));
+    if (!shape) return false;
+    const cost = this.budget.cost(shape);
+    if (this.spent + cost > this.budget.limit) return false;
+    this.spent += cost;
+    return true;
+  }
+
+  /** Exact merge of layers (forward order), or null; computed once per run of layers. */
+  merged(indices: number[]): DerivedKernel | null {
+    const key = indices.join(',');
+    if (!this.kernels.has(key)) {
+      let k: DerivedKernel | null = null;
+      for (const i of indices) {
+        const l = this.layers[i];
+        const d = l.kind === 'unsupported' ? null : fromLayer(l);
+        k = d === null ? null : k === null ? d : compose(k, d);
+        if (!k) break;
+      }
+      this.kernels.set(key, k);
+    }
+    return this.kernels.get(key)!;
+  }
+
+  /** Upper bound on ||M_b ... M_a|| for the layers given: the merged operator's certified norm, capped by the product of layer bounds. */
+  norm(indices: number[]): Promise<number | null> {
+    const key = indices.join(',');
+    let hit = this.cache.get(key);
+    if (!hit) {
+      hit = this.compute(indices);
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  product(indices: number[]): number | null {
+    let p = 1;
+    for (const i of indices) {
+      const b = this.layerBounds[i];
+      if (b === null || b === undefined || !Number.isFinite(b)) return null;
+      p = mulUp(p, b);
+    }
+    return p;
+  }
+
+  private async compute(indices: number[]): Promise<number | null> {
+    const product = this.product(indices);
+    if (indices.length === 1) return product;
+    if (!this.reserve(indices)) return product;
+    const k = this.merged(indices);
+    const layer = k && toLayer(k, `merged(${indices.map((i) => this.layers[i].name).join(' -> ')})`);
+    const merged = layer ? await this.oracle(layer) : null;
+    if (merged === null) return product;
+    return product === null ? merged : Math.min(merged, product);
+  }
+}
+
+/**
+ * The bound of one plan: ||S + c_all M_m...M_1|| + sum over the other 2^(m-1) - 1 expansion terms of
+ * (coefficient) x (product of the merged runs' norms), or null when a needed norm is missing.
+ */
+async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[]): Promise<Refinement | null> {
+  const m = plan.segments.length;
+  const flat = (a: number, b: number) => plan.segments.slice(a, b + 1).flat();
+  // term J = set of activations taking e S_i; runs split at those activations
+  let total = 0;
+  let merged = false;
+  for (let mask = 0; mask < 1 << (m - 1); mask++) {
+    let coef = 1;
+    let term = 1;
+    let start = 0;
+    for (let i = 0; i < m - 1; i++) {
+      const a = plan.activations[i];
+      if (mask & (1 << i)) {
+        coef = mulUp(coef, a.e);
+        const n = await runs.norm(flat(start, i));
+        if (n === null) return null;
+        term = mulUp(term, n);
+        start = i + 1;
+      } else coef = mulUp(coef, a.c);
+    }
+    if (coef === 0) continue;
+    if (mask === 0 && plan.shortcut !== null) {
+      // the residual term: S + c M (one exact operator when it merges), else ||S|| + c ||M||
+      const s = await shortcutTerm(plan, coef, runs, layerBounds, layers);
+      if (s === null) return null;
+      merged ||= s.merged;
+      total = addUp(total, s.value);
+      continue;
+    }
+    const n = await runs.norm(flat(start, m - 1));
+    if (n === null) return null;
+    total = addUp(total, mulUp(coef, mulUp(term, n)));
+  }
+  if (plan.shortcut === null && m === 1) merged = true;
+  const rule: Refinement['rule'] = m === 1 ? 'merged' : 'block-averaging';
+  const shape = plan.segments.map((s) => s.map((i) => layers[i].name).join('*')).join(' | ');
+  return { value: total, x: plan.x, rule, detail: `${plan.shortcut === null ? 'chain' : 'residual'} ${shape}${merged ? ' (exact merge)' : ''}` };
+}
+
+async function shortcutTerm(
+  plan: BlockPlan, coef: number, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[],
+): Promise<{ value: number; merged: boolean } | null> {
+  const all = plan.segments.flat();
+  const sNorm = plan.shortcut === 'identity' ? 1 : layerBounds[plan.shortcut as number];
+  const mNorm = await runs.norm(all);
+  if (sNorm === null || sNorm === undefined || mNorm === null) return null;
+  const fallback = addUp(sNorm, mulUp(coef, mNorm));
+  if (!runs.reserve(all)) return { value: fallback, merged: false };
+  const branch = runs.merged(all);
+  const sLayer = plan.shortcut === 'identity' ? null : layers[plan.shortcut as number];
+  const sKernel = sLayer && sLayer.kind !== 'unsupported' ? fromLayer(sLayer) : null;
+  if (!branch || (sLayer && !sKernel)) return { value: fallback, merged: false };
+  const sum = addShortcut(branch, coef, sKernel, plan.shapes);
+  const layer = sum && toLayer(sum, `merged(${plan.node}: shortcut + ${coef} x branch)`);
+  const exact = layer ? await runs.oracle(layer) : null;
+  return exact !== null && exact < fallback ? { value: exact, merged: true } : { value: fallback, merged: false };
+}
+
+/** Work merges may always spend (estimated multiply-adds, well under a second): small models get their merges. */
+const MIN_MERGE_BUDGET = 1e8;
+
+/** Refinements per node index (each a bound on x -> node output), for the walk to take the minimum with. */
+export async function refineBlocks(
+  plans: readonly BlockPlan[],
+  layers: readonly Layer[],
+  layerBounds: readonly (number | null)[],
+  oracle: NormOracle,
+  opts: { samples: number; budgetShare: number },
+): Promise<Map<number, Refinement[]>> {
+  // merged operators may cost at most budgetShare of what the per-layer spectral method costs
+  const cost = (l: Layer) => spectralCostEstimate(l, opts.samples);
+  const limit = Math.max(MIN_MERGE_BUDGET, opts.budgetShare * layers.reduce((acc, l) => acc + cost(l), 0));
+  const runs = new RunNorms(layers, layerBounds, oracle, { cost, limit });
+  // cheapest plans first, so the budget buys as many blocks as it can (same order every run)
+  const planCost = (p: BlockPlan) => p.segments.flat().reduce((acc, i) => acc + cost(layers[i]), 0);
+  const ordered = [...plans].sort((a, b) => planCost(a) - planCost(b) || a.nodeIndex - b.nodeIndex);
+  const out = new Map<number, Refinement[]>();
+  for (const plan of ordered) {
+    const r = await planBound(plan, runs, layerBounds, layers);
+    if (!r) continue;
+    const list = out.get(plan.nodeIndex) ?? [];
+    list.push(r);
+    out.set(plan.nodeIndex, list);
+  }
+  return out;
+}

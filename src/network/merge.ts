@@ -1,0 +1,235 @@
+// Exact merges of linear layers with no nonlinearity between them: a 1x1 conv after or before a
+// kxk conv is one kxk conv (1x1 channel mixing commutes with zero padding and subsampling), two
+// dense layers are one matrix, and a residual identity or 1x1 shortcut adds at the aligned tap. The
+// merged operator's certified norm is never above the product it replaces. Derivations:
+// docs/derivations.md#network-walk-and-op-constants. Pure: plain arrays in, layer records out.
+import type { ConvLayer, DenseLayer } from '../model/layer.js';
+import { UNIT_ROUNDOFF } from '../linalg/rounding.js';
+
+const U32 = 2 ** -24;
+/** float64 rounding of a length-n dot product, relative to the sum of |products| (gamma_n, generous). */
+const gamma = (n: number) => (1.01 * n * UNIT_ROUNDOFF) / (1 - n * UNIT_ROUNDOFF);
+
+/**
+ * A linear map as one dense-in-channels kernel, computed in float64, with an absolute Frobenius
+ * bound on its distance to the real-arithmetic network's map (stored weights' own rounding plus
+ * everything computed here). Conv: kernel[o][c][tap]; dense: a matrix [out][in] with one tap.
+ */
+export interface DerivedKernel {
+  kind: 'conv' | 'dense';
+  cout: number;
+  cin: number;
+  /** Kernel extent per spatial axis ([] for dense). */
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** [begin..., end...] */
+  pads: number[];
+  values: Float64Array;
+  /** || values - exact ||_F <= errorF. */
+  errorF: number;
+  inputShape: number[] | null;
+  inputSizeAssumed: boolean;
+  /** Layer names merged, for notes. */
+  names: string[];
+}
+
+const taps = (k: DerivedKernel) => k.kernel.reduce((a, b) => a * b, 1);
+
+function frobenius(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
+
+const isOneByOne = (k: DerivedKernel) => k.kind === 'conv' && taps(k) === 1 && k.pads.every((p) => p === 0);
+
+/** A layer record as a derived kernel (groups expanded to a block-sparse full kernel); null for ConvTranspose. */
+export function fromLayer(layer: ConvLayer | DenseLayer): DerivedKernel | null {
+  const rounding = (layer.weightRounding ?? 0) * frobenius(layer.weight);
+  if (layer.kind === 'dense') {
+    const [out, inp] = layer.weightShape;
+    return {
+      kind: 'dense', cout: out, cin: inp, kernel: [], strides: [], dilations: [], pads: [],
+      values: Float64Array.from(layer.weight), errorF: rounding, inputShape: layer.inputShape, inputSizeAssumed: Boolean(layer.inputSizeAssumed), names: [layer.name],
+    };
+  }
+  if (layer.op === 'ConvTranspose' || layer.outputPadding.some((p) => p !== 0)) return null;
+  const [cout, cinG, ...kernel] = layer.weightShape;
+  const g = layer.group;
+  const cin = cinG * g;
+  const t = kernel.reduce((a, b) => a * b, 1);
+  const values = new Float64Array(cout * cin * t);
+  const perGroupOut = cout / g;
+  for (let o = 0; o < cout; o++) {
+    const c0 = Math.floor(o / perGroupOut) * cinG;
+    for (let c = 0; c < cinG; c++)
+      for (let k = 0; k < t; k++) values[(o * cin + c0 + c) * t + k] = layer.weight[(o * cinG + c) * t + k];
+  }
+  return {
+    kind: 'conv', cout, cin, kernel, strides: [...layer.strides], dilations: [...layer.dilations], pads: [...layer.pads],
+    values, errorF: rounding, inputShape: layer.inputShape, inputSizeAssumed: Boolean(layer.inputSizeAssumed), names: [layer.name],
+  };
+}
+
+/**
+ * Per tap, out[o][c] = sum_m b[o][m] a[m][c]. Grouped and depthwise kernels are block-sparse once
+ * expanded: the inner loop runs over each row's nonzeros only, so a merge costs about its output.
+ */
+function channelProduct(
+  b: (o: number, m: number, t: number) => number,
+  a: (m: number, c: number, t: number) => number,
+  cout: number, mid: number, cin: number, t: number,
+): Float64Array {
+  const cols: Int32Array[] = [];
+  const vals: Float64Array[] = [];
+  for (let m = 0; m < mid; m++)
+    for (let k = 0; k < t; k++) {
+      const idx: number[] = [];
+      const v: number[] = [];
+      for (let c = 0; c < cin; c++) {
+        const x = a(m, c, k);
+        if (x !== 0) {
+          idx.push(c);
+          v.push(x);
+        }
+      }
+      cols.push(Int32Array.from(idx));
+      vals.push(Float64Array.from(v));
+    }
+  const out = new Float64Array(cout * cin * t);
+  for (let o = 0; o < cout; o++)
+    for (let m = 0; m < mid; m++)
+      for (let k = 0; k < t; k++) {
+        const bv = b(o, m, k);
+        if (bv === 0) continue;
+        const base = o * cin * t + k;
+        const ci = cols[m * t + k];
+        const cv = vals[m * t + k];
+        for (let j = 0; j < ci.length; j++) out[base + ci[j] * t] += bv * cv[j];
+      }
+  return out;
+}
+
+/** The error of a product B A from the factors' errors: (B+dB)(A+dA) - BA, plus float64 rounding of the sums. */
+function productError(b: DerivedKernel, a: DerivedKernel, mid: number): number {
+  const nb = frobenius(b.values);
+  const na = frobenius(a.values);
+  // per tap ||dB A_t + B dA_t + dB dA_t||_F, summed in squares over taps (Minkowski; one side is 1x1),
+  // and the float64 sums: |fl - exact| <= gamma_mid |B||A_t| entrywise
+  return b.errorF * (na + a.errorF) + nb * a.errorF + gamma(mid) * nb * na;
+}
+
+/** Largest multiply-add count a merge may cost (JS float64 loops). */
+export const MAX_MERGE_MACS = 4e8;
+
+/**
+ * The exact merge of `first` then `second` (second(first(x))), or null when it is not one layer
+ * (kxk after kxk: the zero padding between them is not a convolution) or too costly.
+ */
+export function compose(first: DerivedKernel, second: DerivedKernel): DerivedKernel | null {
+  if (first.cout !== second.cin) return null;
+  const names = [...first.names, ...second.names];
+  if (first.kind === 'dense' && second.kind === 'dense') {
+    const mid = first.cout;
+    if (second.cout * mid * first.cin > MAX_MERGE_MACS) return null;
+    const values = channelProduct((o, m) => second.values[o * mid + m], (m, c) => first.values[m * first.cin + c], second.cout, mid, first.cin, 1);
+    return { ...first, cout: second.cout, values, errorF: productError(second, first, mid), names };
+  }
+  if (first.kind !== 'conv' || second.kind !== 'conv' || first.kernel.length !== second.kernel.length) return null;
+  const mid = first.cout;
+  if (isOneByOne(second)) {
+    // 1x1 after kxk: per-tap channel products; strides multiply (subsampling a strided conv's output)
+    const t = taps(first);
+    if (second.cout * mid * first.cin * t > MAX_MERGE_MACS) return null;
+    const values = channelProduct((o, m) => second.values[o * mid + m], (m, c, k) => first.values[(m * first.cin + c) * t + k], second.cout, mid, first.cin, t);
+    return {
+      ...first, cout: second.cout, values, strides: first.strides.map((s, i) => s * second.strides[i]),
+      errorF: productError(second, first, mid), names,
+    };
+  }
+  if (isOneByOne(first)) {
+    // kxk after a 1x1 with stride s: the kxk reads the subsampled map, i.e. x at s times its taps:
+    // dilation, stride and begin pads scale by s; end pads grow so no real output row is lost
+    const t = taps(second);
+    if (second.cout * mid * first.cin * t > MAX_MERGE_MACS) return null;
+    const s = first.strides;
+    const nd = second.kernel.length;
+    const values = channelProduct((o, m, k) => second.values[(o * mid + m) * t + k], (m, c) => first.values[m * first.cin + c], second.cout, mid, first.cin, t);
+    const pads = [
+      ...second.pads.slice(0, nd).map((p, i) => p * s[i]),
+      ...second.pads.slice(nd).map((p, i) => (p + 1) * s[i]),
+    ];
+    return {
+      ...second, cin: first.cin, values, strides: second.strides.map((v, i) => v * s[i]), dilations: second.dilations.map((d, i) => d * s[i]),
+      pads, errorF: productError(second, first, mid), inputShape: first.inputShape, inputSizeAssumed: first.inputSizeAssumed, names,
+    };
+  }
+  return null;
+}
+
+/**
+ * coef * branch + shortcut, where the shortcut (identity when null, else a 1x1 conv or a matrix)
+ * reads the same input positions as the branch's tap `t` (stride and offset aligned). Null when no
+ * tap aligns, the channels differ, or the output sizes could differ.
+ */
+export function addShortcut(branch: DerivedKernel, coef: number, shortcut: DerivedKernel | null, outputShape: { branch: number[] | null; shortcut: number[] | null }): DerivedKernel | null {
+  const cout = branch.cout;
+  const cin = branch.cin;
+  const t = Math.max(1, taps(branch));
+  if (shortcut && (shortcut.cout !== cout || shortcut.cin !== cin)) return null;
+  if (!shortcut && cout !== cin) return null;
+  // equal shapes, symbolic dims included (the same symbol is the same length at every input size)
+  if (!outputShape.branch || !outputShape.shortcut || outputShape.branch.join() !== outputShape.shortcut.join()) return null;
+  let tap = 0;
+  if (branch.kind === 'conv') {
+    // branch reads x[s n + d k - pb]; a 1x1 shortcut with stride s' and no pads reads x[s' n]
+    const sStrides = shortcut ? shortcut.strides : branch.strides.map(() => 1);
+    if (shortcut && !isOneByOne(shortcut)) return null;
+    let stride = 1;
+    for (let i = branch.kernel.length - 1; i >= 0; i--) {
+      if (branch.strides[i] !== sStrides[i]) return null;
+      const k = branch.pads[i] / branch.dilations[i];
+      if (!Number.isInteger(k) || k < 0 || k >= branch.kernel[i]) return null;
+      tap += k * stride;
+      stride *= branch.kernel[i];
+    }
+  } else if (shortcut && shortcut.kind !== 'dense') return null;
+  const values = Float64Array.from(branch.values, (v) => coef * v);
+  const sv = shortcut?.values;
+  for (let o = 0; o < cout; o++)
+    for (let c = 0; c < cin; c++) {
+      const add = sv ? sv[o * cin + c] : o === c ? 1 : 0;
+      values[(o * cin + c) * t + tap] += add;
+    }
+  const nb = frobenius(branch.values);
+  const ns = sv ? frobenius(sv) : Math.sqrt(cout);
+  // coef is a product of a few activation midpoints (exact for ReLU's 1/2): its own rounding, the
+  // scaling and the addition cost a few units of roundoff each, entrywise
+  const errorF = Math.abs(coef) * branch.errorF + (shortcut?.errorF ?? 0) + 8 * UNIT_ROUNDOFF * (Math.abs(coef) * nb + ns);
+  return { ...branch, values, errorF, names: [...branch.names, shortcut ? shortcut.names.join('+') : 'identity'] };
+}
+
+/** The merged operator as a layer record the per-layer engine bounds (weights rounded once to float32, error recorded). */
+export function toLayer(k: DerivedKernel, name: string): ConvLayer | DenseLayer | null {
+  const weight = Float32Array.from(k.values);
+  const n32 = frobenius(weight);
+  const n64 = frobenius(k.values);
+  if (!(n32 > 0) || !Number.isFinite(n32)) return null;
+  // ||W32 - exact||_F <= errorF + u ||W64||_F (+ subnormal slack); as a relative Frobenius bound on W32
+  const absolute = k.errorF + U32 * n64 + 2 ** -149 * Math.sqrt(weight.length);
+  const weightRounding = (absolute / n32) * (1 + 1e-12);
+  const notes = [`merged: ${k.names.join(' -> ')}`];
+  if (k.kind === 'dense') {
+    return {
+      kind: 'dense', name, op: 'Merged', nodeIndex: -1, notes, weight, weightShape: [k.cout, k.cin], hasBias: false, foldedBatchNorm: false,
+      inputShape: null, outputShape: null, weightRounding,
+    };
+  }
+  const nd = k.kernel.length;
+  return {
+    kind: 'conv', name, op: 'Conv', nodeIndex: -1, notes, weight, weightShape: [k.cout, k.cin, ...k.kernel], spatialDims: nd,
+    strides: k.strides, dilations: k.dilations, pads: k.pads, autoPad: 'NOTSET', group: 1, outputPadding: Array(nd).fill(0),
+    hasBias: false, foldedBatchNorm: false, inputShape: k.inputShape, outputShape: null, inputSizeAssumed: k.inputSizeAssumed, weightRounding,
+  };
+}

@@ -1,0 +1,252 @@
+// Exact merges of linear layers and per-block ReLU averaging (src/network/merge.ts, blocks.ts):
+// merged operators against the explicit product of the layers' matrices and against onnxruntime's
+// own outputs; whole-block bounds never above the plain walk's and never below an onnxruntime
+// measurement, on the block kinds real CNNs are made of.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { auditModel } from '../src/audit.js';
+import { boundLayer } from '../src/layer/engine.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/layer/types.js';
+import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
+import { addShortcut, compose, fromLayer, toLayer } from '../src/network/merge.js';
+import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
+import { normalArray } from '../src/util/random.js';
+import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
+import { explicitMatrix, largestSingularValue, makeConv, makeDense, type ConvSpec } from './helpers/exact.js';
+
+const ENGINE: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'] };
+/** Float32 rounding of a measured ratio (outputs are float32; perturbations >= 1e-2 relative). */
+const FLOAT_SLACK = 6e-6;
+
+function matmul(b: Float64Array, br: number, bc: number, a: Float64Array, ac: number): Float64Array {
+  const out = new Float64Array(br * ac);
+  for (let i = 0; i < br; i++) for (let k = 0; k < bc; k++) {
+    const v = b[i * bc + k];
+    if (v !== 0) for (let j = 0; j < ac; j++) out[i * ac + j] += v * a[k * ac + j];
+  }
+  return out;
+}
+
+/** The merged layer with its shapes set from the first layer's input (as the walk has them). */
+function withShapes(merged: ConvLayer | DenseLayer, input: number[], output: number[]): ConvLayer | DenseLayer {
+  return { ...merged, inputShape: input, outputShape: output } as ConvLayer | DenseLayer;
+}
+
+async function certified(layer: ConvLayer | DenseLayer): Promise<number> {
+  const b = await boundLayer(layer, ENGINE);
+  return b.best!;
+}
+
+/** Rows of `big` (channels x spatial, spatial dims `bigSp`) at the positions of `small` (dims `smallSp`), same channels. */
+function restrictRows(big: Float64Array, cols: number, channels: number, bigSp: number[], smallSp: number[]): Float64Array {
+  const nSmall = smallSp.reduce((a, b) => a * b, 1);
+  const nBig = bigSp.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(channels * nSmall * cols);
+  for (let c = 0; c < channels; c++)
+    for (let p = 0; p < nSmall; p++) {
+      const idx = smallSp.length === 2 ? Math.floor(p / smallSp[1]) * bigSp[1] + (p % smallSp[1]) : p;
+      out.set(big.subarray((c * nBig + idx) * cols, (c * nBig + idx + 1) * cols), (c * nSmall + p) * cols);
+    }
+  return out;
+}
+
+describe('exact merges of linear layers', () => {
+  const cases: { name: string; first: ConvSpec; second: ConvSpec }[] = [
+    { name: '1x1 after 3x3 (pad 1)', first: { cout: 6, cin: 4, kernel: [3, 3], input: [7, 7], pads: [1, 1, 1, 1], seed: 1 }, second: { cout: 5, cin: 6, kernel: [1, 1], input: [7, 7], seed: 2 } },
+    { name: '1x1 after a strided dilated 3x3 with asymmetric pads', first: { cout: 6, cin: 4, kernel: [3, 3], input: [9, 8], strides: [2, 1], dilations: [1, 2], pads: [2, 1, 0, 3], seed: 3 }, second: { cout: 3, cin: 6, kernel: [1, 1], input: [5, 8], seed: 4 } },
+    { name: '1x1 stride 2 after a depthwise 3x3 (BlazeFace-style)', first: { cout: 6, cin: 6, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1], group: 6, seed: 5 }, second: { cout: 4, cin: 6, kernel: [1, 1], input: [8, 8], strides: [2, 2], seed: 6 } },
+    { name: '3x3 after a 1x1 (expand then depthwise)', first: { cout: 6, cin: 3, kernel: [1, 1], input: [6, 6], seed: 7 }, second: { cout: 6, cin: 6, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], group: 6, seed: 8 } },
+    { name: '3x3 stride 2 after a 1x1 stride 2', first: { cout: 5, cin: 3, kernel: [1, 1], input: [9, 9], strides: [2, 2], seed: 9 }, second: { cout: 4, cin: 5, kernel: [3, 3], input: [5, 5], strides: [2, 2], pads: [1, 0, 1, 1], seed: 10 } },
+    { name: '1-D: k5 after a 1x1', first: { cout: 4, cin: 3, kernel: [1], input: [11], seed: 11 }, second: { cout: 2, cin: 4, kernel: [5], input: [11], pads: [2, 2], seed: 12 } },
+  ];
+  it.each(cases)('$name: merged matrix = product of the layers\' matrices; certified norm >= its exact norm', async ({ first, second }) => {
+    const a = makeConv(first);
+    const b = makeConv(second);
+    const ea = explicitMatrix(a);
+    const eb = explicitMatrix(b);
+    expect(eb.cols).toBe(ea.rows);
+    const product = matmul(eb.a, eb.rows, eb.cols, ea.a, ea.cols);
+    const k = compose(fromLayer(a)!, fromLayer(b)!);
+    expect(k).not.toBeNull();
+    const merged = toLayer(k!, 'merged') as ConvLayer;
+    // the merged conv may compute extra output rows (never fewer): compare the real ones
+    const nd = merged.spatialDims;
+    const outSp = a.inputShape!.slice(1).map((len, i) => Math.floor((len + merged.pads[i] + merged.pads[i + nd] - (merged.dilations[i] * (merged.weightShape[2 + i] - 1) + 1)) / merged.strides[i]) + 1);
+    const m = explicitMatrix(withShapes(merged, a.inputShape!, [b.outputShape![0], ...outSp]));
+    const trueSp = b.outputShape!.slice(1);
+    expect(outSp.every((d, i) => d >= trueSp[i])).toBe(true);
+    const rows = restrictRows(m.a, m.cols, b.outputShape![0], outSp, trueSp);
+    let maxDiff = 0;
+    let scale = 0;
+    for (let i = 0; i < product.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(rows[i] - product[i]));
+      scale = Math.max(scale, Math.abs(product[i]));
+    }
+    expect(maxDiff).toBeLessThanOrEqual(scale * 1e-6); // float32 storage of the merged weights
+    const exact = largestSingularValue(product, eb.rows, ea.cols);
+    const bound = await certified(withShapes(merged, a.inputShape!, [b.outputShape![0], ...outSp]));
+    expect(bound).toBeGreaterThanOrEqual(exact);
+    expect(bound).toBeLessThanOrEqual(exact * 1.15); // tightness (grid or torus route), not a soundness property
+  });
+
+  it('kxk after kxk is not merged (the zero padding between them is not a convolution)', () => {
+    const a = makeConv({ cout: 4, cin: 4, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1] });
+    expect(compose(fromLayer(a)!, fromLayer(a)!)).toBeNull();
+  });
+
+  it('dense after dense: the matrix product, certified >= its exact norm', async () => {
+    const a = makeDense(12, 9, 1);
+    const b = makeDense(5, 12, 2);
+    const product = matmul(Float64Array.from(b.weight), 5, 12, Float64Array.from(a.weight), 9);
+    const merged = toLayer(compose(fromLayer(a)!, fromLayer(b)!)!, 'merged') as DenseLayer;
+    expect(merged.weightShape).toEqual([5, 9]);
+    expect(await certified(merged)).toBeGreaterThanOrEqual(largestSingularValue(product, 5, 9));
+  });
+
+  it('residual: identity and a strided 1x1 shortcut add at the aligned tap (checked against onnxruntime: y(x) - y(0) = A x)', async () => {
+    for (const stride of [1, 2]) {
+      const cin = 4;
+      const cout = stride === 1 ? 4 : 6;
+      const c1 = makeConv({ cout: 5, cin, kernel: [1, 1], input: [6, 6], seed: 21 });
+      const c2 = makeConv({ cout, cin: 5, kernel: [3, 3], input: [6, 6], strides: [stride, stride], pads: [1, 1, 1, 1], seed: 22 });
+      const sc = stride === 1 ? null : makeConv({ cout, cin, kernel: [1, 1], input: [6, 6], strides: [2, 2], seed: 23 });
+      const nodes: NodeObj[] = [
+        node('Conv', ['x', 'w1'], ['a'], { kernel_shape: attr.ints([1, 1]) }),
+        node('Conv', ['a', 'w2'], ['b'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]), strides: attr.ints([stride, stride]) }),
+        ...(sc ? [node('Conv', ['x', 'ws'], ['s'], { kernel_shape: attr.ints([1, 1]), strides: attr.ints([2, 2]) })] : []),
+        node('Add', ['b', sc ? 's' : 'x'], ['y']),
+      ];
+      const inits: TensorObj[] = [floatTensor('w1', c1.weightShape, c1.weight), floatTensor('w2', c2.weightShape, c2.weight), ...(sc ? [floatTensor('ws', sc.weightShape, sc.weight)] : [])];
+      const bytes = buildModel({ nodes, initializers: inits, inputs: [valueInfo('x', ['N', cin, 6, 6])], outputs: [valueInfo('y', null)] });
+      const ort = await explicitOperator(bytes, [1, cin, 6, 6]);
+      const branch = compose(fromLayer(c1)!, fromLayer(c2)!)!;
+      const outShape = c2.outputShape!;
+      const sum = addShortcut(branch, 1, sc ? fromLayer(sc) : null, { branch: [1, ...outShape], shortcut: [1, ...outShape] });
+      expect(sum).not.toBeNull();
+      const merged = withShapes(toLayer(sum!, 'merged')!, c1.inputShape!, outShape);
+      const m = explicitMatrix(merged);
+      expect([m.rows, m.cols]).toEqual([ort.rows, ort.cols]);
+      let maxDiff = 0;
+      for (let i = 0; i < m.a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(m.a[i] - ort.a[i]));
+      expect(maxDiff).toBeLessThan(1e-5);
+      expect(await certified(merged)).toBeGreaterThanOrEqual(largestSingularValue(ort.a, ort.rows, ort.cols) * (1 - 1e-6));
+    }
+  });
+
+  it('a shortcut that does not align (branch pads shifted) is not merged', () => {
+    const c = makeConv({ cout: 4, cin: 4, kernel: [3, 3], input: [6, 6], pads: [2, 0, 0, 2] });
+    expect(addShortcut(fromLayer(c)!, 1, null, { branch: [1, 4, 6, 6], shortcut: [1, 4, 6, 6] })).not.toBeNull(); // tap (2, 0) aligns
+    const odd = makeConv({ cout: 4, cin: 4, kernel: [2, 2], input: [6, 6], pads: [0, 3, 1, 0] });
+    expect(addShortcut(fromLayer(odd)!, 1, null, { branch: [1, 4, 6, 6], shortcut: [1, 4, 6, 6] })).toBeNull(); // pad 3 >= kernel 2
+  });
+});
+
+// ------------------------------------------------------------------ whole blocks
+
+const he = (n: number, fanIn: number, seed: number) => Float32Array.from(normalArray(n, seed), (v) => v * Math.sqrt(2 / fanIn));
+
+class Net {
+  nodes: NodeObj[] = [];
+  inits: TensorObj[] = [];
+  private k = 0;
+  conv(x: string, cin: number, cout: number, k: number, o: { stride?: number; group?: number; seed: number }): string {
+    const w = `w${this.k}`;
+    const y = `t${this.k++}`;
+    const g = o.group ?? 1;
+    this.inits.push(floatTensor(w, [cout, cin / g, k, k], he((cout * cin * k * k) / g, (cin / g) * k * k, o.seed)));
+    const p = k >> 1;
+    this.nodes.push(node('Conv', [x, w], [y], { kernel_shape: attr.ints([k, k]), pads: attr.ints([p, p, p, p]), strides: attr.ints([o.stride ?? 1, o.stride ?? 1]), group: attr.i(g) }, y));
+    return y;
+  }
+  gemm(x: string, cin: number, cout: number, seed: number): string {
+    const w = `w${this.k}`;
+    const y = `t${this.k++}`;
+    this.inits.push(floatTensor(w, [cout, cin], he(cout * cin, cin, seed)));
+    this.nodes.push(node('Gemm', [x, w], [y], { transB: attr.i(1) }, y));
+    return y;
+  }
+  op(op: string, inputs: string[], attrs: Record<string, ReturnType<typeof attr.f>> = {}): string {
+    const y = `t${this.k++}`;
+    this.nodes.push(node(op, inputs, [y], attrs, y));
+    return y;
+  }
+  relu6(x: string): string {
+    const lo = `c${this.k}lo`;
+    const hi = `c${this.k}hi`;
+    this.inits.push(floatTensor(lo, [], [0]), floatTensor(hi, [], [6]));
+    return this.op('Clip', [x, lo, hi]);
+  }
+  file(out: string, inputDims: number[]): { file: string; bytes: Uint8Array; shape: number[] } {
+    const bytes = buildModel({ nodes: this.nodes, initializers: this.inits, inputs: [valueInfo('x', ['N', ...inputDims.slice(1)])], outputs: [valueInfo(out, null)] });
+    const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-blocks-'));
+    const file = path.join(dir, 'm.onnx');
+    // a declared input size, so the loader and the torus route know it
+    writeFileSync(file, buildModel({ nodes: this.nodes, initializers: this.inits, inputs: [valueInfo('x', inputDims)], outputs: [valueInfo(out, null)] }));
+    return { file, bytes, shape: inputDims };
+  }
+}
+
+const BLOCKS: { name: string; improves: boolean; make: () => { file: string; bytes: Uint8Array; shape: number[] } }[] = [
+  { name: 'bottleneck (1x1, 3x3, 1x1, identity)', improves: true, make: () => {
+    const n = new Net();
+    const a = n.op('Relu', [n.conv('x', 16, 8, 1, { seed: 1 })]);
+    const b = n.op('Relu', [n.conv(a, 8, 8, 3, { seed: 2 })]);
+    const c = n.conv(b, 8, 16, 1, { seed: 3 });
+    return n.file(n.op('Relu', [n.op('Add', [c, 'x'])]), [1, 16, 6, 6]);
+  } },
+  { name: 'strided bottleneck with a 1x1 projection shortcut, two blocks', improves: true, make: () => {
+    const n = new Net();
+    const a = n.op('Relu', [n.conv('x', 8, 8, 1, { seed: 4 })]);
+    const b = n.op('Relu', [n.conv(a, 8, 8, 3, { stride: 2, seed: 5 })]);
+    const c = n.conv(b, 8, 16, 1, { seed: 6 });
+    const s = n.conv('x', 8, 16, 1, { stride: 2, seed: 7 });
+    const y = n.op('Relu', [n.op('Add', [c, s])]);
+    const d = n.op('Relu', [n.conv(y, 16, 8, 1, { seed: 8 })]);
+    const e = n.op('Relu', [n.conv(d, 8, 8, 3, { seed: 9 })]);
+    return n.file(n.op('Relu', [n.op('Add', [y, n.conv(e, 8, 16, 1, { seed: 10 })])]), [1, 8, 8, 8]);
+  } },
+  { name: 'basic block (3x3, 3x3, identity: not mergeable)', improves: false, make: () => {
+    const n = new Net();
+    const a = n.op('Relu', [n.conv('x', 6, 6, 3, { seed: 11 })]);
+    return n.file(n.op('Relu', [n.op('Add', [n.conv(a, 6, 6, 3, { seed: 12 }), 'x'])]), [1, 6, 6, 6]);
+  } },
+  { name: 'MobileNetV2 inverted residual (ReLU6, depthwise)', improves: true, make: () => {
+    const n = new Net();
+    const a = n.relu6(n.conv('x', 8, 24, 1, { seed: 13 }));
+    const b = n.relu6(n.conv(a, 24, 24, 3, { group: 24, seed: 14 }));
+    return n.file(n.op('Add', [n.conv(b, 24, 8, 1, { seed: 15 }), 'x']), [1, 8, 6, 6]);
+  } },
+  { name: 'depthwise + pointwise linear residual', improves: true, make: () => {
+    const n = new Net();
+    const a = n.conv('x', 8, 8, 3, { group: 8, seed: 16 });
+    return n.file(n.op('Relu', [n.op('Add', [n.conv(a, 8, 8, 1, { seed: 17 }), 'x'])]), [1, 8, 6, 6]);
+  } },
+  { name: 'dense head (Gemm, ReLU, Gemm, ReLU, Gemm)', improves: true, make: () => {
+    const n = new Net();
+    const a = n.op('Relu', [n.gemm('x', 24, 32, 18)]);
+    const b = n.op('Relu', [n.gemm(a, 32, 32, 19)]);
+    return n.file(n.gemm(b, 32, 10, 20), [1, 24]);
+  } },
+];
+
+describe('network bound with exact merges and ReLU averaging', () => {
+  it.each(BLOCKS)('$name: <= the plain walk, >= the onnxruntime-measured ratio', async ({ make, improves }) => {
+    const m = make();
+    const run = (networkMethod: 'graph' | 'averaging') => auditModel({ file: m.file, cwd: '/', engine: ENGINE, networkMethod });
+    const [plain, refined] = [await run('graph'), await run('averaging')];
+    const g = plain.network!;
+    const r = refined.network!;
+    expect(g.certified && r.certified).toBe(true);
+    expect(r.graphBound).toBe(g.bound);
+    expect(r.bound!).toBeLessThanOrEqual(g.bound!);
+    if (improves) {
+      expect(r.bound!).toBeLessThan(g.bound! * 0.999);
+      expect(r.method).not.toBe('graph');
+      expect(r.blocks.length).toBeGreaterThan(0);
+    } else expect(r.method).toBe('graph');
+    const empirical = await empiricalLipschitz(m.bytes, m.shape, { pairs: 24, steps: 30, seed: 3 });
+    expect(r.bound!).toBeGreaterThanOrEqual(empirical * (1 - FLOAT_SLACK));
+  });
+});
