@@ -320,7 +320,9 @@ async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly 
   let total = 0;
   let merged = false;
   for (let mask = 0; mask < 1 << (m - 1); mask++) {
+    // |coefficient| for norms; the signed product of the c's for the exact residual merge (mask 0)
     let coef = 1;
+    let signed = 1;
     let term = 1;
     let start = 0;
     for (let i = 0; i < m - 1; i++) {
@@ -331,12 +333,15 @@ async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly 
         if (n === null) return null;
         term = mulUp(term, n);
         start = i + 1;
-      } else coef = mulUp(coef, a.c);
+      } else {
+        coef = mulUp(coef, Math.abs(a.c));
+        signed *= a.c;
+      }
     }
     if (coef === 0) continue;
     if (mask === 0 && plan.shortcut !== null) {
       // the residual term: S + c M (one exact operator when it merges), else ||S|| + c ||M||
-      const s = await shortcutTerm(plan, coef, runs, layerBounds, layers);
+      const s = await shortcutTerm(plan, signed, coef, runs, layerBounds, layers);
       if (s === null) return null;
       merged ||= s.merged;
       total = addUp(total, s.value);
@@ -353,13 +358,13 @@ async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly 
 }
 
 async function shortcutTerm(
-  plan: BlockPlan, coef: number, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[],
+  plan: BlockPlan, coef: number, absCoef: number, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[],
 ): Promise<{ value: number; merged: boolean } | null> {
   const all = plan.segments.flat();
   const sNorm = plan.shortcut === 'identity' ? 1 : layerBounds[plan.shortcut as number];
   const mNorm = await runs.norm(all);
   if (sNorm === null || sNorm === undefined || mNorm === null) return null;
-  const fallback = addUp(sNorm, mulUp(coef, mNorm));
+  const fallback = addUp(sNorm, mulUp(absCoef, mNorm));
   if (!runs.reserve(all)) return { value: fallback, merged: false };
   const branch = runs.merged(all);
   const sLayer = plan.shortcut === 'identity' ? null : layers[plan.shortcut as number];
