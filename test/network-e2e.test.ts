@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { auditModel } from '../src/audit.js';
 import { boundLayers } from '../src/layer/engine.js';
 import { networkBound } from '../src/network/walk.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
@@ -32,11 +33,14 @@ function batchable(bytes: Uint8Array): Uint8Array {
   return encodeModel(m);
 }
 
+/** The whole pipeline as the CLI runs it (plain walk tightened by merges and ReLU averaging): never above the plain walk. */
 async function certifiedAndEmpirical(file: string): Promise<{ bound: number | null; empirical: number; uncertified: string[] }> {
-  const model = await loadModel(file);
-  const bounds = await boundLayers(model.layers, { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'] });
-  const net = networkBound(model.graph!, bounds.map((b) => b.best));
-  const shape = model.info.inputShape!;
+  const audit = await auditModel({ file, cwd: '/', engine: { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'] } });
+  const net = audit.network!;
+  const plain = networkBound(audit.model.graph!, audit.bounds.map((b) => b.best));
+  expect(net.graphBound).toBe(plain.bound);
+  if (plain.bound !== null) expect(net.bound!).toBeLessThanOrEqual(plain.bound);
+  const shape = audit.model.info.inputShape!;
   const empirical = await empiricalLipschitz(batchable(readFileSync(file)), shape, { pairs: 24, steps: 30, seed: 5 });
   return { bound: net.bound, empirical, uncertified: net.uncertifiedOps };
 }
