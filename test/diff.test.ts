@@ -1,6 +1,6 @@
 // `lipcheck diff`: layer matching, ratios b / a on checkpoints whose weights differ by known factors,
 // the growth gate's exit codes, unmatched layers, the three formats, and input errors.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Chalk } from 'chalk';
@@ -105,6 +105,15 @@ describe('lipcheck diff', () => {
     expect(loose.code).toBe(0);
     expect(loose.stderr).toBe('');
     expect(loose.stdout).toMatch(/growth within 10\.00x/);
+  });
+
+  it('GITHUB_ACTIONS=true: each growth failure is an ::error annotation, the markdown diff goes to the step summary', async () => {
+    const summary = path.join(dir, 'diff-summary.md');
+    await writeFile(summary, '');
+    const r = await runInProcess(['diff', 'a.onnx', 'b.onnx', '--max-growth', '1.5', '--json'], { cwd: dir, env: { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('::'))).toEqual(json(r).gate.failures.map((f) => `::error title=lipcheck::growth exceeded: ${f.name ?? 'network'}: ${f.reason}`));
+    expect(await readFile(summary, 'utf8')).toMatch(/^❌ \*\*lipcheck diff: growth over 1\.500x\*\* \(3\)/);
   });
 
   it('a renamed layer is matched by order and shape, and the report says so', async () => {

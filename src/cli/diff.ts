@@ -3,18 +3,19 @@
 // optional growth gate. Exit codes as the main command: 0 ok, 1 growth over --max-growth,
 // 2 usage or input error, 3 internal error.
 import { performance } from 'node:perf_hooks';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { auditModel } from '../audit.js';
 import type { EngineOptions, MethodName } from '../layer/types.js';
-import { budgetProblem, resolveBudgets } from '../report/budget.js';
+import { resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
 import type { LipcheckReport } from '../report/types.js';
 import {
-  EXIT, oneLine, parseInputShape, ProgressLine, runCommand, toolVersion, withCommonOptions,
+  EXIT, oneLine, parseGrowth, parseInputShape, ProgressLine, runCommand, toolVersion, withCommonOptions,
   type CliIO,
 } from './shared.js';
 import { buildDiffReport } from '../diff/build.js';
+import { annotate, appendStepSummary, onGitHubActions } from './ci.js';
 import { renderDiffJson, renderDiffMarkdown, renderDiffTable } from '../diff/render.js';
 import type { DiffReport } from '../diff/types.js';
 
@@ -45,12 +46,6 @@ Examples:
   $ lipcheck diff a.onnx b.onnx --json > diff.json
   $ lipcheck diff a.onnx b.onnx --format markdown > pr-comment.md
 `;
-
-function parseGrowth(value: string): number {
-  const n = value.trim() === '' ? Number.NaN : Number(value);
-  if (budgetProblem(n) !== null) throw new InvalidArgumentError('expected a positive number such as 1.1');
-  return n;
-}
 
 /** argv in process.argv form with argv[2] === 'diff'; null when --help was handled. */
 export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
@@ -138,11 +133,15 @@ async function runDiff(opts: DiffOptions, io: CliIO): Promise<number> {
     }
   }
   io.stdout.write(renderDiff(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) })));
-  if (opts.maxGrowth === null) return EXIT.ok;
-  for (const f of report.gate.failures) {
-    io.stderr.write(`${errChalk.red(`lipcheck: growth exceeded: ${f.name ?? 'network'}: ${f.reason}`)}\n`);
+  const failed = report.gate.failures.map((f) => `growth exceeded: ${f.name ?? 'network'}: ${f.reason}`);
+  for (const f of failed) io.stderr.write(`${errChalk.red(`lipcheck: ${oneLine(f)}`)}\n`);
+  if (onGitHubActions(io.env)) {
+    annotate(io, failed);
+    appendStepSummary(io, renderDiffMarkdown(report), (m) => {
+      if (!opts.quiet) io.stderr.write(`${errChalk.yellow(`lipcheck: warning: ${oneLine(m)}`)}\n`);
+    });
   }
-  return report.gate.passed ? EXIT.ok : EXIT.budgetExceeded;
+  return failed.length === 0 ? EXIT.ok : EXIT.budgetExceeded;
 }
 
 export function renderDiff(report: DiffReport, format: DiffFormat, chalk: ReturnType<typeof chalkFor>): string {

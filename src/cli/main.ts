@@ -1,28 +1,32 @@
 // The command line: parses flags, then ties loader -> engine -> report. stdout carries only the
 // report; progress, warnings, budget failures and errors go to stderr.
 // Exit codes: 0 ok / within budget, 1 a budget exceeded, 2 usage or input error, 3 internal error (a bug).
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
-import { auditModel, frequencyMapsFor } from '../audit.js';
+import { auditModel, frequencyMapsFor, type AuditOptions } from '../audit.js';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
-import { budgetProblem, hasAnyBudget, loadBudgetConfig, resolveBudgets } from '../report/budget.js';
+import { baselineOf, compareToBaseline, readBaseline, renderBaseline, settingsDifferences, type Baseline, type BaselineSettings } from '../report/baseline.js';
+import { budgetProblem, loadBudgetConfig, resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
 import { chalkFor } from '../report/color.js';
 import { heatMapLayers, renderHtml, type HtmlFrequencyMap } from '../report/html.js';
 import { renderJson } from '../report/json.js';
+import { renderJunit } from '../report/junit.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { renderTable } from '../report/table.js';
 import type { LipcheckReport } from '../report/types.js';
 import { compileNamePattern } from '../util/name-pattern.js';
 import { printable } from '../util/printable.js';
+import { annotate, appendStepSummary, onGitHubActions, writeReportFile } from './ci.js';
 import { diffMain } from './diff.js';
 import {
-  EXIT, oneLine, parseInputShape, processIO, ProgressLine, runCommand, toolVersion, withCommonOptions, type CliIO,
+  EXIT, oneLine, parseGrowth, parseInputShape, processIO, ProgressLine, runCommand, toolVersion, withCommonOptions, type CliIO,
 } from './shared.js';
+
+export type NetworkMethod = NonNullable<AuditOptions['networkMethod']>;
+const NETWORK_METHODS: NetworkMethod[] = ['graph', 'merged', 'averaging'];
 
 export type Format = 'table' | 'json' | 'markdown' | 'html';
 
@@ -47,6 +51,15 @@ export interface CliOptions {
   html?: string;
   /** Per-layer bars in the table (--no-bars turns them off). */
   bars: boolean;
+  /** Structural rules the network bound may use (--network-method). */
+  networkMethod: NetworkMethod;
+  /** --write-baseline <file>. */
+  writeBaseline?: string;
+  /** --baseline <file> and --max-growth <x>: the growth gate against a baseline. */
+  baseline?: string;
+  maxGrowth?: number;
+  /** --junit <file>. */
+  junit?: string;
 }
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
@@ -76,6 +89,11 @@ Examples:
   $ lipcheck model.onnx --format markdown > pr-comment.md
   $ lipcheck model.onnx --html report.html                  # table on stdout, HTML report to a file
   $ lipcheck diff epoch10.onnx epoch20.onnx --max-growth 1.1 # compare checkpoints (lipcheck diff --help)
+  $ lipcheck model.onnx --write-baseline lipcheck-baseline.json    # record today's bounds (commit the file)
+  $ lipcheck model.onnx --baseline lipcheck-baseline.json --max-growth 1.1 --junit junit.xml   # CI growth gate
+
+CI: with GITHUB_ACTIONS=true every failed check is also an ::error annotation, and the markdown
+report is appended to $GITHUB_STEP_SUMMARY. --junit writes JUnit XML (GitLab, Jenkins, Azure, CircleCI).
 
 Exit codes: 0 ok, 1 budget exceeded, 2 usage or input error, 3 internal error (a bug)
 Colour: off when stdout is not a terminal or NO_COLOR is set; FORCE_COLOR=1 forces it on.
@@ -97,14 +115,23 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     .option('--budget <x>', 'budget on the network bound', parseBudget)
     .option('--layer-budget <x>', 'budget on every layer', parseBudget)
     .addOption(new Option('--budget-method <method>', "gate this method's value instead of each layer's best bound").choices(ALL_METHODS))
-    .option('-c, --config <file>', 'budget config (default: lipcheck.config.json, or "lipcheck" in package.json)');
+    .option('-c, --config <file>', 'budget config (default: lipcheck.config.json, or "lipcheck" in package.json)')
+    .option('--write-baseline <file>', 'write a baseline (layer and network bounds, settings, model sha256) to <file>')
+    .option('--baseline <file>', 'compare with a baseline written by --write-baseline (ratios now / baseline)')
+    .option('--max-growth <x>', 'with --baseline: fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth)
+    .option('--junit <file>', 'also write a JUnit XML report of the budget and growth checks to <file>')
+    .addOption(new Option('--network-method <method>', 'rules for the network bound: graph (plain walk), merged (+ exact merges of linear layers), averaging (+ ReLU block averaging)').choices(NETWORK_METHODS).default('averaging'));
   withCommonOptions(program, io, HELP_AFTER);
   program.parse(argv);
   const o = program.opts<{
     format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
     inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
     quiet?: boolean; debug?: boolean; color?: boolean; html?: string; bars: boolean;
+    networkMethod: NetworkMethod; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;
   }>();
+  if (o.maxGrowth !== undefined && o.baseline === undefined) {
+    throw new CommanderError(2, 'lipcheck.conflict', '--max-growth needs --baseline <file> (to compare two models: lipcheck diff a.onnx b.onnx --max-growth x)');
+  }
   if (o.json && program.getOptionValueSource('format') === 'cli' && o.format !== 'json') {
     throw new CommanderError(2, 'lipcheck.conflict', `--json conflicts with --format ${o.format}`);
   }
@@ -129,6 +156,11 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     color: colorFlag,
     html: o.html,
     bars: o.bars,
+    networkMethod: o.networkMethod,
+    writeBaseline: o.writeBaseline,
+    baseline: o.baseline,
+    maxGrowth: o.maxGrowth,
+    junit: o.junit,
   };
 }
 
@@ -175,12 +207,21 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   if (budgets.method === 'power') warn('gating on power, a lower estimate: a layer can pass while its true norm exceeds the budget');
 
   const engineOptions: EngineOptions = { methods: opts.methods, samples: opts.samples, iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed };
+  // Read and check the baseline before the (long) audit: a bad file or different settings fail fast.
+  // The input shape the model resolves to is known only after loading: checked again below.
+  const baseline = opts.baseline === undefined ? null : await readBaseline(io.cwd, opts.baseline);
+  const runSettings = (inputShape: number[] | null, inputShapeSource: string): BaselineSettings => ({
+    ...engineOptions, inputShape, inputShapeSource, networkMethod: opts.networkMethod, layers: opts.layers ?? null,
+  });
+  if (baseline) checkBaselineSettings(baseline, opts.baseline!, runSettings(baseline.settings.inputShape, baseline.settings.inputShapeSource), () => {});
+
   const audit = await auditModel({
     file: opts.model,
     cwd: io.cwd,
     inputShape: opts.inputShape,
     engine: engineOptions,
     select: opts.layers === undefined ? undefined : { pattern: opts.layers, matches: compileNamePattern(opts.layers) },
+    networkMethod: opts.networkMethod,
     onProgress: (text) => progress.update(`lipcheck: ${text}`),
   });
   const { model, layers: selected, bounds } = audit;
@@ -211,24 +252,41 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs },
     warnings,
   });
+  if (baseline) {
+    checkBaselineSettings(baseline, opts.baseline!, runSettings(report.settings.inputShape, report.settings.inputShapeSource), warn);
+    if (baseline.tool.version !== report.tool.version) warn(`baseline written by lipcheck ${baseline.tool.version}, this is ${report.tool.version}: a newer version may compute tighter bounds`);
+    report.baseline = compareToBaseline(baseline, opts.baseline!, report, opts.maxGrowth ?? null);
+    const { unmatched } = report.baseline;
+    const names = [...unmatched.baseline.map((u) => `${u.name} (only in the baseline)`), ...unmatched.current.map((u) => `${u.name} (not in the baseline)`)];
+    if (names.length > 0) warn(`${names.length} unmatched layer${names.length === 1 ? '' : 's'}: ${names.join(', ')}`);
+  }
+
   const wantsHtml = opts.format === 'html' || opts.html !== undefined;
   const frequencyMaps = wantsHtml ? frequencyMapsFor(heatMapLayers(report), selected, opts.samples) : [];
-  if (opts.html !== undefined) writeReportFile(path.resolve(io.cwd, opts.html), opts.html, renderHtml(report, { frequencyMaps }));
+  if (opts.html !== undefined) writeReportFile(io, opts.html, renderHtml(report, { frequencyMaps }));
+  if (opts.writeBaseline !== undefined) writeReportFile(io, opts.writeBaseline, renderBaseline(baselineOf(report, opts.networkMethod)));
+  if (opts.junit !== undefined) writeReportFile(io, opts.junit, renderJunit(report));
   io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) }), { bars: opts.bars, frequencyMaps }));
 
-  if (!hasAnyBudget(budgets)) return EXIT.ok;
-  for (const f of report.budget.failures) {
-    io.stderr.write(`${errChalk.red(`lipcheck: budget exceeded: ${f.name ?? 'network'}: ${f.reason}`)}\n`);
+  const failed = [
+    ...report.budget.failures.map((f) => `budget exceeded: ${f.name ?? 'network'}: ${f.reason}`),
+    ...(report.baseline?.gate.failures ?? []).map((f) => `growth exceeded: ${f.name ?? 'network'}: ${f.reason}`),
+  ];
+  for (const f of failed) io.stderr.write(`${errChalk.red(`lipcheck: ${oneLine(f)}`)}\n`);
+  if (onGitHubActions(io.env)) {
+    annotate(io, failed);
+    appendStepSummary(io, renderMarkdown(report), (m) => warn(m, false));
   }
-  return report.budget.passed ? EXIT.ok : EXIT.budgetExceeded;
+  return failed.length === 0 ? EXIT.ok : EXIT.budgetExceeded;
 }
 
-function writeReportFile(absPath: string, shown: string, text: string): void {
-  try {
-    writeFileSync(absPath, text);
-  } catch (err) {
-    throw new InputError(`cannot write: ${(err as Error).message}`, shown);
+/** Settings that could change a gated number are an input error; the others a warning. */
+function checkBaselineSettings(baseline: Baseline, file: string, now: BaselineSettings, warn: (message: string) => void): void {
+  const { errors, warnings } = settingsDifferences(baseline.settings, now);
+  if (errors.length > 0) {
+    throw new InputError(`settings differ from the baseline's: ${errors.join('; ')} (they change the bounds: rerun with the baseline's settings, or rewrite it with --write-baseline)`, file);
   }
+  for (const w of warnings) warn(`settings differ from the baseline's: ${w}`);
 }
 
 export function render(report: LipcheckReport, format: Format, chalk: ChalkInstance, extra: { bars?: boolean; frequencyMaps?: HtmlFrequencyMap[] } = {}): string {

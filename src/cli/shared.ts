@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
+import { budgetProblem } from '../report/budget.js';
 import { printable } from '../util/printable.js';
 
 export const EXIT = { ok: 0, budgetExceeded: 1, usage: 2, internal: 3 } as const;
@@ -24,7 +25,35 @@ export interface CliIO {
 }
 
 export function processIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+  return { stdout: pipeSafe(process.stdout), stderr: pipeSafe(process.stderr), env: process.env, cwd: process.cwd() };
+}
+
+const pipeSafeStreams = new WeakMap<NodeJS.WriteStream, OutStream>();
+
+/**
+ * A process stream whose reader may go away (`lipcheck ... | head`): EPIPE then drops the rest of
+ * the output quietly instead of an unhandled 'error' event with a stack trace, and the run goes on
+ * to its normal exit code (as if the output had been read). Any other stream error still throws.
+ */
+function pipeSafe(stream: NodeJS.WriteStream): OutStream {
+  const known = pipeSafeStreams.get(stream);
+  if (known) return known;
+  let closed = false;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    closed = true;
+  });
+  const safe: OutStream = {
+    get isTTY() {
+      return stream.isTTY;
+    },
+    get columns() {
+      return stream.columns;
+    },
+    write: (text: string) => (closed ? false : stream.write(text)),
+  };
+  pipeSafeStreams.set(stream, safe);
+  return safe;
 }
 
 /** Parse, run, and map errors to exit codes the same way for every command (main and diff). */
@@ -128,6 +157,13 @@ export function parseMethods(value: string): MethodName[] {
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown method ${unknown.join(', ')} (choose from ${ALL_METHODS.join(', ')})`);
   if (names.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${ALL_METHODS.join(', ')}`);
   return ALL_METHODS.filter((m) => names.includes(m));
+}
+
+/** --max-growth: a positive factor (a budget's rules). */
+export function parseGrowth(value: string): number {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (budgetProblem(n) !== null) throw new InvalidArgumentError('expected a positive number such as 1.1');
+  return n;
 }
 
 export function parseInputShape(value: string): number[] {

@@ -53,6 +53,7 @@ export function buildReport(input: ReportInput): LipcheckReport {
     layers,
     network,
     budget: { limit: input.budgets.network?.limit ?? null, passed: failures.length === 0, failures },
+    baseline: null,
     timing: { totalMs: finiteOr0(input.timing.totalMs), loadMs: finiteOr0(input.timing.loadMs), boundsMs: finiteOr0(input.timing.boundsMs) },
     warnings: [...input.warnings],
   };

@@ -3,6 +3,7 @@ import { ALL_METHODS } from '../layer/types.js';
 import { assumedInputNote, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
+import { baselineSummaryLines } from './baseline.js';
 
 export function renderMarkdown(report: LipcheckReport): string {
   const methods = ALL_METHODS.filter((m) => report.settings.methods.includes(m));
@@ -32,6 +33,10 @@ export function renderMarkdown(report: LipcheckReport): string {
   }
   const assumed = assumedInputNote(report);
   if (assumed) lines.push('', `> ${escapeCell(assumed)}`);
+  if (report.baseline) {
+    const mark = { plain: '', warn: '⚠️ ', pass: '✅ ', fail: '❌ ' };
+    lines.push('', ...baselineSummaryLines(report.baseline).map((l) => `${mark[l.tone]}${escapeCell(l.text)}  `));
+  }
   lines.push('', `<sub>lipcheck ${report.tool.version} · ${escapeCell(report.model.path)} · bold = best certified upper bound; power is a lower estimate; network bound: graph-aware (naive product ${report.network.naiveProduct === null ? 'none' : formatNumber(report.network.naiveProduct)})${report.network.uncertifiedOps.length > 0 ? ` · not certified because of ${escapeCell(report.network.uncertifiedOps.join(', '))}` : ''}</sub>`);
   return `${lines.join('\n')}\n`;
 }
@@ -41,12 +46,19 @@ export function verdict(report: LipcheckReport): string {
   const bound = report.network.bound === null ? 'no certified network bound' : `network bound **${formatNumber(report.network.bound)}**`;
   const count = `${report.layers.length} layer${report.layers.length === 1 ? '' : 's'}`;
   const { failures } = report.budget;
-  if (failures.length > 0) {
-    const what = failures.map((f) => (f.scope === 'network' ? 'network' : codeSpan(f.name ?? ''))).join(', ');
-    return `❌ **lipcheck: budget exceeded** (${failures.length}): ${what} · ${bound} · ${count}`;
+  const growth = report.baseline?.gate.failures ?? [];
+  const what = (fs: { scope: string; name: string | null }[]) => fs.map((f) => (f.scope === 'network' ? 'network' : codeSpan(f.name ?? ''))).join(', ');
+  if (failures.length > 0 || growth.length > 0) {
+    const parts = [
+      ...(failures.length > 0 ? [`**lipcheck: budget exceeded** (${failures.length}): ${what(failures)}`] : []),
+      ...(growth.length > 0 ? [`**lipcheck: growth over ${formatNumber(report.baseline!.gate.maxGrowth)}x of the baseline** (${growth.length}): ${what(growth)}`] : []),
+    ];
+    return `❌ ${parts.join(' · ')} · ${bound} · ${count}`;
   }
   const budgeted = report.budget.limit !== null || report.layers.some((l) => l.budget !== null);
-  return `${budgeted ? '✅ **lipcheck: within budget**' : 'ℹ️ **lipcheck**: no budget set'} · ${bound} · ${count}`;
+  const growthGated = report.baseline !== null && report.baseline.maxGrowth !== null;
+  const label = budgeted && growthGated ? 'within budget and growth limit' : budgeted ? 'within budget' : growthGated ? 'growth within limit' : null;
+  return `${label ? `✅ **lipcheck: ${label}**` : 'ℹ️ **lipcheck**: no budget set'} · ${bound} · ${count}`;
 }
 
 function budgetText(layer: ReportLayer): string {

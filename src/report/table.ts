@@ -4,6 +4,7 @@ import Table from 'cli-table3';
 import type { ChalkInstance } from 'chalk';
 import { ALL_METHODS, type MethodName } from '../layer/types.js';
 import { logFraction, logScale, renderBar, type LogScale } from './bars.js';
+import { baselineSummaryLines } from './baseline.js';
 import { assumedInputNote, formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
@@ -77,6 +78,10 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
   if (assumed) lines.push(chalk.yellow(assumed));
   const counted = `${layers.length} layer${layers.length === 1 ? '' : 's'}${unsupported > 0 ? ` (${unsupported} unsupported)` : ''}`;
   lines.push(`${counted} in ${formatDuration(report.timing.totalMs)}`);
+  if (report.baseline) {
+    const paint = { plain: (t: string) => t, warn: chalk.yellow, pass: chalk.green, fail: chalk.red };
+    for (const l of baselineSummaryLines(report.baseline)) lines.push(paint[l.tone](printable(l.text)));
+  }
   if (report.budget.failures.length > 0) {
     lines.push(chalk.red(`budget exceeded: ${report.budget.failures.length} failure${report.budget.failures.length === 1 ? '' : 's'}`));
   } else if (report.budget.limit !== null || layers.some((l) => l.budget !== null)) {
