@@ -189,7 +189,10 @@ export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method
       if (steps.length > MAX_STEPS) break;
     }
   }
-  return plans;
+  // a chain window inside a residual branch never helps once the block itself is bounded: the block's
+  // rule starts from its input, not from the window's output
+  const inBranches = new Set(plans.filter((p) => p.shortcut !== null).flatMap((p) => p.segments.flat()));
+  return plans.filter((p) => p.shortcut !== null || !p.segments.flat().every((i) => inBranches.has(i)));
 }
 
 /**
@@ -391,9 +394,9 @@ export async function refineBlocks(
   const cost = (l: Layer) => spectralCostEstimate(l, opts.samples);
   const limit = Math.max(MIN_MERGE_BUDGET, opts.budgetShare * layers.reduce((acc, l) => acc + cost(l), 0));
   const runs = new RunNorms(layers, layerBounds, oracle, { cost, limit });
-  // cheapest plans first, so the budget buys as many blocks as it can (same order every run)
+  // residual blocks first, then chain windows; cheapest first, so the budget buys as many blocks as it can (same order every run)
   const planCost = (p: BlockPlan) => p.segments.flat().reduce((acc, i) => acc + cost(layers[i]), 0);
-  const ordered = [...plans].sort((a, b) => planCost(a) - planCost(b) || a.nodeIndex - b.nodeIndex);
+  const ordered = [...plans].sort((a, b) => Number(a.shortcut === null) - Number(b.shortcut === null) || planCost(a) - planCost(b) || a.nodeIndex - b.nodeIndex);
   const out = new Map<number, Refinement[]>();
   for (const plan of ordered) {
     const r = await planBound(plan, runs, layerBounds, layers);
