@@ -82,7 +82,7 @@ describe.concurrent('lipcheck CLI', () => {
       expect(run.stdout).not.toMatch(ANSI);
       expect(run.stdout).toMatch(/│ conv1 +│ Conv +│ 2x2x1x1 +│ 1\/1\/1 +│ 2x4x4 +│/);
       expect(run.stdout).toMatch(/│ fc +│ Gemm +│ 4x32 +│ — +│ 32 +│ .* over: 3\.00\d > 2\.500 +│/);
-      expect(run.stdout).toMatch(/network bound \(graph-aware\): 6\.00\d +naive product of layer bounds: 6\.00\d/);
+      expect(run.stdout).toMatch(/network bound \(graph walk\): 6\.00\d +naive product of layer bounds: 6\.00\d/);
       expect(run.stdout).toMatch(/2 layers in \d/);
       // Only fc (3 > 2.5) is listed; conv1 (2) is within budget.
       expect(run.stderr).toMatch(/^lipcheck: budget exceeded: fc: best certified bound 3\.00\d > budget 2\.500 \(--layer-budget\)\n$/);

@@ -221,7 +221,7 @@ describe('table', () => {
     const denseCells = lines.find((l) => l.includes('│ fc '))!.split('│').map((c) => c.trim()).filter((c) => c !== '');
     expect(denseCells).toEqual(['fc', 'Gemm', '10x256', '—', '256', '1.250', '1.250', '1.250', '1.250', '1.00x', '████████▍', 'ok <= 1.500']); // log10(1.8/1.25) = 0.158 of the 1-decade bar: 67/80 eighths
     expect(text).toMatch(/unsupported: QLinearConv with per-channel zero points/);
-    expect(text).toMatch(/network bound \(graph-aware\): none \(not certified\) +naive product of layer bounds: none/);
+    expect(text).toMatch(/network bound \(graph walk\): none \(not certified\) +naive product of layer bounds: none/);
     expect(text).toMatch(/not certified because of: .*q\/conv/);
     expect(text).toMatch(/3 layers \(1 unsupported\) in 1\.23 s/);
     expect(text).toMatch(/budget exceeded: 2 failures/);

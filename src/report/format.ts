@@ -50,3 +50,10 @@ export function assumedInputNote(report: { settings: { inputShape: number[] | nu
   if (report.settings.inputShapeSource !== 'assumed') return null;
   return `input size assumed (${formatShape(report.settings.inputShape)}): certified bounds hold for every input size; power ran at the assumed size (pass --input-shape for size-specific bounds)`;
 }
+
+/** How the network bound was obtained, for the reports: the rule and, when it beat the walk, the plain walk's value. */
+export function networkMethodNote(network: { method: string; bound: number | null; graphBound: number | null; blocks: unknown[] }): string {
+  if (network.method === 'graph' || network.bound === null) return 'graph walk';
+  const plain = network.graphBound === null ? 'none' : formatNumber(network.graphBound);
+  return `${network.method}, ${network.blocks.length} block${network.blocks.length === 1 ? '' : 's'}; plain graph walk ${plain}`;
+}

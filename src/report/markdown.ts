@@ -1,6 +1,6 @@
 // GitHub-flavoured markdown: a one-line verdict and a table, ready to post as a PR comment.
 import { ALL_METHODS } from '../layer/types.js';
-import { assumedInputNote, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
+import { assumedInputNote, networkMethodNote, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 import { baselineSummaryLines } from './baseline.js';
@@ -37,7 +37,7 @@ export function renderMarkdown(report: LipcheckReport): string {
     const mark = { plain: '', warn: '⚠️ ', pass: '✅ ', fail: '❌ ' };
     lines.push('', ...baselineSummaryLines(report.baseline).map((l) => `${mark[l.tone]}${escapeCell(l.text)}  `));
   }
-  lines.push('', `<sub>lipcheck ${report.tool.version} · ${escapeCell(report.model.path)} · bold = best certified upper bound; power is a lower estimate; network bound: graph-aware (naive product ${report.network.naiveProduct === null ? 'none' : formatNumber(report.network.naiveProduct)})${report.network.uncertifiedOps.length > 0 ? ` · not certified because of ${escapeCell(report.network.uncertifiedOps.join(', '))}` : ''}</sub>`);
+  lines.push('', `<sub>lipcheck ${report.tool.version} · ${escapeCell(report.model.path)} · bold = best certified upper bound; power is a lower estimate; network bound: ${escapeCell(networkMethodNote(report.network))} (naive product ${report.network.naiveProduct === null ? 'none' : formatNumber(report.network.naiveProduct)})${report.network.uncertifiedOps.length > 0 ? ` · not certified because of ${escapeCell(report.network.uncertifiedOps.join(', '))}` : ''}</sub>`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -5,7 +5,7 @@ import type { ChalkInstance } from 'chalk';
 import { ALL_METHODS, type MethodName } from '../layer/types.js';
 import { logFraction, logScale, renderBar, type LogScale } from './bars.js';
 import { baselineSummaryLines } from './baseline.js';
-import { assumedInputNote, formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
+import { assumedInputNote, networkMethodNote, formatDuration, formatNumber, formatShape, formatStrideDilationGroup, MISSING } from './format.js';
 import { printable } from '../util/printable.js';
 import type { LipcheckReport, ReportLayer } from './types.js';
 
@@ -71,7 +71,7 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
   const lines: string[] = [];
   const bound = network.bound === null ? chalk.yellow('none') : chalk.bold(formatNumber(network.bound));
   const naive = network.naiveProduct === null ? 'none' : formatNumber(network.naiveProduct);
-  lines.push(`network bound (graph-aware): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}   naive product of layer bounds: ${naive}`);
+  lines.push(`network bound (${networkMethodNote(network)}): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}   naive product of layer bounds: ${naive}`);
   if (network.uncertifiedOps.length > 0) lines.push(chalk.yellow(`  not certified because of: ${printable(network.uncertifiedOps.join(', '))}`));
   for (const note of network.notes) lines.push(chalk.dim(`  ${printable(note)}`));
   const assumed = assumedInputNote(report);
