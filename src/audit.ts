@@ -3,7 +3,8 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { boundLayer, boundLayers } from './layer/engine.js';
-import { findBlocks, refineBlocks, type NetworkMethod } from './network/blocks.js';
+import { findBlocks, refineBlocks, type NetworkMethod, type Refinement } from './network/blocks.js';
+import { localNetworkBound, type InputRange, type LocalBound } from './network/local.js';
 import { naiveProduct, networkBound, type NetworkBound } from './network/walk.js';
 import type { EngineOptions, LayerBounds } from './layer/types.js';
 import { InputError } from './errors.js';
@@ -22,6 +23,8 @@ export interface AuditOptions {
   select?: { pattern: string; matches: (name: string) => boolean };
   /** Structural rules the network bound may use beyond the plain walk (default: all, 'averaging'). */
   networkMethod?: NetworkMethod;
+  /** --input-range: also bound the network over this input box (interval propagation; network/local.ts). */
+  inputRange?: InputRange;
   onProgress?: (text: string) => void;
 }
 
@@ -32,6 +35,8 @@ export interface Audit {
   bounds: LayerBounds[];
   /** Graph-aware bound; null when only a subset of layers was bounded. */
   network: NetworkBound | null;
+  /** The local bound over --input-range; null without a range (or a --layers subset). */
+  local: LocalBound | null;
   naiveProduct: number | null;
   loadMs: number;
   boundsMs: number;
@@ -58,8 +63,13 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   const boundsStart = performance.now();
   const bounds = await boundLayers(layers, o.engine, (done, total, name) => o.onProgress?.(`[${done}/${total}] ${name}`));
   const best = bounds.map((b) => b.best);
-  const network = layers.length === model.layers.length && model.graph ? await walkGraph(model, best, o) : null;
-  return { model, layers, bounds, network, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart };
+  const walked = layers.length === model.layers.length && model.graph ? await walkGraph(model, best, o) : null;
+  let local: LocalBound | null = null;
+  if (walked && o.inputRange) {
+    o.onProgress?.('network: local bound over the input range');
+    local = localNetworkBound(model.graph!, model.layers, best, o.inputRange, model.info.inputShape, walked.refinements);
+  }
+  return { model, layers, bounds, network: walked?.network ?? null, local, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart };
 }
 
 /** Merged operators may add at most this share of the per-layer spectral work (estimated, deterministic). */
@@ -69,11 +79,11 @@ const MERGE_BUDGET_SHARE = 0.2;
  * The network bound: the plain walk, tightened where blocks.ts finds exact merges and ReLU-averaged
  * blocks. Merged operators are bounded by the per-layer engine with the run's upper-bound methods.
  */
-async function walkGraph(model: LoadedModel, best: (number | null)[], o: AuditOptions): Promise<NetworkBound> {
+async function walkGraph(model: LoadedModel, best: (number | null)[], o: AuditOptions): Promise<{ network: NetworkBound; refinements?: Map<number, Refinement[]> }> {
   const graph = model.graph!;
   const upper = o.engine.methods.filter((m) => m !== 'power');
   const plans = upper.length > 0 ? findBlocks(graph, model.layers, o.networkMethod ?? 'averaging') : [];
-  if (plans.length === 0) return networkBound(graph, best);
+  if (plans.length === 0) return { network: networkBound(graph, best) };
   let merged = 0;
   // the tightest upper method the run asked for bounds each merged operator
   const methods = upper.includes('spectral') ? ['spectral' as const] : upper;
@@ -87,7 +97,7 @@ async function walkGraph(model: LoadedModel, best: (number | null)[], o: AuditOp
     },
     { samples: o.engine.samples, budgetShare: MERGE_BUDGET_SHARE },
   );
-  return networkBound(graph, best, refinements);
+  return { network: networkBound(graph, best, refinements), refinements };
 }
 
 /** The per-frequency maps (a picture, not a bound) of the conv layers the HTML report picked. */

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
 import { auditModel, frequencyMapsFor, type AuditOptions } from '../audit.js';
+import { parseInputRange, type InputRange } from '../network/local.js';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
 import { baselineOf, compareToBaseline, readBaseline, renderBaseline, settingsDifferences, type Baseline, type BaselineSettings } from '../report/baseline.js';
@@ -53,6 +54,8 @@ export interface CliOptions {
   bars: boolean;
   /** Structural rules the network bound may use (--network-method). */
   networkMethod: NetworkMethod;
+  /** --input-range: the input box of the local bound. */
+  inputRange?: InputRange;
   /** --write-baseline <file>. */
   writeBaseline?: string;
   /** --baseline <file> and --max-growth <x>: the growth gate against a baseline. */
@@ -120,6 +123,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     .option('--baseline <file>', 'compare with a baseline written by --write-baseline (ratios now / baseline)')
     .option('--max-growth <x>', 'with --baseline: fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth)
     .option('--junit <file>', 'also write a JUnit XML report of the budget and growth checks to <file>')
+    .option('--input-range <lo:hi,...>', 'also bound the network over this input box: one interval (0:1) or one per channel (-2.1:2.2,-2.0:2.4,-1.8:2.6)', parseRange)
     .addOption(new Option('--network-method <method>', 'rules for the network bound: graph (plain walk), merged (+ exact merges of linear layers), averaging (+ ReLU block averaging)').choices(NETWORK_METHODS).default('averaging'));
   withCommonOptions(program, io, HELP_AFTER);
   program.parse(argv);
@@ -127,7 +131,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
     inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
     quiet?: boolean; debug?: boolean; color?: boolean; html?: string; bars: boolean;
-    networkMethod: NetworkMethod; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;
+    networkMethod: NetworkMethod; inputRange?: InputRange; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;
   }>();
   if (o.maxGrowth !== undefined && o.baseline === undefined) {
     throw new CommanderError(2, 'lipcheck.conflict', '--max-growth needs --baseline <file> (to compare two models: lipcheck diff a.onnx b.onnx --max-growth x)');
@@ -157,6 +161,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     html: o.html,
     bars: o.bars,
     networkMethod: o.networkMethod,
+    inputRange: o.inputRange,
     writeBaseline: o.writeBaseline,
     baseline: o.baseline,
     maxGrowth: o.maxGrowth,
@@ -222,6 +227,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     engine: engineOptions,
     select: opts.layers === undefined ? undefined : { pattern: opts.layers, matches: compileNamePattern(opts.layers) },
     networkMethod: opts.networkMethod,
+    inputRange: opts.inputRange ?? (config?.inputRange === undefined ? undefined : parseConfigRange(config.inputRange, config.source)),
     onProgress: (text) => progress.update(`lipcheck: ${text}`),
   });
   const { model, layers: selected, bounds } = audit;
@@ -247,6 +253,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     bounds,
     totalLayers: model.layers.length,
     network: audit.network,
+    local: audit.local,
     naiveProduct: audit.naiveProduct,
     budgets,
     timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs },
@@ -295,5 +302,21 @@ export function render(report: LipcheckReport, format: Format, chalk: ChalkInsta
     case 'markdown': return renderMarkdown(report);
     case 'table': return renderTable(report, chalk, { bars: extra.bars });
     case 'html': return renderHtml(report, { frequencyMaps: extra.frequencyMaps });
+  }
+}
+
+function parseRange(value: string): InputRange {
+  try {
+    return parseInputRange(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function parseConfigRange(value: string, source: string): InputRange {
+  try {
+    return parseInputRange(value);
+  } catch (err) {
+    throw new InputError(`"inputRange": ${(err as Error).message}`, source);
   }
 }

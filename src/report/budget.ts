@@ -20,6 +20,8 @@ export interface BudgetConfig {
   /** Per-layer limits by name pattern, in file order (the first match wins). */
   layers: { pattern: string; limit: number }[];
   budgetMethod?: MethodName;
+  /** The input box of the local bound (as --input-range takes it). */
+  inputRange?: string;
 }
 
 export interface Limit {
@@ -40,7 +42,7 @@ export interface BudgetSettings {
   method: MethodName | null;
 }
 
-const CONFIG_KEYS = new Set(['$schema', 'budget', 'layerBudget', 'layers', 'budgetMethod']);
+const CONFIG_KEYS = new Set(['$schema', 'budget', 'layerBudget', 'layers', 'budgetMethod', 'inputRange']);
 
 /**
  * Read the config: `explicitPath` (--config) must exist; otherwise lipcheck.config.json in `cwd`,
@@ -80,6 +82,10 @@ export function parseBudgetConfig(raw: unknown, source: string, file = source): 
   if (obj.budgetMethod !== undefined) {
     if (!ALL_METHODS.includes(obj.budgetMethod as MethodName)) fail(`"budgetMethod": expected one of ${ALL_METHODS.join(', ')}`);
     config.budgetMethod = obj.budgetMethod as MethodName;
+  }
+  if (obj.inputRange !== undefined) {
+    if (typeof obj.inputRange !== 'string') fail('"inputRange": expected a string such as "0:1"');
+    config.inputRange = obj.inputRange as string;
   }
   if (obj.layers !== undefined) {
     if (!isPlainObject(obj.layers)) fail('"layers": expected an object mapping layer-name patterns to budgets');
@@ -156,9 +162,9 @@ export function checkLayerBudget(layer: GateableLayer, settings: BudgetSettings)
   return compare(value, limit, label, missing);
 }
 
-export function checkNetworkBudget(bound: number | null, settings: BudgetSettings): BudgetCheck | null {
+export function checkNetworkBudget(bound: number | null, settings: BudgetSettings, label = 'network bound'): BudgetCheck | null {
   if (!settings.network) return null;
-  return compare(bound, settings.network, 'network bound', 'no network bound to check');
+  return compare(bound, settings.network, label, 'no certified network bound to check (and no certified local bound: see --input-range)');
 }
 
 // A missing number fails the gate: a CI budget must not pass what it could not verify.

@@ -5,6 +5,7 @@ import { ALL_METHODS, type LayerBounds, type MethodName, type MethodResult } fro
 import type { Layer, ModelInfo } from '../model/layer.js';
 import { checkLayerBudget, checkNetworkBudget, type BudgetSettings } from './budget.js';
 import type { NetworkBound } from '../network/walk.js';
+import type { LocalBound } from '../network/local.js';
 import { networkReport } from './network.js';
 import { SCHEMA_VERSION, type BudgetFailure, type DetailValue, type LipcheckReport, type MethodDetails, type ReportLayer } from './types.js';
 
@@ -19,6 +20,8 @@ export interface ReportInput {
   totalLayers: number;
   /** The engine's graph-aware network bound; null when not computed (--layers subset). */
   network: NetworkBound | null;
+  /** The local bound over --input-range, when one was asked for. */
+  local?: LocalBound | null;
   /** The engine's product of the bounded layers' best bounds. */
   naiveProduct: number | null;
   budgets: BudgetSettings;
@@ -31,8 +34,15 @@ export function buildReport(input: ReportInput): LipcheckReport {
     throw new Error(`engine returned ${input.bounds.length} results for ${input.layers.length} layers`);
   }
   const layers = input.layers.map((layer, i) => reportLayer(layer, input.bounds[i], input.budgets));
-  const network = networkReport(input.network, input.naiveProduct, { selected: input.layers.length, total: input.totalLayers });
-  const networkCheck = checkNetworkBudget(network.bound, input.budgets);
+  const network = networkReport(input.network, input.naiveProduct, { selected: input.layers.length, total: input.totalLayers }, input.local ?? null);
+  // a network budget gates the global bound when certified, else the local bound over the input range
+  const local = network.local?.certified ? network.local : null;
+  if (input.budgets.network) network.gated = network.certified ? 'global' : local ? 'local' : null;
+  const networkCheck = checkNetworkBudget(
+    network.gated === 'local' ? local!.bound : network.bound,
+    input.budgets,
+    network.gated === 'local' ? `local network bound over ${local!.range}` : undefined,
+  );
 
   const failures: BudgetFailure[] = [];
   if (networkCheck && !networkCheck.passed) {

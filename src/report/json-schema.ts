@@ -198,7 +198,7 @@ export const REPORT_JSON_SCHEMA = {
     layers: { type: 'array', items: layer },
     network: {
       type: 'object',
-      required: ['bound', 'method', 'graphBound', 'blocks', 'certified', 'notes', 'naiveProduct', 'uncertifiedOps', 'layerCount', 'perOutput'],
+      required: ['bound', 'method', 'graphBound', 'blocks', 'certified', 'notes', 'naiveProduct', 'uncertifiedOps', 'layerCount', 'perOutput', 'local', 'gated'],
       additionalProperties: false,
       properties: {
         bound: boundOrNull,
@@ -222,6 +222,18 @@ export const REPORT_JSON_SCHEMA = {
           type: 'array',
           items: { type: 'object', required: ['name', 'bound'], additionalProperties: false, properties: { name: string, bound: boundOrNull } },
         },
+        local: {
+          oneOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              required: ['range', 'bound', 'certified', 'method', 'notes', 'uncertifiedOps'],
+              additionalProperties: false,
+              properties: { range: string, bound: boundOrNull, certified: boolean, method: { const: 'local' }, notes: strings, uncertifiedOps: strings },
+            },
+          ],
+        },
+        gated: { enum: ['global', 'local', null] },
       },
     },
     budget: {

@@ -31,6 +31,8 @@ export function renderMarkdown(report: LipcheckReport): string {
     if (showBudget) cells.push(escapeCell(budgetText(layer)));
     lines.push(row(cells));
   }
+  const local = report.network.local;
+  if (local) lines.push('', `Local bound over the input range \`${escapeCell(local.range)}\`: ${local.bound === null ? 'none' : `**${formatNumber(local.bound)}**`}${local.certified ? '' : ' (not certified)'}${report.network.gated === 'local' ? ' — gated by the network budget' : ''}`);
   const assumed = assumedInputNote(report);
   if (assumed) lines.push('', `> ${escapeCell(assumed)}`);
   if (report.baseline) {

@@ -1,6 +1,7 @@
 // Arranges the engine's whole-network bound for the report. Computes nothing: the graph walk
 // (src/network/walk.ts) produced the numbers; this only states why a number is missing.
 import type { NetworkBound } from '../network/walk.js';
+import type { LocalBound } from '../network/local.js';
 import type { NetworkReport } from './types.js';
 
 export interface NetworkScope {
@@ -13,7 +14,8 @@ export interface NetworkScope {
  * `net` is the engine's graph-aware result (null when the walk was not run: a --layers subset,
  * or a model without a graph summary); `naive` is the engine's product of the selected layers' bounds.
  */
-export function networkReport(net: NetworkBound | null, naive: number | null, scope: NetworkScope): NetworkReport {
+export function networkReport(net: NetworkBound | null, naive: number | null, scope: NetworkScope, local: LocalBound | null = null): NetworkReport {
+  const localReport = local === null ? null : { ...local, notes: [...local.notes], uncertifiedOps: [...local.uncertifiedOps] };
   const notes: string[] = [];
   if (scope.total === 0) notes.push('no layers to bound');
   if (net === null) {
@@ -22,7 +24,7 @@ export function networkReport(net: NetworkBound | null, naive: number | null, sc
         ? `no network bound: --layers selected ${scope.selected} of ${scope.total} layers`
         : 'no network bound: the graph could not be walked',
     );
-    return { bound: null, method: 'graph', graphBound: null, blocks: [], certified: false, notes, naiveProduct: naive, uncertifiedOps: [], layerCount: scope.selected, perOutput: [] };
+    return { bound: null, method: 'graph', graphBound: null, blocks: [], certified: false, notes, naiveProduct: naive, uncertifiedOps: [], layerCount: scope.selected, perOutput: [], local: localReport, gated: null };
   }
   notes.push(...net.notes);
   if (net.naiveProduct !== null && net.bound !== null && net.naiveProduct < net.bound) {
@@ -39,5 +41,7 @@ export function networkReport(net: NetworkBound | null, naive: number | null, sc
     uncertifiedOps: [...net.uncertifiedOps],
     layerCount: scope.selected,
     perOutput: net.perOutput.map((o) => ({ name: o.name, bound: o.bound })),
+    local: localReport,
+    gated: null,
   };
 }

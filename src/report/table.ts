@@ -74,6 +74,11 @@ function footer(report: LipcheckReport, chalk: ChalkInstance): string {
   lines.push(`network bound (${networkMethodNote(network)}): ${bound}${network.certified ? '' : chalk.yellow(' (not certified)')}   naive product of layer bounds: ${naive}`);
   if (network.uncertifiedOps.length > 0) lines.push(chalk.yellow(`  not certified because of: ${printable(network.uncertifiedOps.join(', '))}`));
   for (const note of network.notes) lines.push(chalk.dim(`  ${printable(note)}`));
+  if (network.local) {
+    const lb = network.local.bound === null ? chalk.yellow('none') : chalk.bold(formatNumber(network.local.bound));
+    lines.push(`local bound over the input range ${printable(network.local.range)}: ${lb}${network.local.certified ? '' : chalk.yellow(' (not certified)')}${network.gated === 'local' ? ' (gated by the network budget)' : ''}`);
+    for (const note of network.local.notes) lines.push(chalk.dim(`  ${printable(note)}`));
+  }
   const assumed = assumedInputNote(report);
   if (assumed) lines.push(chalk.yellow(assumed));
   const counted = `${layers.length} layer${layers.length === 1 ? '' : 's'}${unsupported > 0 ? ` (${unsupported} unsupported)` : ''}`;

@@ -84,6 +84,10 @@ export interface NetworkReport {
   layerCount: number;
   /** Bound per graph output. */
   perOutput: { name: string; bound: number | null }[];
+  /** The local bound over the input box of --input-range (interval propagation); null without a range. */
+  local: { range: string; bound: number | null; certified: boolean; method: 'local'; notes: string[]; uncertifiedOps: string[] } | null;
+  /** Which bound the network budget gated: the global one when certified, else the local one; null without a budget. */
+  gated: 'global' | 'local' | null;
 }
 
 /** The engine settings a report was made with (shared by the report and the diff report). */

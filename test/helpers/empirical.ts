@@ -155,3 +155,81 @@ export async function tensorShapes(spec: ModelSpec, inputShape: number[]): Promi
   await session.release();
   return shapes;
 }
+
+/**
+ * Lower bound on the l2 Lipschitz constant of the model restricted to the box [lo, hi] (one bound
+ * per input element, float32-representable): random pairs in the box (far and near), then
+ * projected ascent (perturb x, u, r; clamp both points of a pair to the box). Only ratios of pairs
+ * actually run inside the box are reported.
+ */
+export async function empiricalLipschitzInBox(
+  modelBytes: Uint8Array,
+  inputShape: number[],
+  lo: Float64Array,
+  hi: Float64Array,
+  opts: { pairs: number; steps: number; seed: number },
+): Promise<number> {
+  const session = await ort.InferenceSession.create(modelBytes);
+  const sample = inputShape.slice(1);
+  const n = prod(sample);
+  const gauss = seededNormal(opts.seed);
+  const unif = seededRandom(opts.seed + 1);
+  const clamp = (x: Float64Array) => x.map((v, i) => Math.min(hi[i], Math.max(lo[i], v)));
+  const width = Math.sqrt(lo.reduce((a, l, i) => a + (hi[i] - l) ** 2, 0));
+  const evaluate = async (probes: { x: Float64Array; u: Float64Array; r: number }[]) => {
+    const pairs = probes.map((p) => [clamp(p.x), clamp(p.x.map((v, i) => v + p.r * p.u[i]))]);
+    const ys = await runBatch(session, sample, pairs.flat());
+    return probes.map((p, k) => {
+      const d = dist(pairs[k][0].map(Math.fround), pairs[k][1].map(Math.fround));
+      return { ...p, ratio: d > 0 ? dist(ys[2 * k], ys[2 * k + 1]) / d : 0 };
+    });
+  };
+  let probes = await evaluate(
+    Array.from({ length: opts.pairs }, () => ({
+      x: lo.map((l, i) => l + unif() * (hi[i] - l)),
+      u: normalize(Float64Array.from({ length: n }, gauss)),
+      r: width * 10 ** (-3 + 3 * unif()),
+    })),
+  );
+  let best = Math.max(...probes.map((p) => p.ratio));
+  const keep = Math.max(1, Math.min(8, opts.pairs));
+  for (let step = 0; step < opts.steps; step++) {
+    probes.sort((p, q) => q.ratio - p.ratio);
+    const elite = probes.slice(0, keep);
+    const sigma = 0.3 * (1 - step / opts.steps) + 0.01;
+    const children = elite.flatMap((p) =>
+      Array.from({ length: 4 }, () => ({
+        x: clamp(p.x.map((v, i) => v + sigma * (hi[i] - lo[i]) * gauss())),
+        u: normalize(p.u.map((v) => v + sigma * gauss() / Math.sqrt(n))),
+        r: Math.min(width, Math.max(width * 1e-3, p.r * Math.exp(0.5 * sigma * gauss()))),
+      })),
+    );
+    const evaluated = await evaluate(children);
+    probes = [...elite, ...evaluated];
+    best = Math.max(best, ...evaluated.map((p) => p.ratio));
+  }
+  await session.release();
+  return best;
+}
+
+/** Every float node output's values (by tensor name, per sample) for a batch of inputs; the model bytes get all node outputs exposed. */
+export async function allTensorValues(modelBytes: Uint8Array, inputShape: number[], xs: Float64Array[]): Promise<Map<string, Float32Array[]>> {
+  const { decodeModel, encodeModel } = await import('../../src/onnx/schema.js');
+  const m = decodeModel(modelBytes) as unknown as { graph: { node: { output?: string[] }[]; output: Record<string, unknown>[] } };
+  const have = new Set(m.graph.output.map((o) => o.name as string));
+  for (const nd of m.graph.node) for (const t of nd.output ?? []) if (t && !have.has(t)) m.graph.output.push({ name: t });
+  const session = await ort.InferenceSession.create(encodeModel(m as never));
+  const out = new Map<string, Float32Array[]>();
+  for (const x of xs) {
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(x), inputShape) };
+    const res = await session.run(feeds);
+    for (const name of session.outputNames) {
+      const d = res[name].data;
+      if (!(d instanceof Float32Array)) continue;
+      if (!out.has(name)) out.set(name, []);
+      out.get(name)!.push(d);
+    }
+  }
+  await session.release();
+  return out;
+}

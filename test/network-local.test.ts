@@ -1,0 +1,222 @@
+// The local Lipschitz bound over an input box (src/network/local.ts, interval.ts): interval boxes
+// checked against onnxruntime's intermediate values, and the certified local bound against an
+// empirical lower bound measured inside the box, on gated models that have no global bound.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { boundLayers } from '../src/layer/engine.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
+import { localNetworkBound, parseInputRange, inputBox, type InputRange } from '../src/network/local.js';
+import { propagateBoxes, minSquaredDeviation } from '../src/network/interval.js';
+import { networkBound } from '../src/network/walk.js';
+import { attr, buildModel, floatTensor, node, valueInfo, type ModelSpec } from '../src/onnx/build.js';
+import { loadModel } from '../src/onnx/load.js';
+import { normalArray, seededRandom } from '../src/util/random.js';
+import { allTensorValues, empiricalLipschitzInBox } from './helpers/empirical.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-local-'));
+
+function he(n: number, fanIn: number, seed: number, gain = 1): Float32Array {
+  return Float32Array.from(normalArray(n, seed), (v) => gain * v * Math.sqrt(2 / fanIn));
+}
+const scalar = (name: string, v: number) => floatTensor(name, [], [v]);
+
+/** Builder for small test graphs: conv layers with He weights and biases, named tensors. */
+class Net {
+  nodes: ReturnType<typeof node>[] = [];
+  inits: ReturnType<typeof floatTensor>[] = [];
+  private k = 0;
+  constructor(readonly seed: number) {}
+  conv(x: string, cin: number, cout: number, k: number, o: { stride?: number; group?: number } = {}): string {
+    const n = `c${this.k++}`;
+    const g = o.group ?? 1;
+    this.inits.push(floatTensor(`${n}.w`, [cout, cin / g, k, k], he((cout * cin * k * k) / g, (cin / g) * k * k, this.seed + this.k)));
+    this.inits.push(floatTensor(`${n}.b`, [cout], Float32Array.from(normalArray(cout, this.seed + 100 + this.k), (v) => 0.1 * v)));
+    this.nodes.push(node('Conv', [x, `${n}.w`, `${n}.b`], [n], { pads: attr.ints(Array(4).fill(k >> 1)), strides: attr.ints([o.stride ?? 1, o.stride ?? 1]), group: attr.i(g) }, n));
+    return n;
+  }
+  /** A 1x1 conv with identity weights (norm 1): the loader needs a layer. */
+  eye(x: string, c: number): string {
+    const n = `e${this.k++}`;
+    this.inits.push(floatTensor(`${n}.w`, [c, c, 1, 1], Float32Array.from({ length: c * c }, (_, i) => (i % (c + 1) === 0 ? 1 : 0))));
+    this.nodes.push(node('Conv', [x, `${n}.w`], [n], {}, n));
+    return n;
+  }
+  op(op: string, inputs: string[], attrs: Record<string, ReturnType<typeof attr.i>> = {}): string {
+    const n = `t${this.k++}`;
+    this.nodes.push(node(op, inputs, [n], attrs, n));
+    return n;
+  }
+  const(v: number): string {
+    const n = `k${this.k++}`;
+    this.inits.push(scalar(n, v));
+    return n;
+  }
+  tensor(dims: number[], data: ArrayLike<number>): string {
+    const n = `k${this.k++}`;
+    this.inits.push(floatTensor(n, dims, data));
+    return n;
+  }
+  /** Squeeze-and-excitation: x * hardsigmoid(W2 relu(W1 GAP(x))). */
+  se(x: string, c: number): string {
+    const g = this.op('GlobalAveragePool', [x]);
+    const h = this.op('Relu', [this.conv(g, c, Math.max(1, c >> 1), 1)]);
+    const s = this.op('HardSigmoid', [this.conv(h, Math.max(1, c >> 1), c, 1)], { alpha: attr.f(1 / 6), beta: attr.f(0.5) });
+    return this.op('Mul', [x, s]);
+  }
+  /** HardSwish written out as x * clip(x + 3, 0, 6) / 6 (PaddleOCR exports). */
+  hardSwishWritten(x: string): string {
+    const c = this.op('Clip', [this.op('Add', [x, this.const(3)]), this.const(0), this.const(6)]);
+    return this.op('Div', [this.op('Mul', [x, c]), this.const(6)]);
+  }
+  /** LayerNorm over the channel axis written out (ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div), with gamma and beta. */
+  layerNormWritten(x: string, c: number): string {
+    const m = this.op('ReduceMean', [x], { axes: attr.ints([1]) });
+    const u = this.op('Sub', [x, m]);
+    const v = this.op('ReduceMean', [this.op('Pow', [u, this.const(2)])], { axes: attr.ints([1]) });
+    const z = this.op('Div', [u, this.op('Sqrt', [this.op('Add', [v, this.const(1e-5)])])]);
+    const gamma = this.tensor([1, c, 1, 1], Float32Array.from(normalArray(c, this.seed + 7), (t) => 1 + 0.3 * t));
+    const beta = this.tensor([1, c, 1, 1], Float32Array.from(normalArray(c, this.seed + 8), (t) => 0.1 * t));
+    return this.op('Add', [this.op('Mul', [z, gamma]), beta]);
+  }
+  /** LayerNormalization op over channels (NHWC transpose around it). */
+  layerNormOp(x: string, c: number): string {
+    const t = this.op('Transpose', [x], { perm: attr.ints([0, 2, 3, 1]) });
+    const gamma = this.tensor([c], Float32Array.from(normalArray(c, this.seed + 9), (v) => 1 + 0.3 * v));
+    const beta = this.tensor([c], Float32Array.from(normalArray(c, this.seed + 10), (v) => 0.1 * v));
+    const n = this.op('LayerNormalization', [t, gamma, beta], { axis: attr.i(-1), epsilon: attr.f(1e-5) });
+    return this.op('Transpose', [n], { perm: attr.ints([0, 3, 1, 2]) });
+  }
+  spec(inShape: number[], out: string): ModelSpec {
+    return { nodes: this.nodes, initializers: this.inits, inputs: [valueInfo('x', ['N', ...inShape.slice(1)])], outputs: [valueInfo(out, null)] };
+  }
+}
+
+interface Case {
+  name: string;
+  shape: number[];
+  range: string;
+  build(n: Net): string;
+  /** Single-op cases whose local bound is (near) exact: it must also be within this factor of the measurement (LayerNorm: max|gamma| need not align with the worst direction). */
+  tight?: number;
+}
+
+const CASES: Case[] = [
+  // single ops where the local constant is the exact sup of the Jacobian norm over the box
+  { name: 'x * x', shape: [1, 2, 2, 2], range: '1:2', build: (n) => n.eye(n.op('Mul', ['x', 'x']), 2), tight: 1.05 },
+  { name: '1 / x', shape: [1, 2, 2, 2], range: '1:2', build: (n) => n.eye(n.op('Div', [n.const(1), 'x']), 2), tight: 1.05 },
+  { name: 'sigmoid on [2, 3]', shape: [1, 2, 2, 2], range: '2:3', build: (n) => n.eye(n.op('Sigmoid', ['x']), 2), tight: 1.05 },
+  { name: 'SE gate x * sigmoid(mean x)', shape: [1, 2, 2, 2], range: '0.5:1', build: (n) => n.eye(n.op('Mul', ['x', n.op('Sigmoid', [n.op('GlobalAveragePool', ['x'])])]), 2), tight: 1.3 },
+  { name: 'LayerNorm written out, separated channels', shape: [1, 3, 1, 2], range: '0:0.2,1:1.2,2:2.2', build: (n) => n.eye(n.layerNormWritten('x', 3), 3), tight: 1.4 },
+  { name: 'LayerNormalization op, separated channels', shape: [1, 3, 1, 2], range: '0:0.2,1:1.2,2:2.2', build: (n) => n.eye(n.layerNormOp('x', 3), 3), tight: 1.4 },
+  { name: 'SE block', shape: [1, 4, 6, 6], range: '0:1', build: (n) => n.conv(n.se(n.op('Relu', [n.conv('x', 4, 4, 3)]), 4), 4, 3, 1) },
+  { name: 'HardSwish written out', shape: [1, 3, 5, 5], range: '-1:1', build: (n) => n.conv(n.hardSwishWritten(n.conv('x', 3, 4, 3)), 4, 3, 3) },
+  { name: 'LayerNorm written out', shape: [1, 3, 4, 4], range: '-2.12:2.25,-2.04:2.43,-1.8:2.64', build: (n) => n.conv(n.layerNormWritten(n.conv('x', 3, 6, 3), 6), 6, 4, 1) },
+  { name: 'LayerNormalization op', shape: [1, 3, 4, 4], range: '0:1', build: (n) => n.conv(n.layerNormOp(n.conv('x', 3, 6, 3), 6), 6, 4, 1) },
+  {
+    name: 'MobileNetV3-style',
+    shape: [1, 3, 12, 12],
+    range: '0:1',
+    build: (n) => {
+      const stem = n.op('HardSwish', [n.conv('x', 3, 8, 3, { stride: 2 })]);
+      const dw = n.hardSwishWritten(n.conv(stem, 8, 8, 3, { group: 8 }));
+      const block = n.op('Add', [stem, n.conv(n.se(dw, 8), 8, 8, 1)]);
+      const head = n.op('Flatten', [n.op('GlobalAveragePool', [n.op('HardSwish', [n.conv(block, 8, 16, 1)])])]);
+      const w = n.tensor([16, 5], he(80, 16, 77));
+      return n.op('MatMul', [head, w]);
+    },
+  },
+];
+
+async function prepare(c: Case, seed: number) {
+  const net = new Net(seed);
+  const out = c.build(net);
+  const spec = net.spec(c.shape, out);
+  const bytes = buildModel(spec);
+  const file = path.join(dir, `${c.name.replace(/\W+/g, '-')}.onnx`);
+  writeFileSync(file, bytes);
+  const model = await loadModel(file, { inputShape: c.shape });
+  const bounds = await boundLayers(model.layers, { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'] });
+  return { bytes, model, best: bounds.map((b) => b.best), range: parseInputRange(c.range) };
+}
+
+function boxOf(range: InputRange, shape: number[]) {
+  const b = inputBox(range, shape);
+  if (typeof b === 'string') throw new Error(b);
+  return b;
+}
+
+describe('parseInputRange', () => {
+  it('reads one interval or one per channel, and refuses malformed text with one line', () => {
+    expect(parseInputRange('0:1')).toEqual({ lo: [0], hi: [1], axis: 'element' });
+    expect(parseInputRange('-2.12:2.25, -2.04:2.43,-1.80:2.64')).toEqual({ lo: [-2.12, -2.04, -1.8], hi: [2.25, 2.43, 2.64], axis: 'channel' });
+    for (const bad of ['', '1', '0:1:2', 'a:b', '2:1', '0:1,', ':1', '0:Infinity'])
+      expect(() => parseInputRange(bad), bad).toThrow(/^input range .*[^\n]$/);
+  });
+});
+
+describe('minimum variance over a box', () => {
+  it('is a lower bound on the variance of every sampled point and tight at the minimiser', () => {
+    const rnd = seededRandom(3);
+    for (let trial = 0; trial < 50; trial++) {
+      const n = 2 + Math.floor(rnd() * 8);
+      const lo = Array.from({ length: n }, () => 4 * rnd() - 2);
+      const hi = lo.map((l) => l + 2 * rnd() * rnd());
+      const m = minSquaredDeviation(lo, hi);
+      let sampledMin = Infinity;
+      for (let s = 0; s < 400; s++) {
+        const x = lo.map((l, i) => l + rnd() * (hi[i] - l));
+        const mean = x.reduce((a, b) => a + b, 0) / n;
+        sampledMin = Math.min(sampledMin, x.reduce((a, b) => a + (b - mean) ** 2, 0));
+      }
+      expect(m).toBeLessThanOrEqual(sampledMin);
+      // brute force over t: min_t sum dist(t, I_i)^2 on a fine grid is within the grid's error of m
+      let grid = Infinity;
+      for (let t = -3; t <= 3; t += 1e-4) grid = Math.min(grid, lo.reduce((a, l, i) => a + (t < l ? (l - t) ** 2 : t > hi[i] ? (t - hi[i]) ** 2 : 0), 0));
+      expect(m).toBeGreaterThanOrEqual(grid - 1e-6);
+    }
+  });
+});
+
+describe('interval propagation vs onnxruntime', () => {
+  for (const c of CASES)
+    it(`${c.name}: every sampled intermediate value lies in its box`, async () => {
+      const { bytes, model, range } = await prepare(c, 11);
+      const inBox = boxOf(range, c.shape);
+      const { boxes, failed } = propagateBoxes(model.graph!, model.layers, new Map([[model.graph!.inputs[0], inBox]]));
+      expect(failed).toEqual([]);
+      const rnd = seededRandom(5);
+      const xs = Array.from({ length: 24 }, (_, s) => inBox.lo.map((l, i) => (s === 0 ? l : s === 1 ? inBox.hi[i] : l + rnd() * (inBox.hi[i] - l))));
+      const values = await allTensorValues(bytes, c.shape, xs);
+      let checked = 0;
+      for (const [t, samples] of values) {
+        const b = boxes.get(t);
+        if (!b) continue;
+        for (const v of samples)
+          for (let i = 0; i < v.length; i++) {
+            // onnxruntime evaluates in float32: allow its rounding (relative 1e-5 of the element's scale)
+            const tol = 1e-5 * (1 + Math.abs(b.lo[i]) + Math.abs(b.hi[i]));
+            if (!(v[i] >= b.lo[i] - tol && v[i] <= b.hi[i] + tol)) throw new Error(`${t}[${i}] = ${v[i]} outside [${b.lo[i]}, ${b.hi[i]}]`);
+            checked++;
+          }
+      }
+      expect(checked).toBeGreaterThan(100);
+    });
+});
+
+describe('local bound >= empirical lower bound inside the box', () => {
+  for (const c of CASES)
+    it(`${c.name}`, async () => {
+      const { bytes, model, best, range } = await prepare(c, 11);
+      const global = networkBound(model.graph!, best);
+      const local = localNetworkBound(model.graph!, model.layers, best, range, c.shape);
+      expect(local.certified, local.notes.join('; ')).toBe(true);
+      const inBox = boxOf(range, c.shape);
+      const emp = await empiricalLipschitzInBox(bytes, c.shape, inBox.lo, inBox.hi, { pairs: 64, steps: 40, seed: 3 });
+      console.log(`${c.name}: local ${local.bound!.toPrecision(4)}, empirical ${emp.toPrecision(4)}, global ${global.bound === null ? 'none' : global.bound.toPrecision(4)}`);
+      expect(local.bound!).toBeGreaterThanOrEqual(emp * (1 - 1e-6));
+      if (c.tight) expect(local.bound!).toBeLessThanOrEqual(emp * c.tight);
+      if (global.bound !== null) expect(local.bound!).toBeLessThanOrEqual(global.bound);
+    });
+});
