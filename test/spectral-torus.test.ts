@@ -143,7 +143,9 @@ describe('engine route selection', () => {
     const opts = { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral' as const] };
     const b = await boundLayer(layer, opts);
     const s = b.methods.spectral!;
-    expect(s.details.route).toBe('torus 9x9');
+    // so small a layer is certified on its real operator (dense-groups.test.ts); the torus route it beat is named
+    expect(s.details.route).toBe('dense per group');
+    expect(s.details.otherRoute).toMatch(/^torus 9x9: /);
     expect(s.details.factor).toBe(1);
     expect(ownValue(s)!).toBeGreaterThanOrEqual(exactNorm(layer));
     const blind = { ...layer, inputShape: null };
@@ -157,7 +159,7 @@ describe('engine route selection', () => {
     const layer = makeConv({ cout: 3, cin: 2, kernel: [3, 2], input: [5, 6], strides: [2, 1], pads: [4, 0, 6, 5], seed: 4 });
     const b = await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] });
     const s = b.methods.spectral!;
-    expect(s.details.route).toBe('torus 8x11');
+    expect(s.details.otherRoute).toMatch(/^torus 8x11: /);
     expect(ownValue(s)!).toBeGreaterThanOrEqual(exactNorm(layer));
   });
 

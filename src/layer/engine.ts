@@ -15,6 +15,7 @@ import { spectralBound, spectralTorusBound, halfGridSize } from './spectral.js';
 import { chooseGrid } from './grid-correction.js';
 import { layerTorus } from './torus.js';
 import { denseSpectralNorm } from './dense-norm.js';
+import { convGroupPattern, denseGroupsBaseCost, denseGroupsNorm } from './dense-groups.js';
 import { roundUp } from '../linalg/rounding.js';
 import type { PowerOptions } from '../native/power.js';
 
@@ -101,6 +102,12 @@ const kindOf = (m: MethodName): MethodResult['kind'] => (m === 'power' ? 'lower'
 
 /** The torus route is taken when its grid has at most this many times the sup route's frequencies. */
 const TORUS_COST_RATIO = 2;
+/**
+ * Dense per group route (dense-groups.ts): largest order of a group's Gram matrix, and most multiply-adds
+ * per layer; past them (or if the work runs over) the torus / sup value stands. Measured: README.
+ */
+const DENSE_GROUPS_MAX_ORDER = 1024;
+const DENSE_GROUPS_MAX_WORK = 1e8;
 
 /**
  * [spectral] on a conv layer. The spectral quantity of an exact variant is the lattice operator's norm,
@@ -132,7 +139,22 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
     }
     return spectralBound(v.blocks, sopts);
   });
-  return { value: b.result.value, details: { variant: b.variant, variants: b.variants, ...plainDetails(b.result) } };
+  const details = { variant: b.variant, variants: b.variants, ...plainDetails(b.result) };
+  // dense per group: the real operator on the layer's own (known) input size, when every group is small;
+  // it is the exact norm, so it is below the torus and sup routes up to the tolerance: keep the smaller
+  const pattern = convGroupPattern(layer, DENSE_GROUPS_MAX_ORDER, DENSE_GROUPS_MAX_WORK);
+  // the torus values of the exact variant's blocks (one per group) let most groups skip their certificate
+  const filter = torus !== null && exact.length > 0 ? { blocks: exact[0].blocks, torus } : undefined;
+  const d =
+    pattern !== null && denseGroupsBaseCost(pattern, filter) <= DENSE_GROUPS_MAX_WORK
+      ? await denseGroupsNorm(pattern, layer.weight, opts.tolerance, DENSE_GROUPS_MAX_WORK, filter)
+      : null;
+  if (d !== null) {
+    const other = `${b.result.route}: ${b.result.value.toPrecision(6)}`;
+    if (d.value < b.result.value) return { value: d.value, details: { ...plainDetails(d), variant: b.variant, variants: b.variants, factor: 1, otherRoute: other } };
+    return { value: b.result.value, details: { ...details, otherRoute: `${d.route}: ${d.value.toPrecision(6)}`, otherRouteMs: d.ms } };
+  }
+  return { value: b.result.value, details };
 }
 
 async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions): Promise<MethodResult> {
