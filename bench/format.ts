@@ -1,11 +1,18 @@
 // The benchmark's stdout: one table row per (model, run), the reference comparison beside the method
 // it times, and the thread-count check. Formatting only.
-import type { BenchResults, MethodSummary, ModelRecord, ReferenceRecord } from './types.js';
+import type { BenchResults, MethodSummary, ModelRecord, ReferenceRecord, RunRecord } from './types.js';
 
 const s = (ms: number) => (ms / 1000).toFixed(ms < 10_000 ? 2 : 1);
 const mb = (x: number | null) => (x === null ? '-' : x.toFixed(0));
 const num = (x: number | null) => (x === null ? '-' : x.toPrecision(4));
 const times = (x: number | null) => (x === null ? '-' : `${x.toFixed(x < 100 ? 1 : 0)}x`);
+
+/** Share of a run's wall time inside onnxruntime vs in JS, e.g. '62 / 38' (older results: '-'). */
+export function nativeShare(nativeMs: number | undefined, wallMs: number): string {
+  if (nativeMs === undefined || !(wallMs > 0)) return '-';
+  const p = Math.round((100 * Math.min(nativeMs, wallMs)) / wallMs);
+  return `${p} / ${100 - p}`;
+}
 
 function product(m: MethodSummary): string {
   if (m.count === 0) return '-';
@@ -37,13 +44,30 @@ function grid(rows: string[][]): string {
 }
 
 const HEADER = [
-  'model', 'run', 'wall s', 'peak RSS MB', 'layers', 'sum of bounds', 'product', 'max',
-  'subset ours/ref s', 'speed-up', 'ref model s (extrap.)', 'ours <= ref',
+  'model', 'run', 'wall s', 'native / JS %', 'peak RSS MB', 'layers', 'sum of bounds', 'product', 'max',
+  'subset ours/ref s', 'speed-up', 'ref model s (extrap.)', 'ours <= ref', 'worst tightness',
 ];
+
+/** Max over layers of (smallest certified value) / power, and that layer; '' unless the run has both. */
+export function worstTightness(r: RunRecord): string {
+  const power = r.perMethod.power?.layers;
+  if (!power) return '';
+  const uppers = Object.values(r.perMethod)
+    .filter((m) => m && m.kind === 'upper')
+    .map((m) => new Map(m!.layers.map((l) => [l.name, l.value ?? Infinity])));
+  let worst: { t: number; name: string } | null = null;
+  for (const l of power) {
+    const best = Math.min(...uppers.map((m) => m.get(l.name) ?? Infinity));
+    if (l.value === null || !(l.value > 0) || !Number.isFinite(best)) continue;
+    const t = best / l.value;
+    if (worst === null || t > worst.t) worst = { t, name: l.name };
+  }
+  return worst === null ? '' : `${worst.t.toFixed(4)} (${worst.name})`;
+}
 
 function modelRows(m: ModelRecord): string[][] {
   if (m.error && m.runs.length === 0) return [[m.model, `ERROR: ${m.error}`]];
-  const rows: string[][] = [[m.model, 'load', s(m.load.ms), mb(m.load.peakRssMB), `${m.layers.conv}c+${m.layers.dense}d+${m.layers.unsupported}u`]];
+  const rows: string[][] = [[m.model, 'load', s(m.load.ms), '', mb(m.load.peakRssMB), `${m.layers.conv}c+${m.layers.dense}d+${m.layers.unsupported}u`]];
   for (const r of m.runs) {
     const single = r.methods.length === 1 ? r.methods[0] : null;
     const ref = single ? m.reference.find((x) => x.method === single) : undefined;
@@ -51,12 +75,14 @@ function modelRows(m: ModelRecord): string[][] {
       '',
       r.label,
       s(r.wallMs),
+      nativeShare(r.nativeMs, r.wallMs),
       mb(r.peakRssMB ?? r.sampledPeakRssMB),
       ...(single ? bounds(r.perMethod[single]) : ['', '', '', '']),
       ...referenceCells(ref),
+      worstTightness(r),
     ]);
   }
-  rows.push(['', 'process peak', '', mb(m.processPeakRssMB)]);
+  rows.push(['', 'process peak', '', '', mb(m.processPeakRssMB)]);
   return rows;
 }
 
@@ -90,6 +116,7 @@ export function formatResults(res: BenchResults): string {
     '  spectral reference = power iteration per frequency, uncertified' +
       (res.config.referenceFrequencies > 0 ? `, timed on <= ${res.config.referenceFrequencies} grid points per block and extrapolated to the full grid` : '') + '.',
     ...(res.config.referenceMaxWeights > 0 ? [`reference only on layers with <= ${res.config.referenceMaxWeights} weights (the subset and "ref model s" cover only those).`] : []),
+    'native / JS %: share of the run\'s wall time inside onnxruntime (float64 DGEMM, power iteration\'s operator) vs in JS.',
     'ref model s: the reference time of every layer of the model, each at its shape\'s measured time.',
   ];
   const errors = res.models.flatMap((x) => [

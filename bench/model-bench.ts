@@ -9,6 +9,7 @@ import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type Meth
 import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
 import { referenceBound, type ReferenceMethod } from './reference.js';
 import { measure, processPeakRssMB } from './memory.js';
+import { nativeTime } from '../src/native/clock.js';
 import type { BenchConfig, LayerValue, MethodSummary, ModelRecord, ReferenceLayer, ReferenceRecord, RunRecord, ThreadsCheck } from './types.js';
 
 /** Allowance on "ours <= reference": the engine adds a rounding margin the naive code leaves out. */
@@ -68,6 +69,7 @@ function summarise(results: LayerBounds[], m: MethodName): MethodSummary {
 
 async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptions, model: string): Promise<RunRecord> {
   let last = 0;
+  const native0 = nativeTime();
   const { value: results, wallMs, peakRssMB, sampledPeakRssMB } = await measure(() =>
     boundLayers(layers, opts, (done, total) => {
       const now = performance.now();
@@ -77,9 +79,12 @@ async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptio
       }
     }),
   );
+  const native1 = nativeTime();
   const perMethod: RunRecord['perMethod'] = {};
   for (const m of opts.methods) perMethod[m] = summarise(results, m);
-  return { label, methods: opts.methods, wallMs, peakRssMB, sampledPeakRssMB, perMethod };
+  const nativeMs = native1.ms - native0.ms;
+  const nativeCalls = native1.calls - native0.calls;
+  return { label, methods: opts.methods, wallMs, nativeMs, nativeCalls, peakRssMB, sampledPeakRssMB, perMethod };
 }
 
 /** What makes two layers cost the same to bound: kind, op, weight shape, stride, dilation, groups. */

@@ -1,5 +1,6 @@
 // Generated benchmark models with realistic shapes and seeded He-initialised weights:
-// ResNet-50 and VGG-16 (ImageNet, 224x224), MobileNetV2 (depthwise) and a CIFAR ResNet-18.
+// ResNet-50 and VGG-16 (ImageNet, 224x224), MobileNetV2 (depthwise), a CIFAR ResNet-18, and the late
+// stages of MobileNetV3, EfficientNet-B0 and ConvNeXt (large depthwise kernels on small maps).
 // Written at bench time into bench/models/ (git-ignored), never committed.
 import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
 import { seededNormal } from '../src/util/random.js';
@@ -151,9 +152,61 @@ function cifarResnet18(seed: number): Uint8Array {
   return g.build([1, 3, 32, 32], g.dense(g.gap(x), 512, 10));
 }
 
+/** MobileNetV2 / V3 and EfficientNet inverted residual: 1x1 expand, depthwise k x k, 1x1 project. */
+function invertedResidual(g: Net, x: string, cin: number, hidden: number, cout: number, k: number, stride: number): string {
+  let y = hidden === cin ? x : g.relu(g.conv(x, cin, hidden, 1));
+  y = g.relu(g.conv(y, hidden, hidden, k, stride, hidden));
+  y = g.conv(y, hidden, cout, 1);
+  return stride === 1 && cin === cout ? g.op('Add', [x, y]) : y;
+}
+
+/**
+ * Late-stage stacks of modern CNNs (the layers whose per-layer tightness issue 19 is about: 3x3, 5x5 and
+ * 7x7 depthwise convs on 14x14 and 7x7 maps), from a 28x28 feature map; squeeze-excitation, LayerNorm
+ * and HardSwish / SiLU / GELU are left out (they do not change the conv layers' shapes).
+ */
+function stack(seed: number, cin: number, blocks: [number, number, number, number][]): Uint8Array {
+  const g = new Net(seed);
+  let x = 'input';
+  let c = cin;
+  for (const [hidden, cout, k, stride] of blocks) {
+    x = invertedResidual(g, x, c, hidden, cout, k, stride);
+    c = cout;
+  }
+  return g.build([1, cin, 28, 28], g.dense(g.gap(g.relu(g.conv(x, c, 1280, 1))), 1280, 1000));
+}
+
+/** MobileNetV3-Large from its 28x28 stage: [expansion, out, kernel, stride] as in the paper's table. */
+const mobilenetV3Stack = (seed: number) =>
+  stack(seed, 40, [[240, 80, 3, 2], [200, 80, 3, 1], [184, 80, 3, 1], [184, 80, 3, 1], [480, 112, 3, 1], [672, 112, 3, 1], [672, 160, 5, 2], [960, 160, 5, 1], [960, 160, 5, 1]]);
+
+/** EfficientNet-B0 from its 28x28 stage (stages 4-7: MBConv6, 3x3 / 5x5). */
+const efficientNetB0Stack = (seed: number) =>
+  stack(seed, 40, [[240, 80, 3, 2], [480, 80, 3, 1], [480, 80, 3, 1], [480, 112, 5, 1], [672, 112, 5, 1], [672, 112, 5, 1], [672, 192, 5, 2], [1152, 192, 5, 1], [1152, 192, 5, 1], [1152, 192, 5, 1], [1152, 320, 3, 1]]);
+
+/** ConvNeXt-T stages 3 and 4 (three blocks each): 2x2 stride-2 downsampling, 7x7 depthwise, 4x MLP as 1x1 convs. */
+function convnextStack(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = 'input';
+  let c = 192;
+  for (const width of [384, 768]) {
+    x = g.conv(x, c, width, 2, 2, 1, 0);
+    c = width;
+    for (let b = 0; b < 3; b++) {
+      let y = g.conv(x, c, c, 7, 1, c);
+      y = g.conv(g.relu(g.conv(y, c, 4 * c, 1)), 4 * c, c, 1);
+      x = g.op('Add', [x, y]);
+    }
+  }
+  return g.build([1, 192, 28, 28], g.dense(g.gap(x), c, 1000));
+}
+
 export const BENCH_MODELS: Record<string, (seed: number) => Uint8Array> = {
   'cifar-resnet18': cifarResnet18,
   mobilenetv2: mobilenetV2,
   resnet50: resnet50,
   vgg16: vgg16,
+  'mobilenetv3-stack': mobilenetV3Stack,
+  'efficientnet-b0-stack': efficientNetB0Stack,
+  'convnext-stack': convnextStack,
 };

@@ -48,6 +48,10 @@ export interface RunRecord {
   label: string;
   methods: MethodName[];
   wallMs: number;
+  /** Of wallMs, time inside onnxruntime (session runs and creation: src/native/clock.ts); the rest is JS. */
+  nativeMs: number;
+  /** onnxruntime calls in this run. */
+  nativeCalls: number;
   /** Kernel-tracked peak RSS during this run (VmHWM reset before it), MB; null off Linux. */
   peakRssMB: number | null;
   /** Max of process.memoryUsage().rss sampled every 20 ms (samples only land between layers). */

@@ -4,6 +4,7 @@ import { convNormalModel, denseNormalModel } from '../src/native/normal-operator
 import { lanczosLoop, openNormalOperator, powerIteration, type NormalStep } from '../src/native/power.js';
 import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
 import { normalArray } from '../src/util/random.js';
+import { nativeTime } from '../src/native/clock.js';
 import { exactNorm, explicitMatrix, makeConv, makeDense } from './helpers/exact.js';
 
 // Tight settings so that the assertion measures the method, not an early stop: 1e-8 is just above
@@ -169,6 +170,17 @@ describe('powerIteration vs the exact norm', () => {
     const c = await powerIteration(layer, { ...opts, seed: 10 });
     expect(a.value).toBe(b.value);
     expect(a.value).not.toBe(c.value);
+  });
+
+  it('the native clock (the benchmark\'s native / JS share) counts every operator run and the session start', async () => {
+    const before = nativeTime();
+    const t0 = performance.now();
+    const r = await powerIteration(CASES[0][1], { iterations: 7, tolerance: 1e-12, seed: 1 });
+    const wall = performance.now() - t0;
+    const after = nativeTime();
+    expect(after.calls - before.calls).toBe((r.details.iterations as number) + 1);
+    expect(after.ms - before.ms).toBeGreaterThan(0);
+    expect(after.ms - before.ms).toBeLessThanOrEqual(wall);
   });
 
   it('reports converged false when it hits the iteration cap', async () => {

@@ -5,89 +5,134 @@
 /**
  * Complex version of choleskyTestReal: t*I - G = L L^H with L lower, real positive diagonal,
  * L[i][j] = (B_ij - sum_{p<j} L_ip conj(L_jp)) / L_jj. On failure at row i, x = L_unit^{-H} e_i.
+ * Reads only the lower triangle of g. Rows go in pairs and columns in pairs (a 2 x 2 block of
+ * entries per sweep shares every load: the hot loop of the spectral bound); every entry is still
+ * the same sum in the same order (p ascending), so the factor is the one the row-by-row form gives.
  */
 export function choleskyTestHermitian(g: Float64Array, n: number, t: number, l: Float64Array, x: Float64Array): number {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
     const ri = 2 * i * n;
-    // Two columns j, j+1 per pass share the loads of row i (the hot loop of the spectral bound).
+    const rk = ri + 2 * n; // row i + 1
     let j = 0;
     for (; j + 1 < i; j += 2) {
       const rj = 2 * j * n;
-      const rk = rj + 2 * n;
+      const rj1 = rj + 2 * n;
+      // s: (i, j), u: (i, j+1), v: (i+1, j), w: (i+1, j+1)
       let sr = -g[ri + 2 * j];
       let si = -g[ri + 2 * j + 1];
       let ur = -g[ri + 2 * j + 2];
       let ui = -g[ri + 2 * j + 3];
+      let vr = -g[rk + 2 * j];
+      let vi = -g[rk + 2 * j + 1];
+      let wr = -g[rk + 2 * j + 2];
+      let wi = -g[rk + 2 * j + 3];
       for (let p = 0; p < j; p++) {
         const ar = l[ri + 2 * p];
         const ai = l[ri + 2 * p + 1];
+        const er = l[rk + 2 * p];
+        const ei = l[rk + 2 * p + 1];
         const br = l[rj + 2 * p];
         const bi = l[rj + 2 * p + 1];
-        const cr = l[rk + 2 * p];
-        const ci = l[rk + 2 * p + 1];
-        // a * conj(b), a * conj(c)
+        const cr = l[rj1 + 2 * p];
+        const ci = l[rj1 + 2 * p + 1];
         sr -= ar * br + ai * bi;
         si -= ai * br - ar * bi;
         ur -= ar * cr + ai * ci;
         ui -= ai * cr - ar * ci;
+        vr -= er * br + ei * bi;
+        vi -= ei * br - er * bi;
+        wr -= er * cr + ei * ci;
+        wi -= ei * cr - er * ci;
       }
       const dj = l[rj + 2 * j];
       const lr = sr / dj;
       const li = si / dj;
+      const mr = vr / dj;
+      const mi = vi / dj;
       l[ri + 2 * j] = lr;
       l[ri + 2 * j + 1] = li;
+      l[rk + 2 * j] = mr;
+      l[rk + 2 * j + 1] = mi;
       // the p = j term of column j+1
-      const cr = l[rk + 2 * j];
-      const ci = l[rk + 2 * j + 1];
+      const cr = l[rj1 + 2 * j];
+      const ci = l[rj1 + 2 * j + 1];
       ur -= lr * cr + li * ci;
       ui -= li * cr - lr * ci;
-      const dk = l[rk + 2 * j + 2];
+      wr -= mr * cr + mi * ci;
+      wi -= mi * cr - mr * ci;
+      const dk = l[rj1 + 2 * j + 2];
       l[ri + 2 * j + 2] = ur / dk;
       l[ri + 2 * j + 3] = ui / dk;
+      l[rk + 2 * j + 2] = wr / dk;
+      l[rk + 2 * j + 3] = wi / dk;
     }
     for (; j < i; j++) {
-      const rj = 2 * j * n;
-      let sr = -g[ri + 2 * j];
-      let si = -g[ri + 2 * j + 1];
-      for (let p = 0; p < j; p++) {
-        const ar = l[ri + 2 * p];
-        const ai = l[ri + 2 * p + 1];
-        const br = l[rj + 2 * p];
-        const bi = l[rj + 2 * p + 1];
-        sr -= ar * br + ai * bi;
-        si -= ai * br - ar * bi;
-      }
-      const d = l[rj + 2 * j];
-      l[ri + 2 * j] = sr / d;
-      l[ri + 2 * j + 1] = si / d;
+      entry(g, n, l, ri, j);
+      entry(g, n, l, rk, j);
     }
-    let d = t - g[ri + 2 * i];
-    for (let p = 0; p < i; p++) {
-      const ar = l[ri + 2 * p];
-      const ai = l[ri + 2 * p + 1];
-      d -= ar * ar + ai * ai;
-    }
-    if (!(d > 0)) {
-      // Solve L_unit^H x = e_i: x_j -= conj(Lunit[r][j]) x_r for r from i down to 1.
-      x.fill(0);
-      x[2 * i] = 1;
-      for (let r = i; r > 0; r--) {
-        const xr = x[2 * r];
-        const xi = x[2 * r + 1];
-        if (xr === 0 && xi === 0) continue;
-        const rr = 2 * r * n;
-        for (let j = 0; j < r; j++) {
-          const dj = l[2 * j * n + 2 * j];
-          const lr = l[rr + 2 * j] / dj;
-          const li = l[rr + 2 * j + 1] / dj;
-          x[2 * j] -= lr * xr + li * xi;
-          x[2 * j + 1] -= lr * xi - li * xr;
-        }
-      }
-      return i;
-    }
-    l[ri + 2 * i] = Math.sqrt(d);
-    l[ri + 2 * i + 1] = 0;
+    if (!diagonal(g, n, t, l, i)) return failureVector(l, n, i, x);
+    entry(g, n, l, rk, i);
+    if (!diagonal(g, n, t, l, i + 1)) return failureVector(l, n, i + 1, x);
+  }
+  if (i < n) {
+    const ri = 2 * i * n;
+    for (let j = 0; j < i; j++) entry(g, n, l, ri, j);
+    if (!diagonal(g, n, t, l, i)) return failureVector(l, n, i, x);
   }
   return -1;
+}
+
+/** L[r][j] for the row at offset ri (j below the diagonal; rows <= j of L done). */
+function entry(g: Float64Array, n: number, l: Float64Array, ri: number, j: number): void {
+  const rj = 2 * j * n;
+  let sr = -g[ri + 2 * j];
+  let si = -g[ri + 2 * j + 1];
+  for (let p = 0; p < j; p++) {
+    const ar = l[ri + 2 * p];
+    const ai = l[ri + 2 * p + 1];
+    const br = l[rj + 2 * p];
+    const bi = l[rj + 2 * p + 1];
+    sr -= ar * br + ai * bi;
+    si -= ai * br - ar * bi;
+  }
+  const d = l[rj + 2 * j];
+  l[ri + 2 * j] = sr / d;
+  l[ri + 2 * j + 1] = si / d;
+}
+
+/** The pivot of row i (its entries left of the diagonal done): stores L_ii and returns true if positive. */
+function diagonal(g: Float64Array, n: number, t: number, l: Float64Array, i: number): boolean {
+  const ri = 2 * i * n;
+  let d = t - g[ri + 2 * i];
+  for (let p = 0; p < i; p++) {
+    const ar = l[ri + 2 * p];
+    const ai = l[ri + 2 * p + 1];
+    d -= ar * ar + ai * ai;
+  }
+  if (!(d > 0)) return false;
+  l[ri + 2 * i] = Math.sqrt(d);
+  l[ri + 2 * i + 1] = 0;
+  return true;
+}
+
+/** After the test failed at row i (rows < i of L done): x = L_unit^{-H} e_i, x^H (t I - G) x = pivot_i <= 0. Returns i. */
+function failureVector(l: Float64Array, n: number, i: number, x: Float64Array): number {
+  // Solve L_unit^H x = e_i: x_j -= conj(Lunit[r][j]) x_r for r from i down to 1.
+  x.fill(0);
+  x[2 * i] = 1;
+  for (let r = i; r > 0; r--) {
+    const xr = x[2 * r];
+    const xi = x[2 * r + 1];
+    if (xr === 0 && xi === 0) continue;
+    const rr = 2 * r * n;
+    for (let j = 0; j < r; j++) {
+      const dj = l[2 * j * n + 2 * j];
+      const lr = l[rr + 2 * j] / dj;
+      const li = l[rr + 2 * j + 1] / dj;
+      x[2 * j] -= lr * xr + li * xi;
+      x[2 * j + 1] -= lr * xi - li * xr;
+    }
+  }
+  return i;
 }

@@ -62,10 +62,12 @@ export interface EigenTarget {
   choleskyFailures: number;
   /** Times the loop guard raised tau without a better lower estimate (tightness lost, never validity). */
   guardRaises: number;
+  /** Matrices certified by the caller's cheap upper bound instead of a Cholesky test. */
+  pruned: number;
 }
 
 export function newTarget(tol: number): EigenTarget {
-  return { tau: 0, lower: 0, tol, iterations: 0, choleskyRuns: 0, choleskyFailures: 0, guardRaises: 0 };
+  return { tau: 0, lower: 0, tol, iterations: 0, choleskyRuns: 0, choleskyFailures: 0, guardRaises: 0, pruned: 0 };
 }
 
 /** A Rayleigh quotient rho was seen: tau rises to rho (1+tol)^2, so it stays within (1+tol)^2 of the max. */
@@ -86,7 +88,9 @@ export interface CertifyBuffers {
  * Make sure lambda_max(G_true) <= target.tau, raising tau as needed, where G_true is any matrix with
  * ||G_true - G_hat||_2 <= formError (G_hat = the matrix behind ops). Warm-starts power iteration from
  * bufs.x for warmIters steps, then loops Cholesky test / refine (a failed test yields a direction that
- * beats the target: power iteration restarts from it and the target rises).
+ * beats the target: power iteration restarts from it and the target rises). `upper`, when given, is a
+ * certified upper bound on lambda_max(G_hat), computed lazily: when it is below the test's threshold
+ * the Cholesky test is skipped.
  */
 export async function certifyGram(
   ops: GramOps,
@@ -96,14 +100,22 @@ export async function certifyGram(
   warmIters: number,
   maxIter: number,
   warmRelTol = 0,
+  upper?: () => number,
 ): Promise<void> {
   const margin = (tau: number) => formError + choleskyMargin(ops.n, tau, ops.trace);
   const warm = powerIterate(ops, bufs.x, bufs.y, warmIters, warmRelTol);
   target.iterations += warm.iterations;
   raise(target, warm.rho);
+  let cheap: number | null = null;
   for (;;) {
     const tau = target.tau;
     const t = tau - margin(tau);
+    // lambda_max(G_hat) <= upper <= t: what a passing Cholesky test would prove, with the same
+    // warm-start state, so tau evolves as without the shortcut (docs/derivations.md#pruning-frequencies-by-a-cheap-upper-bound)
+    if (upper && t > 0 && (cheap ??= upper()) <= t) {
+      target.pruned++;
+      return;
+    }
     target.choleskyRuns++;
     if (t > 0 && (await ops.cholesky(t, bufs.z)) < 0) return;
     target.choleskyFailures++;

@@ -136,31 +136,62 @@ export function realGramOps(g: Float64Array, n: number, work: Float64Array): Gra
 
 // ---------------------------------------------------------------- complex Hermitian Gram matrices
 
-/** Complex Hermitian n x n G (full storage, interleaved re/im) as GramOps; `work` has 2*n*n entries. */
-export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array): GramOps {
+/**
+ * Complex Hermitian n x n G (n x n storage, interleaved re/im) as GramOps; `work` has 2*n*n entries.
+ * lowerOnly: only the entries j <= i are read (the upper triangle may hold anything): the Cholesky
+ * test reads no others, and the product takes G_ji = conj(G_ij).
+ */
+export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array, lowerOnly = false): GramOps {
   let trace = 0;
   for (let i = 0; i < n; i++) trace += g[2 * (i * n + i)];
   return {
     n,
     len: 2 * n,
     trace,
-    apply(x, y) {
-      for (let i = 0; i < n; i++) {
-        let sr = 0;
-        let si = 0;
-        const r = 2 * i * n;
-        for (let j = 0; j < n; j++) {
-          const gr = g[r + 2 * j];
-          const gi = g[r + 2 * j + 1];
-          const xr = x[2 * j];
-          const xi = x[2 * j + 1];
-          sr += gr * xr - gi * xi;
-          si += gr * xi + gi * xr;
-        }
-        y[2 * i] = sr;
-        y[2 * i + 1] = si;
-      }
-    },
+    apply: lowerOnly ? (x, y) => hermitianLowerMatVec(g, n, x, y) : (x, y) => hermitianMatVec(g, n, x, y),
     cholesky: (t, x) => choleskyTestHermitian(g, n, t, work, x),
   };
+}
+
+function hermitianMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    let sr = 0;
+    let si = 0;
+    const r = 2 * i * n;
+    for (let j = 0; j < n; j++) {
+      const gr = g[r + 2 * j];
+      const gi = g[r + 2 * j + 1];
+      const xr = x[2 * j];
+      const xi = x[2 * j + 1];
+      sr += gr * xr - gi * xi;
+      si += gr * xi + gi * xr;
+    }
+    y[2 * i] = sr;
+    y[2 * i + 1] = si;
+  }
+}
+
+/** y = G x from the lower triangle of a Hermitian G: row i gives G_ij x_j to y_i and conj(G_ij) x_i to y_j (j < i). */
+function hermitianLowerMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
+  y.fill(0, 0, 2 * n);
+  for (let i = 0; i < n; i++) {
+    const r = 2 * i * n;
+    const xr = x[2 * i];
+    const xi = x[2 * i + 1];
+    let sr = 0;
+    let si = 0;
+    for (let j = 0; j < i; j++) {
+      const gr = g[r + 2 * j];
+      const gi = g[r + 2 * j + 1];
+      const vr = x[2 * j];
+      const vi = x[2 * j + 1];
+      sr += gr * vr - gi * vi;
+      si += gr * vi + gi * vr;
+      y[2 * j] += gr * xr + gi * xi;
+      y[2 * j + 1] += gr * xi - gi * xr;
+    }
+    const d = g[r + 2 * i];
+    y[2 * i] += sr + d * xr;
+    y[2 * i + 1] += si + d * xi;
+  }
 }

@@ -6,6 +6,7 @@ import type * as Ort from 'onnxruntime-node';
 import { onnxruntime } from './onnxruntime.js';
 import { attr, buildModel, node, valueInfo } from '../onnx/build.js';
 import { DataType } from '../onnx/schema.js';
+import { native } from './clock.js';
 
 /** Below this many multiply-adds the JS kernels win (session start-up and copies dominate). */
 export const NATIVE_MIN_MACS = 3e7;
@@ -67,7 +68,7 @@ function getSessions(): Promise<Sessions> {
     });
     const opts: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
     sessions = onnxruntime().then(async (ort) => {
-      const [a, b, c] = await Promise.all([xyt, update, cmab].map((m) => ort.InferenceSession.create(m, opts)));
+      const [a, b, c] = await native(() => Promise.all([xyt, update, cmab].map((m) => ort.InferenceSession.create(m, opts))));
       return { ort, xyt: a, update: b, cmab: c };
     });
   }
@@ -77,7 +78,7 @@ function getSessions(): Promise<Sessions> {
 /** X Y^T for row-major X (p x c) and Y (q x c), float64. */
 export async function multiplyABt(x: Float64Array, p: number, y: Float64Array, q: number, c: number): Promise<Float64Array> {
   const { ort, xyt } = await getSessions();
-  const out = await xyt.run({ x: new ort.Tensor('float64', x, [p, c]), y: new ort.Tensor('float64', y, [q, c]) });
+  const out = await native(() => xyt.run({ x: new ort.Tensor('float64', x, [p, c]), y: new ort.Tensor('float64', y, [q, c]) }));
   return out.z.data as Float64Array;
 }
 
@@ -88,25 +89,25 @@ export async function multiplyABt(x: Float64Array, p: number, y: Float64Array, q
 export async function blockRowUpdate(u: Float64Array, k: number, n: number, s: Float64Array, j0: number, j1: number): Promise<Float64Array> {
   const { ort, update } = await getSessions();
   const i64 = (a: number, b: number) => new ort.Tensor('int64', BigInt64Array.from([BigInt(a), BigInt(b)]), [2]);
-  const out = await update.run({
+  const out = await native(() => update.run({
     u: new ort.Tensor('float64', u, [k, n]),
     s: new ort.Tensor('float64', s, [j1 - j0, n - j0]),
     pStarts: i64(0, j0),
     pEnds: i64(k, j1),
     qStarts: i64(0, j0),
     qEnds: i64(k, n),
-  });
+  }));
   return out.z.data as Float64Array;
 }
 
 /** C - A B for row-major A (p x q), B (q x s), C (p x s), float64. */
 export async function subtractProduct(c: Float64Array, a: Float64Array, b: Float64Array, p: number, q: number, s: number): Promise<Float64Array> {
   const { ort, cmab } = await getSessions();
-  const out = await cmab.run({
+  const out = await native(() => cmab.run({
     a: new ort.Tensor('float64', a, [p, q]),
     b: new ort.Tensor('float64', b, [q, s]),
     c: new ort.Tensor('float64', c, [p, s]),
-  });
+  }));
   return out.z.data as Float64Array;
 }
 

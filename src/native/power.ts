@@ -9,6 +9,7 @@ import type { ConvLayer, DenseLayer } from '../model/layer.js';
 import { normalArray } from '../util/random.js';
 import { KrylovBasis, Lanczos } from '../linalg/lanczos.js';
 import { onnxruntime } from './onnxruntime.js';
+import { native } from './clock.js';
 import { convNormalModel, denseNormalModel, FORWARD, INPUT, NORMAL, WEIGHT, type NormalOperatorModel } from './normal-operator.js';
 import type { MethodResult } from '../layer/types.js';
 
@@ -236,7 +237,7 @@ export interface NormalOperatorSession {
 /** One onnxruntime session for the layer, reused by every step (model parsing and planning happen once). */
 export async function openNormalOperator(model: NormalOperatorModel, weight: Float32Array, threads: number): Promise<NormalOperatorSession> {
   const ort = await onnxruntime();
-  const session = await ort.InferenceSession.create(model.bytes, {
+  const session = await native(() => ort.InferenceSession.create(model.bytes, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -244,7 +245,7 @@ export async function openNormalOperator(model: NormalOperatorModel, weight: Flo
     // The Krylov bookkeeping runs in JS between runs: idle onnxruntime workers must not spin on the
     // cores it needs (docs/derivations.md#lanczos).
     extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
+  }));
   const size = model.inputDims.reduce((a, b) => a * b, 1);
   const xData = new Float32Array(size);
   const yData = new Float32Array(model.outputDims.reduce((a, b) => a * b, 1));
@@ -255,7 +256,7 @@ export async function openNormalOperator(model: NormalOperatorModel, weight: Flo
   const fetches = { [FORWARD]: new ort.Tensor('float32', yData, model.outputDims), [NORMAL]: new ort.Tensor('float32', zData, model.inputDims) };
   const step: NormalStep = async (x) => {
     xData.set(x);
-    await session.run(feeds, fetches);
+    await native(() => session.run(feeds, fetches));
     return { y: yData, z: zData };
   };
   return { size, step, release: () => session.release() };
