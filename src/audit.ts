@@ -10,6 +10,7 @@ import type { EngineOptions, LayerBounds } from './layer/types.js';
 import { InputError } from './errors.js';
 import type { Layer, LoadedModel } from './model/layer.js';
 import { loadModel } from './onnx/load.js';
+import { formatDuration } from './report/format.js';
 import { frequencyMap } from './layer/frequency-map.js';
 import type { HeatMapPick, HtmlFrequencyMap } from './report/html.js';
 
@@ -61,7 +62,12 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   }
 
   const boundsStart = performance.now();
-  const bounds = await boundLayers(layers, o.engine, (done, total, name) => o.onProgress?.(`[${done}/${total}] ${name}`));
+  const bounds = await boundLayers(layers, o.engine, (done, total, name) => {
+    // the ETA scales elapsed time by layers left: rough (layers differ in cost), but it moves
+    const elapsed = performance.now() - boundsStart;
+    const left = done < total ? `, ~${formatDuration((elapsed / done) * (total - done))} left` : '';
+    o.onProgress?.(`[${done}/${total}] ${name} (${formatDuration(elapsed)} elapsed${left})`);
+  });
   const best = bounds.map((b) => b.best);
   const walked = layers.length === model.layers.length && model.graph ? await walkGraph(model, best, o) : null;
   let local: LocalBound | null = null;
