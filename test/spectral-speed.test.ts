@@ -9,43 +9,16 @@ import { choleskyTestHermitian } from '../src/linalg/cholesky-complex.js';
 import { hermitianGramOps } from '../src/linalg/gram.js';
 import { normalArray } from '../src/util/random.js';
 import { largestSingularValue } from './helpers/exact.js';
+import { kernel, sigmaAt } from './helpers/symbol.js';
 
 const TOL = 1e-4;
 const SLACK = (1 + TOL) ** 2 * (1 + 1e-9);
 
-function kernel(cout: number, cin: number, kh: number, kw: number, data: ArrayLike<number>): Kernel2D {
-  return { cout, cin, kh, kw, data: Float64Array.from(data) };
-}
 
 /** max over the m1 x m2 grid of sigma_max(F(w)), by direct summation and a dense SVD of the real embedding. */
 function gridMaxRef(k: Kernel2D, m1: number, m2: number): number {
-  const { cout, cin, kh, kw, data } = k;
-  const C = 2 * cin;
   let best = 0;
-  for (let a = 0; a < m1; a++) {
-    for (let b = 0; b < m2; b++) {
-      const [w1, w2] = [(2 * Math.PI * a) / m1, (2 * Math.PI * b) / m2];
-      const m = new Float64Array(4 * cout * cin);
-      for (let i = 0; i < cout; i++) {
-        for (let j = 0; j < cin; j++) {
-          let re = 0;
-          let im = 0;
-          for (let h = 0; h < kh; h++) {
-            for (let w = 0; w < kw; w++) {
-              const v = data[((i * cin + j) * kh + h) * kw + w];
-              re += v * Math.cos(h * w1 + w * w2);
-              im -= v * Math.sin(h * w1 + w * w2);
-            }
-          }
-          m[i * C + j] = re;
-          m[i * C + cin + j] = -im;
-          m[(cout + i) * C + j] = im;
-          m[(cout + i) * C + cin + j] = re;
-        }
-      }
-      best = Math.max(best, largestSingularValue(m, 2 * cout, 2 * cin));
-    }
-  }
+  for (let a = 0; a < m1; a++) for (let b = 0; b < m2; b++) best = Math.max(best, sigmaAt(k, (2 * Math.PI * a) / m1, (2 * Math.PI * b) / m2));
   return best;
 }
 

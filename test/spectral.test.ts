@@ -7,39 +7,12 @@ import { halfGrid, spectralBound, spectralTorusBound, trimKernel } from '../src/
 import { toeplitzBound } from '../src/layer/toeplitz.js';
 import { normalArray } from '../src/util/random.js';
 import { exactNorm, largestSingularValue, makeConv } from './helpers/exact.js';
+import { kernel, sigmaAt } from './helpers/symbol.js';
 
 const TOL = 1e-4;
 /** The certified value may exceed the true grid maximum by (1+tol)^2 plus rounding margins. */
 const SLACK = (1 + TOL) ** 2 * (1 + 1e-9);
 
-function kernel(cout: number, cin: number, kh: number, kw: number, data: ArrayLike<number>): Kernel2D {
-  return { cout, cin, kh, kw, data: Float64Array.from(data) };
-}
-
-/** sigma_max(F(w1, w2)) by direct summation + dense eigensolve of the real embedding. */
-function sigmaAt(k: Kernel2D, w1: number, w2: number): number {
-  const { cout, cin, kh, kw, data } = k;
-  const C = 2 * cin;
-  const m = new Float64Array(4 * cout * cin);
-  for (let i = 0; i < cout; i++) {
-    for (let j = 0; j < cin; j++) {
-      let re = 0;
-      let im = 0;
-      for (let h = 0; h < kh; h++) {
-        for (let w = 0; w < kw; w++) {
-          const v = data[((i * cin + j) * kh + h) * kw + w];
-          re += v * Math.cos(h * w1 + w * w2);
-          im -= v * Math.sin(h * w1 + w * w2);
-        }
-      }
-      m[i * C + j] = re;
-      m[i * C + cin + j] = -im;
-      m[(cout + i) * C + j] = im;
-      m[(cout + i) * C + cin + j] = re;
-    }
-  }
-  return largestSingularValue(m, 2 * cout, 2 * cin);
-}
 
 /** max of sigma_max(F) over the full m1 x m2 grid (no symmetry used). */
 function gridMaxRef(k: Kernel2D, m1: number, m2: number): number {
