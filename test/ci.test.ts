@@ -7,13 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPORT_JSON_SCHEMA } from '../src/report/json-schema.js';
-import type { LipcheckReport } from '../src/report/types.js';
 import { chainCheckpoint } from './helpers/checkpoints.js';
-import { chainModel, ensureBuilt, ROOT, runCli, type CliRun } from './helpers/cli-models.js';
-import { validateJsonSchema } from './helpers/json-schema.js';
+import { chainModel, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, type CliRun } from './helpers/cli-models.js';
 
-const STACK = /\n\s+at /;
 // A layer name with XML markup, a workflow-command escape character and a newline.
 const HOSTILE = 'conv<1>&"q"%\nnext';
 
@@ -21,19 +17,7 @@ let dir: string;
 // GITHUB_ACTIONS cleared unless a test sets it: the suite itself may run on GitHub.
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: dir, env: { GITHUB_ACTIONS: '', GITHUB_STEP_SUMMARY: '', ...env } });
 
-function report(run: CliRun): LipcheckReport {
-  const r = JSON.parse(run.stdout) as LipcheckReport;
-  expect(validateJsonSchema(REPORT_JSON_SCHEMA, r)).toEqual([]);
-  return r;
-}
 
-function expectOneLineError(run: CliRun, pattern: RegExp): void {
-  expect(run.code).toBe(2);
-  expect(run.stdout).toBe('');
-  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(run.stderr).toMatch(pattern);
-  expect(run.stderr).not.toMatch(STACK);
-}
 
 const relErr = (x: number | null | undefined, want: number) => Math.abs((x ?? Number.NaN) / want - 1);
 
@@ -59,7 +43,7 @@ describe.concurrent('baseline gate', () => {
     const b = JSON.parse(text);
     expect(Object.keys(b)).toEqual([...Object.keys(b)].sort());
     expect(Object.keys(b.settings)).toEqual([...Object.keys(b.settings)].sort());
-    const r = report(again);
+    const r = parseReport(again);
     expect(b).toMatchObject({ schemaVersion: 1, kind: 'lipcheck-baseline', tool: { name: 'lipcheck', version: r.tool.version }, model: { sha256: r.model.sha256 } });
     expect(b.settings).toEqual({ methods: r.settings.methods, samples: 50, iterations: 200, tolerance: 1e-4, seed: 1, inputShape: [1, 2, 6, 6], inputShapeSource: 'model', networkMethod: 'averaging', layers: null });
     expect(b.layers).toEqual(r.layers.map((l) => ({ name: l.name, op: l.op, weightShape: l.weightShape, bounds: l.bounds, best: l.best, bestMethod: l.bestMethod, unsupportedReason: null })));
@@ -75,7 +59,7 @@ describe.concurrent('baseline gate', () => {
     ]);
     expect(same.code).toBe(0);
     expect(same.stderr).toBe('');
-    const s = report(same).baseline!;
+    const s = parseReport(same).baseline!;
     expect(s).toMatchObject({ file: 'base.json', sameModel: true, maxGrowth: 1.1, unmatched: { baseline: [], current: [] }, gate: { passed: true, failures: [] } });
     for (const l of s.layers) expect(l.ratio).toBe(1);
     expect(s.network.ratio).toBe(1);
@@ -85,7 +69,7 @@ describe.concurrent('baseline gate', () => {
       expect.stringMatching(/^lipcheck: growth exceeded: network: network bound grew 1\.500x > max growth 1\.100x$/),
       expect.stringMatching(/^lipcheck: growth exceeded: conv2: best bound grew 1\.500x > max growth 1\.100x$/),
     ]);
-    const g = report(scaled).baseline!;
+    const g = parseReport(scaled).baseline!;
     expect(g.sameModel).toBe(false);
     expect(g.layers.map((l) => [l.name, l.matchedBy])).toEqual([['conv1', 'name'], ['conv2', 'name'], ['fc', 'name']]);
     // scaling the weights by 1.5 scales the norm by exactly 1.5: every bound here is scale-equivariant
@@ -169,7 +153,7 @@ describe.concurrent('CI-native output', () => {
     await writeFile(summary, 'earlier step\n');
     const run = await cli(['hostile.onnx', '--layer-budget', '3', '--baseline', 'base.json', '--max-growth', '1.1', '--json'], { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary });
     expect(run.code).toBe(1);
-    const r = report(run); // stdout is still only the JSON report
+    const r = parseReport(run); // stdout is still only the JSON report
     const annotations = run.stderr.split('\n').filter((l) => l.startsWith('::'));
     const failures = [...r.budget.failures.map((f) => `budget exceeded: ${f.name ?? 'network'}: ${f.reason}`), ...r.baseline!.gate.failures.map((f) => `growth exceeded: ${f.name ?? 'network'}: ${f.reason}`)];
     expect(failures.length).toBeGreaterThanOrEqual(2);
@@ -201,7 +185,7 @@ describe.concurrent('CI-native output', () => {
   it('--junit: valid XML with one testcase per gated layer and one for the network; counts match; failures carry the reason', async () => {
     const run = await cli(['hostile.onnx', '--layer-budget', '3', '--baseline', 'base.json', '--max-growth', '1.1', '--junit', 'junit.xml', '--json']);
     expect(run.code).toBe(1);
-    const r = report(run);
+    const r = parseReport(run);
     const xml = await readFile(path.join(dir, 'junit.xml'), 'utf8');
     const problems: string[] = [];
     const doc = new DOMParser({ onError: (level, msg) => problems.push(`${level}: ${msg}`) }).parseFromString(xml, 'text/xml');

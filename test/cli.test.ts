@@ -5,13 +5,9 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPORT_JSON_SCHEMA } from '../src/report/json-schema.js';
-import type { LipcheckReport } from '../src/report/types.js';
-import { CHAIN, ensureBuilt, ROOT, runCli, runInProcess, writeModels, type CliRun } from './helpers/cli-models.js';
-import { validateJsonSchema } from './helpers/json-schema.js';
+import { CHAIN, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, runInProcess, STACK, writeModels, type CliRun } from './helpers/cli-models.js';
 
 const ANSI = /\x1b\[/;
-const STACK = /\n\s+at /;
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 // Certified values may exceed the exact norm by the spectral certificate's tolerance (1e-4 relative).
 const UPPER_SLACK = 1e-3;
@@ -21,20 +17,7 @@ let dir: string;
 const cli = (args: string[], env?: Record<string, string>, cwd = dir) => runCli(args, { cwd, env });
 const inproc = (args: string[], env?: Record<string, string>, cwd = dir) => runInProcess(args, { cwd, env });
 
-function parseReport(run: CliRun): LipcheckReport {
-  const report = JSON.parse(run.stdout) as LipcheckReport;
-  expect(validateJsonSchema(REPORT_JSON_SCHEMA, report)).toEqual([]);
-  return report;
-}
 
-/** An error run: exit 2, nothing on stdout, exactly one stderr line, no stack trace. */
-function expectOneLineError(run: CliRun, pattern: RegExp): void {
-  expect(run.code).toBe(2);
-  expect(run.stdout).toBe('');
-  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(run.stderr).toMatch(pattern);
-  expect(run.stderr).not.toMatch(STACK);
-}
 
 beforeAll(async () => {
   ensureBuilt();

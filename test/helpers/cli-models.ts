@@ -5,7 +5,11 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { REPORT_JSON_SCHEMA } from '../../src/report/json-schema.js';
+import type { LipcheckReport } from '../../src/report/types.js';
+import { validateJsonSchema } from './json-schema.js';
 import { attr, buildModel, floatTensor, node, valueInfo } from '../../src/onnx/build.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -99,4 +103,23 @@ export async function runInProcess(args: string[], opts: { cwd: string; env?: Re
     stderr: { isTTY: false, write: (t: string) => (stderr += t) },
   });
   return { code, stdout, stderr };
+}
+
+/** A stack trace in stderr (only --debug may print one). */
+export const STACK = /\n\s+at /;
+
+/** The JSON report on stdout, checked against the published schema. */
+export function parseReport(run: CliRun): LipcheckReport {
+  const report = JSON.parse(run.stdout) as LipcheckReport;
+  expect(validateJsonSchema(REPORT_JSON_SCHEMA, report)).toEqual([]);
+  return report;
+}
+
+/** An error run: exit 2, nothing on stdout, exactly one stderr line, no stack trace. */
+export function expectOneLineError(run: CliRun, pattern: RegExp): void {
+  expect(run.code).toBe(2);
+  expect(run.stdout).toBe('');
+  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(run.stderr).toMatch(pattern);
+  expect(run.stderr).not.toMatch(STACK);
 }
