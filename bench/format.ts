@@ -106,6 +106,17 @@ function denseLines(m: ModelRecord): string[] {
     });
 }
 
+/** The network bound line of a model: the plain walk against merges and ReLU averaging, and what that costs. */
+function networkLines(x: ModelRecord): string[] {
+  const n = x.network;
+  if (!n) return [];
+  const fmt = (v: number | null) => (v === null ? 'none' : v.toExponential(3));
+  const ratio = n.bound !== null && n.graphBound ? ` (x${(n.bound / n.graphBound).toPrecision(3)})` : '';
+  const all = x.runs.find((r) => r.label === 'all');
+  const share = all && all.wallMs > 0 ? `, +${((100 * n.ms) / all.wallMs).toFixed(0)}% of the all-methods run` : '';
+  return [`${x.model} network bound: plain walk ${fmt(n.graphBound)}, ${n.method} ${fmt(n.bound)}${ratio}, ${n.blocks} blocks, ${(n.ms / 1000).toFixed(2)} s${share}`];
+}
+
 export function formatResults(res: BenchResults): string {
   const m = res.machine;
   const head = `lipcheck bench: ${m.cpuModel}, ${m.cpus} cpus (availableParallelism ${m.availableParallelism}), node ${m.node}; ` +
@@ -133,6 +144,7 @@ export function formatResults(res: BenchResults): string {
     grid(rows),
     '',
     ...notes,
+    ...res.models.flatMap(networkLines),
     ...res.models.flatMap(denseLines),
     ...res.models.flatMap(threadLines),
     ...(errors.length ? ['', 'errors (first 3 per run):', ...errors] : []),

@@ -5,8 +5,9 @@
 import fs from 'node:fs';
 import { loadModel } from '../src/onnx/load.js';
 import { boundLayers } from '../src/layer/engine.js';
+import { walkGraph } from '../src/audit.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName } from '../src/layer/types.js';
-import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
+import type { ConvLayer, DenseLayer, Layer, LoadedModel } from '../src/model/layer.js';
 import { referenceBound, type ReferenceMethod } from './reference.js';
 import { measure, processPeakRssMB } from './memory.js';
 import { nativeTime } from '../src/native/clock.js';
@@ -237,6 +238,21 @@ export function failedRecord(model: string, file: string, error: string): ModelR
   };
 }
 
+/** The network bound as the CLI computes it, from a run's per-layer bounds (the smallest upper value per layer). */
+async function networkRecord(loaded: LoadedModel, run: RunRecord | undefined, config: BenchConfig, model: string): Promise<ModelRecord['network']> {
+  if (!run || !loaded.graph) return undefined;
+  // summaries leave unsupported layers out: match by name, not position
+  const upper = Object.values(run.perMethod).filter((m) => m && m.kind === 'upper').map((m) => new Map(m!.layers.map((l) => [l.name, l.value])));
+  const best = loaded.layers.map((layer) => {
+    const values = upper.map((byName) => byName.get(layer.name) ?? null).filter((v): v is number => v !== null);
+    return values.length > 0 ? Math.min(...values) : null;
+  });
+  progress(`  ${model} network: merges and ReLU averaging`);
+  const { value, wallMs } = await measure(() => walkGraph(loaded, best, { engine: engineOptions(config, run.methods) }));
+  const n = value.network;
+  return { graphBound: n.graphBound, bound: n.bound, method: n.method, blocks: n.blocks.length, ms: wallMs };
+}
+
 export async function benchmarkModel(model: string, file: string, config: BenchConfig): Promise<ModelRecord> {
   const loaded = await measure(() => loadModel(file));
   const layers = loaded.value.layers;
@@ -254,6 +270,7 @@ export async function benchmarkModel(model: string, file: string, config: BenchC
   progress(`${model}: loaded ${layers.length} layers in ${loaded.wallMs.toFixed(0)} ms`);
   for (const m of config.methods) rec.runs.push(await runMethods(m, layers, engineOptions(config, [m]), model));
   if (config.methods.length > 1) rec.runs.push(await runMethods('all', layers, engineOptions(config, config.methods), model));
+  rec.network = await networkRecord(loaded.value, rec.runs[rec.runs.length - 1], config, model);
   const max = config.referenceMaxWeights;
   const reps = representativeLayers(layers).filter((r) => max === 0 || r.layer.weight.length <= max);
   for (const m of config.reference) {

@@ -119,6 +119,8 @@ export interface ModelRecord {
   runs: RunRecord[];
   reference: ReferenceRecord[];
   threadsCheck?: ThreadsCheck;
+  /** The network bound from the `all` run's layer bounds: the plain walk, and with merges and ReLU averaging (the CLI's default), with the time that adds. */
+  network?: { graphBound: number | null; bound: number | null; method: string; blocks: number; ms: number };
   /** Peak RSS of the whole child process (load + every run + reference), MB. */
   processPeakRssMB: number;
   error?: string;

@@ -85,7 +85,7 @@ const MERGE_BUDGET_SHARE = 0.2;
  * The network bound: the plain walk, tightened where blocks.ts finds exact merges and ReLU-averaged
  * blocks. Merged operators are bounded by the per-layer engine with the run's upper-bound methods.
  */
-async function walkGraph(model: LoadedModel, best: (number | null)[], o: AuditOptions): Promise<{ network: NetworkBound; refinements?: Map<number, Refinement[]> }> {
+export async function walkGraph(model: LoadedModel, best: (number | null)[], o: Pick<AuditOptions, 'engine' | 'networkMethod' | 'onProgress'>): Promise<{ network: NetworkBound; refinements?: Map<number, Refinement[]> }> {
   const graph = model.graph!;
   const upper = o.engine.methods.filter((m) => m !== 'power');
   const plans = upper.length > 0 ? findBlocks(graph, model.layers, o.networkMethod ?? 'averaging') : [];

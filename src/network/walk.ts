@@ -600,7 +600,8 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
       const x = states.get(r.x);
       if (!x || !('L' in x)) continue;
       const L = mulUp(x.L, r.value);
-      if (L < (best?.L ?? s.L)) best = { L, r };
+      // only a real gain counts: reordered roundings alone would otherwise relabel the bound
+      if (L < (best?.L ?? s.L * (1 - 1e-9))) best = { L, r };
     }
     if (!best) return s;
     blocks.push({ node: node.name, rule: best.r.rule, detail: best.r.detail, bound: best.L, graphBound: s.L });
