@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ChalkInstance } from 'chalk';
 import { auditModel, frequencyMapsFor, type AuditOptions } from '../audit.js';
 import { parseInputRange, type InputRange } from '../network/local.js';
-import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type EngineOptions, type MethodName } from '../layer/types.js';
+import { ALL_METHODS, type EngineOptions, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
 import { baselineOf, compareToBaseline, readBaseline, renderBaseline, settingsDifferences, type Baseline, type BaselineSettings } from '../report/baseline.js';
 import { budgetProblem, loadBudgetConfig, resolveBudgets } from '../report/budget.js';
@@ -19,7 +19,6 @@ import { renderMarkdown } from '../report/markdown.js';
 import { renderTable } from '../report/table.js';
 import type { LipcheckReport } from '../report/types.js';
 import { compileNamePattern } from '../util/name-pattern.js';
-import { printable } from '../util/printable.js';
 import { annotate, appendStepSummary, onGitHubActions, writeReportFile } from './ci.js';
 import { diffMain } from './diff.js';
 import {

@@ -459,7 +459,7 @@ interface LagMatrices {
 
 /** C_d = sum_{t - t' = d} T_t T_t'^T for d >= 0, natively (large) or in JS, then packed (packLags). */
 async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native?: boolean): Promise<LagMatrices> {
-  const { n, k, taps } = ot;
+  const { n } = ot;
   const nn = n * n;
   const c0 = new Float64Array(nn);
   const cd = new Float64Array(L.half * nn);

@@ -2,7 +2,7 @@
 // record with its weight as the operator sees it. Anything conv/dense-like that cannot be
 // read exactly becomes an UnsupportedLayer with a reason: never skipped, never approximated.
 import { InputError } from '../errors.js';
-import type { ConvLayer, DenseLayer, Layer, UnsupportedLayer } from '../model/layer.js';
+import type { ConvLayer, Layer, UnsupportedLayer } from '../model/layer.js';
 import { Attributes } from './attributes.js';
 import { dequantizeTensor, type ConstantResolver } from './constants.js';
 import { CONV_WEIGHT_INPUT, convGeometry } from './conv-attrs.js';

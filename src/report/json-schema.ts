@@ -11,7 +11,6 @@ const boundOrNull = { type: ['number', 'null'], minimum: 0 } as const;
 const string = { type: 'string' } as const;
 const stringOrNull = { type: ['string', 'null'] } as const;
 const boolean = { type: 'boolean' } as const;
-const intArray = { type: 'array', items: { type: 'integer' } } as const;
 const intArrayOrNull = { type: ['array', 'null'], items: { type: 'integer' } } as const;
 const strings = { type: 'array', items: string } as const;
 const methodName = { enum: ['toeplitz', 'spectral', 'power', 'frobenius'] } as const;
