@@ -54,6 +54,12 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   });
   const loadMs = performance.now() - loadStart;
 
+  // a per-channel range that does not fit the input is a bad flag, not an uncertified bound
+  const shape = model.info.inputShape;
+  if (o.inputRange?.axis === 'channel' && shape && (shape.length < 2 || shape[1] !== o.inputRange.lo.length)) {
+    throw new InputError(`--input-range gives ${o.inputRange.lo.length} channel ranges, the model input ${shape.length < 2 ? 'has no channel axis' : `has ${shape[1]} channels`}`, o.file);
+  }
+
   const layers = o.select ? model.layers.filter((l) => o.select!.matches(l.name)) : model.layers;
   if (layers.length === 0 && model.layers.length > 0) {
     const names = model.layers.map((l) => l.name);

@@ -71,9 +71,13 @@ describe('--input-range', () => {
     expect(tight.stderr).toMatch(/local network bound over 0:1/);
   });
 
-  it('a malformed range is a one-line usage error (exit 2)', async () => {
-    const r = await run('--input-range', '1:0');
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  it('a malformed range, or one with the wrong channel count, is a one-line usage error (exit 2)', async () => {
+    for (const range of ['1:0', '0:1,0:1']) {
+      const r = await run('--input-range', range);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect((await run('--input-range', '0:1,0:1')).stderr).toMatch(/se\.onnx: --input-range gives 2 channel ranges, the model input has 3 channels/);
   });
 });

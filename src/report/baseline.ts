@@ -9,20 +9,14 @@ import { buildDiffReport, type DiffSideInput } from '../diff/build.js';
 import { InputError } from '../errors.js';
 import { ALL_METHODS, type MethodName } from '../layer/types.js';
 import { formatNumber, formatShape } from './format.js';
-import type { BaselineComparison, LipcheckReport } from './types.js';
+import type { BaselineComparison, EngineSettings, LipcheckReport } from './types.js';
 
 export const BASELINE_SCHEMA_VERSION = 1;
 export const BASELINE_KIND = 'lipcheck-baseline';
 
 /** The settings that produced the numbers (and the ones a later run must share). */
-export interface BaselineSettings {
-  methods: MethodName[];
-  samples: number;
-  iterations: number;
-  tolerance: number;
-  seed: number;
-  /** The input shape used, and where it came from ('assumed' = certified values use size-free rules only). */
-  inputShape: number[] | null;
+export interface BaselineSettings extends EngineSettings {
+  /** Where the input shape came from ('assumed' = certified values use size-free rules only). */
   inputShapeSource: string;
   /** --network-method. */
   networkMethod: string;

@@ -109,22 +109,38 @@ export async function empiricalLipschitz(
     probes = [...probes, ...ev];
     best = Math.max(best, ...ev.map((p) => p.ratio));
   }
-  for (let step = 0; step < opts.steps; step++) {
+  best = Math.max(best, await ascend(probes, opts.steps, keep, evaluate, (p, step) => {
+    const sigma = 0.5 * (1 - step / opts.steps) + 0.02;
+    return {
+      x: p.x.map((v) => v + sigma * gauss()),
+      u: normalize(p.u.map((v) => v + sigma * gauss() / Math.sqrt(n))),
+      r: Math.min(scale, Math.max(scale * 1e-2, p.r * Math.exp(0.5 * sigma * gauss()))),
+    };
+  }));
+  await session.release();
+  return best;
+}
+
+/**
+ * Gradient-free ascent shared by both estimators: each step keeps the `keep` best probes and tries
+ * four mutations of each; returns the best ratio any evaluated pair reached (never a guess).
+ */
+async function ascend(
+  start: Probe[],
+  steps: number,
+  keep: number,
+  evaluate: (probes: Omit<Probe, 'ratio'>[]) => Promise<Probe[]>,
+  mutate: (p: Probe, step: number) => Omit<Probe, 'ratio'>,
+): Promise<number> {
+  let probes = start;
+  let best = Math.max(...probes.map((p) => p.ratio));
+  for (let step = 0; step < steps; step++) {
     probes.sort((p, q) => q.ratio - p.ratio);
     const elite = probes.slice(0, keep);
-    const sigma = 0.5 * (1 - step / opts.steps) + 0.02;
-    const children = elite.flatMap((p) =>
-      Array.from({ length: 4 }, () => ({
-        x: p.x.map((v) => v + sigma * gauss()),
-        u: normalize(p.u.map((v) => v + sigma * gauss() / Math.sqrt(n))),
-        r: Math.min(scale, Math.max(scale * 1e-2, p.r * Math.exp(0.5 * sigma * gauss()))),
-      })),
-    );
-    const evaluated = await evaluate(children);
+    const evaluated = await evaluate(elite.flatMap((p) => Array.from({ length: 4 }, () => mutate(p, step))));
     probes = [...elite, ...evaluated];
     best = Math.max(best, ...evaluated.map((p) => p.ratio));
   }
-  await session.release();
   return best;
 }
 
@@ -193,21 +209,14 @@ export async function empiricalLipschitzInBox(
   );
   let best = Math.max(...probes.map((p) => p.ratio));
   const keep = Math.max(1, Math.min(8, opts.pairs));
-  for (let step = 0; step < opts.steps; step++) {
-    probes.sort((p, q) => q.ratio - p.ratio);
-    const elite = probes.slice(0, keep);
+  best = Math.max(best, await ascend(probes, opts.steps, keep, evaluate, (p, step) => {
     const sigma = 0.3 * (1 - step / opts.steps) + 0.01;
-    const children = elite.flatMap((p) =>
-      Array.from({ length: 4 }, () => ({
-        x: clamp(p.x.map((v, i) => v + sigma * (hi[i] - lo[i]) * gauss())),
-        u: normalize(p.u.map((v) => v + sigma * gauss() / Math.sqrt(n))),
-        r: Math.min(width, Math.max(width * 1e-3, p.r * Math.exp(0.5 * sigma * gauss()))),
-      })),
-    );
-    const evaluated = await evaluate(children);
-    probes = [...elite, ...evaluated];
-    best = Math.max(best, ...evaluated.map((p) => p.ratio));
-  }
+    return {
+      x: clamp(p.x.map((v, i) => v + sigma * (hi[i] - lo[i]) * gauss())),
+      u: normalize(p.u.map((v) => v + sigma * gauss() / Math.sqrt(n))),
+      r: Math.min(width, Math.max(width * 1e-3, p.r * Math.exp(0.5 * sigma * gauss()))),
+    };
+  }));
   await session.release();
   return best;
 }
