@@ -271,6 +271,18 @@ describe('edge cases', () => {
     expect(capped.value!).toBeGreaterThanOrEqual(capped.details.ritzEstimate as number * (1 - 1e-5));
   });
 
+  it('lanczosLoop from a given start: an exact top vector stops at once; one in the null space falls back to the seeded start', async () => {
+    const d = [3, 1, 0, 2.9];
+    const step = async (x: Float32Array) => ({ y: Float32Array.from(x, (v, i) => v * d[i]), z: Float32Array.from(x, (v, i) => v * d[i] * d[i]) });
+    const top = await lanczosLoop(4, step, { iterations: 50, tolerance: 1e-9, seed: 1, start: Float64Array.of(1, 0, 0, 0) });
+    expect(top.value).toBe(3);
+    expect(top.iterations).toBe(1);
+    const dead = await lanczosLoop(4, step, { iterations: 200, tolerance: 1e-9, seed: 1, start: Float64Array.of(0, 0, 5, 0) });
+    expect(dead.stopReason).toBeNull();
+    expect(dead.value).toBeGreaterThan(3 * (1 - 1e-6));
+    expect(dead.value).toBeLessThanOrEqual(3 * (1 + 1e-7));
+  });
+
   it('lanczosLoop stops when A^T A x = 0 (start in the null space)', async () => {
     const r = await lanczosLoop(3, async (x) => ({ y: new Float32Array(2), z: new Float32Array(x.length) }), OPTS);
     expect(r.value).toBe(0);

@@ -12,6 +12,7 @@ import { kernelVariants } from './kernel-variants.js';
 import { toeplitzBound } from './toeplitz.js';
 import { frobeniusBound, frobeniusNorm } from './frobenius.js';
 import { spectralBound, spectralTorusBound, halfGridSize } from './spectral.js';
+import { planeWaveStart, type StartHint } from './power-start.js';
 import { chooseGrid } from './grid-correction.js';
 import { layerTorus } from './torus.js';
 import { denseSpectralNorm } from './dense-norm.js';
@@ -116,7 +117,7 @@ const DENSE_GROUPS_MAX_WORK = 1e8;
  * never above the sup: torus.ts). Both are certified and torus <= sup up to the tolerance, so the
  * torus route alone is run whenever it costs at most TORUS_COST_RATIO x the sup's frequencies.
  */
-async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions): Promise<{ value: number; details: Details }> {
+async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions, ctx: LayerContext): Promise<{ value: number; details: Details }> {
   const exact = variants.filter((v) => v.exact);
   const pool = exact.length > 0 ? exact : variants;
   const sopts = { samples: opts.samples, tolerance: opts.tolerance };
@@ -140,6 +141,10 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
     return spectralBound(v.blocks, sopts);
   });
   const details = { variant: b.variant, variants: b.variants, ...plainDetails(b.result) };
+  // an exact variant's blocks are the layer's groups: the maximiser places power's start
+  const won = pool.find((v) => v.label === b.variant);
+  const at = b.result.maximiser;
+  if (won && at) ctx.start = { ...at, kernel: won.blocks[at.block], polyphase: won.label.startsWith('polyphase') };
   // dense per group: the real operator on the layer's own (known) input size, when every group is small;
   // it is the exact norm, so it is below the torus and sup routes up to the tolerance: keep the smaller
   const pattern = convGroupPattern(layer, DENSE_GROUPS_MAX_ORDER, DENSE_GROUPS_MAX_WORK);
@@ -157,7 +162,13 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
   return { value: b.result.value, details };
 }
 
-async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions): Promise<MethodResult> {
+/** What one method leaves for another on the same layer. */
+interface LayerContext {
+  /** Where spectral saw its largest value: power starts from the plane wave there. */
+  start?: StartHint;
+}
+
+async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVariant[], opts: EngineOptions, ctx: LayerContext): Promise<MethodResult> {
   switch (m) {
     case 'toeplitz':
       return timed('upper', async () => {
@@ -178,7 +189,7 @@ async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVaria
         };
       });
     case 'spectral':
-      return timed('upper', () => spectralConv(layer, variants, opts));
+      return timed('upper', () => spectralConv(layer, variants, opts, ctx));
     case 'frobenius':
       return timed('upper', async () => {
         const b = await minOverVariants(variants, (v) => ({ value: frobeniusBound(v.blocks) }));
@@ -186,7 +197,9 @@ async function convMethod(m: MethodName, layer: ConvLayer, variants: KernelVaria
       });
     case 'power':
       return timed('lower', async () => {
-        const r = await powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads });
+        const start = ctx.start ? await planeWaveStart(layer, ctx.start) : null;
+        const r = await powerIteration(layer, { iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads, start: start ?? undefined });
+        if (start) r.details = { ...r.details, start: 'plane wave' };
         return layer.inputSizeAssumed ? { ...r, details: { ...r.details, assumedInputShape: layer.inputShape } } : r;
       });
   }
@@ -307,7 +320,11 @@ export async function boundLayer(layer: Layer, opts: EngineOptions): Promise<Lay
       failAll(e instanceof Error ? e.message : String(e));
       return out;
     }
-    for (const m of methods) out.methods[m] = await convMethod(m, layer, variants, opts);
+    // spectral first: its maximiser is power's start; results keep the requested order
+    const ctx: LayerContext = {};
+    const results = new Map<MethodName, MethodResult>();
+    for (const m of [...methods].sort((a, b) => Number(b === 'spectral') - Number(a === 'spectral'))) results.set(m, await convMethod(m, layer, variants, opts, ctx));
+    for (const m of methods) out.methods[m] = results.get(m)!;
     addWeightRounding(layer, out);
   }
   enforceChain(out.methods);

@@ -52,6 +52,23 @@ export interface SpectralResult {
   iterations: number;
   /** How G(w) was formed: 'lags' (precomputed C_d), 'direct', 'scalar' (one row), 'dense' (1x1 kernel). */
   gram: string;
+  /** Where the largest Rayleigh quotient was seen (a warm start for power iteration), or null. */
+  maximiser: Maximiser | null;
+}
+
+/**
+ * The block (index in the variant's list) and frequency w = (w1, w2) (radians, the symbol
+ * F(w) = sum_t e^{-i t.w} K_t) where the largest Rayleigh quotient was seen.
+ */
+export interface Maximiser {
+  block: number;
+  omega: [number, number];
+}
+
+/** Running record of the best Rayleigh quotient (units of scale^2) and where it was seen. */
+interface MaxTracker {
+  lower: number;
+  at: Maximiser | null;
 }
 
 const WARM_ITERATIONS = 4;
@@ -104,9 +121,16 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
   let certificates = 0;
   let failures = 0;
   let pruned = 0;
+  const tracker: MaxTracker = { lower: 0, at: null };
   for (const g of groups) {
     const grid = gridFor(g.kh, g.kw);
-    for (const b of g.blocks) await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts);
+    for (const [i, b] of g.blocks.entries()) {
+      const seen = (lower: number, a: number, bb: number) => {
+        if (lower > tracker.lower) tracker.at = { block: g.indices[i], omega: [(2 * Math.PI * a) / grid.m1, (2 * Math.PI * bb) / grid.m2] };
+        tracker.lower = Math.max(tracker.lower, lower);
+      };
+      await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts, seen);
+    }
     const gridMax = roundUp(Math.sqrt(g.target.tau)) * scale;
     const value = grid.factor === 1 ? gridMax : roundUp(gridMax * grid.factor);
     if (value > best.value || best.value === 0) best = { value, gridMax, factor: grid.factor, grid: [grid.m1, grid.m2] };
@@ -128,6 +152,7 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
     choleskyFailures: failures,
     iterations,
     gram: [...stats.gram].join('+') || 'none',
+    maximiser: tracker.at,
   };
 }
 
@@ -153,16 +178,19 @@ interface ShapeGroup {
   kw: number;
   target: EigenTarget;
   blocks: Kernel2D[];
+  /** Index of each block in the caller's list. */
+  indices: number[];
 }
 
 /** Groups blocks by kernel shape, in order of first appearance. */
 function groupByShape(blocks: Kernel2D[], tol: number): ShapeGroup[] {
   const groups = new Map<string, ShapeGroup>();
-  for (const b of blocks) {
+  for (const [i, b] of blocks.entries()) {
     const key = `${b.kh}x${b.kw}`;
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { kh: b.kh, kw: b.kw, target: newTarget(tol), blocks: [] }));
+    if (!g) groups.set(key, (g = { kh: b.kh, kw: b.kw, target: newTarget(tol), blocks: [], indices: [] }));
     g.blocks.push(b);
+    g.indices.push(i);
   }
   return [...groups.values()];
 }
@@ -369,6 +397,7 @@ async function certifyBlock(
   target: EigenTarget,
   stats: Stats,
   opts: SpectralOptions,
+  seen: (lower: number, a: number, b: number) => void,
 ): Promise<void> {
   const { gram, native } = opts;
   if (Math.min(blk.cout, blk.cin) === 0) return;
@@ -384,6 +413,7 @@ async function certifyBlock(
     const dense = await smallSideGramAuto(ot.T, n, k, 1, native);
     stats.gram.add(dense.native ? 'dense native' : 'dense');
     await certifyRealGram(dense.g, n, target, formError, MAX_ITERATIONS);
+    seen(target.lower, 0, 0);
     return;
   }
 
@@ -399,6 +429,7 @@ async function certifyBlock(
     for (let f = 0; f < count; f++) {
       const tr = traceOf(trC, L, cos, pts, f, m1, m2);
       if (tr > target.lower) target.lower = tr;
+      seen(tr, pts[2 * f], pts[2 * f + 1]);
       const up = tr + formError;
       if (up > target.tau) target.tau = up;
     }
@@ -423,7 +454,9 @@ async function certifyBlock(
     formGram(a, b, g);
     // ||G||_F >= lambda_max, for n^2 work: a frequency it already puts below the target needs no Cholesky
     const upper = opts.prune === false ? undefined : () => lowerFrobeniusUpper(g, n);
+    const before = target.lower;
     await certifyGram(hermitianGramOps(g, n, work, true), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS, 0, upper);
+    if (target.lower > before) seen(target.lower, a, b);
   }
 }
 

@@ -25,6 +25,8 @@ export interface PowerOptions {
   threads?: number;
   /** Max Krylov basis vectors; default MAX_BASIS, fewer when they would not fit in BASIS_BYTES. */
   basis?: number;
+  /** Start vector (default: seeded Gaussian); one that A maps to 0 falls back to the seeded start. */
+  start?: Float64Array;
 }
 
 /** One application of the normal operator: y = A x and z = A^T A x (the arrays may be reused by the next call). */
@@ -140,8 +142,11 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
   const basis = new KrylovBasis(size, cap);
   const lz = new Lanczos(basis);
   const ritz = new Float32Array(size);
-  const start = normalArray(size, opts.seed);
+  const seeded = () => normalArray(size, opts.seed);
+  const given = opts.start && opts.start.length === size && norm(opts.start) > 0 ? opts.start : null;
+  const start = given ?? seeded();
   basis.push(start, norm(start));
+  let custom = given !== null;
 
   let applications = 0;
   let best = 0;
@@ -175,6 +180,15 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
     if (!Number.isFinite(eig.beta)) throw new Error('non-finite operator output');
     const { m, theta } = eig;
     // x^T A^T A x = ||A x||^2, so theta = 0 means A vanishes on the Krylov space: with a random start, A = 0 there.
+    if (!(theta > 0) && custom) {
+      // a given start in A's null space says nothing of A: start again from the seeded vector
+      custom = false;
+      const x = seeded();
+      const nx = norm(x);
+      basis.reset(Float32Array.from(x, (v) => v / nx));
+      lz.restartProjection();
+      continue;
+    }
     if (!(theta > 0)) return result(false, 'A^T A x = 0');
     ritzEstimate = Math.sqrt(theta);
     const r = eig.residual / theta;

@@ -1,0 +1,228 @@
+// A start vector for power iteration on a conv layer's real operator: the plane wave at the frequency
+// where the spectral route saw its largest value, carrying the top right singular vector of the symbol
+// there. On large inputs it is close to the operator's top singular vector (exactly it for a 1x1 conv),
+// so Lanczos needs far fewer steps. Only a start: power's value is ||A x|| / ||x|| of vectors it ran.
+import type { ConvLayer } from '../model/layer.js';
+import type { Kernel2D } from './kernel.js';
+import type { Maximiser } from './spectral.js';
+import { lanczosStart } from '../linalg/lanczos.js';
+import { normalArray } from '../util/random.js';
+
+/** Lanczos steps on M^H M for the symbol's top right singular vector (small: cout x cin per step). */
+const SYMBOL_STEPS = 40;
+
+/** Where spectral saw its largest value, on one of an exact variant's blocks. */
+export interface StartHint extends Maximiser {
+  /** The variant's block `block` (a stride-1 kernel on the layer's lattice). */
+  kernel: Kernel2D;
+  /** The variant is the polyphase form (input channels x phases) rather than the kernel itself. */
+  polyphase: boolean;
+}
+
+/**
+ * The plane-wave start for `layer` (input laid out [c, ...spatial]), or null where it does not apply
+ * (groups, dilation, ConvTranspose, unknown size). A strided conv's exact variant is a stride-1 conv on the
+ * coarse lattice whose input channels are (channel, phase) pairs (kernel-variants.ts): the wave lives
+ * there, and phase a of axis i holds the fine positions q with (q + pad) mod s = a, at P = (q + pad - a) / s.
+ */
+export async function planeWaveStart(layer: ConvLayer, hint: StartHint): Promise<Float64Array | null> {
+  const nd = layer.spatialDims;
+  const shape = layer.inputShape;
+  if (layer.op !== 'Conv' || (nd !== 1 && nd !== 2) || !shape || shape.length !== nd + 1 || layer.inputSizeAssumed) return null;
+  // groups make the operator block diagonal: a start on one group would keep the iteration there for
+  // good, and the group with the largest symbol need not have the largest operator (small maps)
+  if (layer.dilations.some((d) => d !== 1) || (layer.group || 1) !== 1) return null;
+  const g = 1;
+  const cig = layer.weightShape[1];
+  const ks = [layer.weightShape[2], nd === 2 ? layer.weightShape[3] : 1];
+  const strides = [layer.strides[0] ?? 1, nd === 2 ? (layer.strides[1] ?? 1) : 1];
+  const pads = [layer.pads[0] ?? 0, nd === 2 ? (layer.pads[1] ?? 0) : 0];
+  // phases reached by the taps of each axis (kernel-variants.ts with dilation 1); [0] for the kernel itself
+  const phases = [0, 1].map((a) => (hint.polyphase ? [...new Set(Array.from({ length: ks[a] }, (_, h) => h % strides[a]))].sort((x, y) => x - y) : [0]));
+  const { kernel: K } = hint;
+  if (hint.block < 0 || hint.block >= g || shape[0] !== cig * g || K.cin !== cig * phases[0].length * phases[1].length) return null;
+  if (!hint.polyphase && strides.some((s, a) => s !== 1 && ks[a] !== 1)) return null;
+
+  // M = sum_t e^{-i t.w} K_t: the operator maps v e^{-i w.P} (coarse lattice) to M v e^{-i w.(p + const)}
+  const top = await refineMaximiser(K, nd === 2 ? hint.omega : [hint.omega[0], 0]);
+  if (!top) return null;
+  const [w1, w2] = top.omega;
+  const [vr, vi] = alignPhase(top.re, top.im);
+
+  const [n1, n2] = nd === 2 ? shape.slice(1) : [shape[1], 1];
+  const plane = n1 * n2;
+  const [p1, p2] = [phases[0].length, phases[1].length];
+  const x = new Float64Array(shape.reduce((a, b) => a * b, 1));
+  // a sine envelope vanishing past the borders (the top eigenvector's profile for a tridiagonal
+  // Toeplitz matrix): the wave then loses energy at the borders only to second order
+  const envelope = (q: number, n: number) => (n > 1 && ks.some((k) => k > 1) ? Math.sin((Math.PI * (q + 1)) / (n + 1)) : 1);
+  for (let q1 = 0; q1 < n1; q1++) {
+    const a1 = phases[0].indexOf((q1 + pads[0]) % strides[0]);
+    if (a1 < 0) continue;
+    const P1 = Math.floor((q1 + pads[0]) / strides[0]);
+    for (let q2 = 0; q2 < n2; q2++) {
+      const a2 = phases[1].indexOf((q2 + pads[1]) % strides[1]);
+      if (a2 < 0) continue;
+      const P2 = Math.floor((q2 + pads[1]) / strides[1]);
+      const th = -(P1 * w1 + P2 * w2);
+      const env = envelope(q1, n1) * envelope(q2, n2);
+      const [c0, s0] = [env * Math.cos(th), env * Math.sin(th)];
+      for (let c = 0; c < cig; c++) {
+        const j = (c * p1 + a1) * p2 + a2;
+        x[(hint.block * cig + c) * plane + q1 * n2 + q2] = vr[j] * c0 - vi[j] * s0;
+      }
+    }
+  }
+  return x;
+}
+
+/** M(w) = sum_t e^{-i t.w} K_t (re, im), row-major cout x cin. */
+function symbolAt(K: Kernel2D, w: [number, number]): { mr: Float64Array; mi: Float64Array } {
+  const { cout: rows, cin: cols, kh, kw } = K;
+  const mr = new Float64Array(rows * cols);
+  const mi = new Float64Array(rows * cols);
+  for (let h = 0; h < kh; h++)
+    for (let v = 0; v < kw; v++) {
+      const th = h * w[0] + v * w[1];
+      const [c, sn] = [Math.cos(th), Math.sin(th)];
+      for (let oc = 0; oc < rows * cols; oc++) {
+        const k = K.data[oc * kh * kw + h * kw + v];
+        mr[oc] += k * c;
+        mi[oc] -= k * sn;
+      }
+    }
+  return { mr, mi };
+}
+
+/** Gradient steps on sigma_max(M(w)) from spectral's grid point (at most this many). */
+const REFINE_STEPS = 8;
+
+/**
+ * The grid point is within a cell of the sup, and the wave at the grid point converges to a Ritz value
+ * near sigma(grid)^2, not the top: climb sigma_max(M(w)) first. d sigma / d w_k = Re(u^H dM/dw_k v)
+ * with u = M v / sigma and dM/dw_k = sum_t (-i t_k) e^{-i t.w} K_t; a step is kept only if sigma grows.
+ */
+async function refineMaximiser(K: Kernel2D, omega: [number, number]): Promise<{ omega: [number, number]; re: Float64Array; im: Float64Array } | null> {
+  const { cout: rows, cin: cols, kh, kw } = K;
+  let w: [number, number] = [...omega];
+  let m = symbolAt(K, w);
+  let best = await topRightSingular(m.mr, m.mi, rows, cols);
+  if (!best || (kh === 1 && kw === 1)) return best && { omega: w, ...best };
+  let sigma = best.sigma;
+  let step = Math.PI / 16;
+  for (let it = 0; it < REFINE_STEPS && step > 1e-6; it++) {
+    // u = M v (unnormalised: only the gradient's direction is used)
+    const ur = new Float64Array(rows);
+    const ui = new Float64Array(rows);
+    for (let o = 0; o < rows; o++)
+      for (let c = 0; c < cols; c++) {
+        const [a, b] = [m.mr[o * cols + c], m.mi[o * cols + c]];
+        ur[o] += a * best.re[c] - b * best.im[c];
+        ui[o] += a * best.im[c] + b * best.re[c];
+      }
+    // Re(u^H (-i t_k) e^{-i t.w} K_t v) summed over taps
+    const grad = [0, 0];
+    for (let h = 0; h < kh; h++)
+      for (let v = 0; v < kw; v++) {
+        const th = h * w[0] + v * w[1];
+        const [c0, s0] = [Math.cos(th), Math.sin(th)];
+        let zr = 0;
+        let zi = 0;
+        for (let o = 0; o < rows; o++) {
+          let kr = 0;
+          let ki = 0;
+          for (let c = 0; c < cols; c++) {
+            const k = K.data[(o * cols + c) * kh * kw + h * kw + v];
+            kr += k * best.re[c];
+            ki += k * best.im[c];
+          }
+          // conj(u_o) (kr + i ki)
+          zr += ur[o] * kr + ui[o] * ki;
+          zi += ur[o] * ki - ui[o] * kr;
+        }
+        // Re((-i)(c0 - i s0)(zr + i zi)) = c0 zi - s0 zr
+        const d = c0 * zi - s0 * zr;
+        grad[0] += h * d;
+        grad[1] += v * d;
+      }
+    const g = Math.hypot(grad[0], grad[1]);
+    if (!(g > 0)) break;
+    const trial: [number, number] = [w[0] + (step * grad[0]) / g, w[1] + (step * grad[1]) / g];
+    const mt = symbolAt(K, trial);
+    const t = await topRightSingular(mt.mr, mt.mi, rows, cols, best);
+    if (t && t.sigma > sigma) {
+      [w, m, best, sigma] = [trial, mt, t, t.sigma];
+      step *= 1.5;
+    } else step /= 4;
+  }
+  return { omega: w, ...best };
+}
+
+/**
+ * Top right singular vector of M = mr + i mi (rows x cols): Lanczos on M^H M in its real form
+ * (x = [re; im] of length 2 cols), or null for M = 0.
+ */
+async function topRightSingular(
+  mr: Float64Array,
+  mi: Float64Array,
+  rows: number,
+  cols: number,
+  warm?: { re: Float64Array; im: Float64Array },
+): Promise<{ re: Float64Array; im: Float64Array; sigma: number } | null> {
+  const ur = new Float64Array(rows);
+  const ui = new Float64Array(rows);
+  const apply = (x: Float64Array, y: Float64Array) => {
+    // u = M v, then y = M^H u
+    for (let o = 0; o < rows; o++) {
+      let sr = 0;
+      let si = 0;
+      for (let c = 0; c < cols; c++) {
+        const a = mr[o * cols + c];
+        const b = mi[o * cols + c];
+        sr += a * x[c] - b * x[cols + c];
+        si += a * x[cols + c] + b * x[c];
+      }
+      ur[o] = sr;
+      ui[o] = si;
+    }
+    y.fill(0);
+    for (let o = 0; o < rows; o++) {
+      const [a0, b0] = [ur[o], ui[o]];
+      for (let c = 0; c < cols; c++) {
+        const a = mr[o * cols + c];
+        const b = mi[o * cols + c];
+        y[c] += a * a0 + b * b0;
+        y[cols + c] += a * b0 - b * a0;
+      }
+    }
+  };
+  const x = warm ? Float64Array.from([...warm.re, ...warm.im]) : normalArray(2 * cols, 1);
+  await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, 1e-10);
+  let s = 0;
+  for (const v of x) s += v * v;
+  if (!(s > 0) || !Number.isFinite(s)) return null;
+  // sigma^2 = x^T (M^H M) x / |x|^2
+  const y = new Float64Array(2 * cols);
+  apply(x, y);
+  let xy = 0;
+  for (let i = 0; i < 2 * cols; i++) xy += x[i] * y[i];
+  const norm = Math.sqrt(s);
+  return { re: x.slice(0, cols).map((v) => v / norm), im: x.slice(cols).map((v) => v / norm), sigma: Math.sqrt(Math.max(0, xy / s)) };
+}
+
+/**
+ * v e^{i a} with the phase a that maximises ||Re(v e^{i a})||: at w = 0 (a 1x1 conv) the plane wave is
+ * Re(v), which a badly phased v would shrink to nothing.
+ */
+function alignPhase(re: Float64Array, im: Float64Array): [Float64Array, Float64Array] {
+  // ||Re(v e^{ia})||^2 = (||v||^2 + Re(e^{2ia} sum v_c^2)) / 2
+  let sr = 0;
+  let si = 0;
+  for (let c = 0; c < re.length; c++) {
+    sr += re[c] * re[c] - im[c] * im[c];
+    si += 2 * re[c] * im[c];
+  }
+  const a = -Math.atan2(si, sr) / 2;
+  const [ca, sa] = [Math.cos(a), Math.sin(a)];
+  return [re.map((r, c) => r * ca - im[c] * sa), im.map((v, c) => re[c] * sa + v * ca)];
+}
