@@ -117,6 +117,27 @@ function networkLines(x: ModelRecord): string[] {
   return [`${x.model} network bound: plain walk ${fmt(n.graphBound)}, ${n.method} ${fmt(n.bound)}${ratio}, ${n.blocks} blocks, ${(n.ms / 1000).toFixed(2)} s${share}`];
 }
 
+/**
+ * Power's start, measured in one run: alone it starts from a seeded vector, in the all-methods run from
+ * spectral's plane wave. Time of power's layers in each, and the largest relative change of a value.
+ */
+function powerStartLines(x: ModelRecord): string[] {
+  const alone = x.runs.find((r) => r.label === 'power')?.perMethod.power;
+  const all = x.runs.find((r) => r.label === 'all')?.perMethod.power;
+  if (!alone || !all || !x.runs.find((r) => r.label === 'all')?.methods.includes('spectral')) return [];
+  const before = new Map(alone.layers.map((l) => [l.name, l.value]));
+  let worst = 0;
+  for (const l of all.layers) {
+    const b = before.get(l.name);
+    if (l.value !== null && b) worst = Math.max(worst, Math.abs(l.value / b - 1));
+  }
+  const sec = (ms: number) => (ms / 1000).toFixed(2);
+  return [
+    `${x.model} power start: seeded (power alone) ${sec(alone.sumLayerMs)} s, plane wave from spectral's maximiser (all methods) ` +
+      `${sec(all.sumLayerMs)} s: x${(alone.sumLayerMs / Math.max(all.sumLayerMs, 1e-9)).toFixed(2)} faster, values within ${worst.toExponential(1)} relative`,
+  ];
+}
+
 export function formatResults(res: BenchResults): string {
   const m = res.machine;
   const head = `lipcheck bench: ${m.cpuModel}, ${m.cpus} cpus (availableParallelism ${m.availableParallelism}), node ${m.node}; ` +
@@ -145,6 +166,7 @@ export function formatResults(res: BenchResults): string {
     '',
     ...notes,
     ...res.models.flatMap(networkLines),
+    ...res.models.flatMap(powerStartLines),
     ...res.models.flatMap(denseLines),
     ...res.models.flatMap(threadLines),
     ...(errors.length ? ['', 'errors (first 3 per run):', ...errors] : []),
