@@ -29,8 +29,7 @@ async function start(layer: ConvLayer): Promise<Float64Array | null> {
   const exact = kernelVariants(layer).variants.filter((v) => v.exact);
   const v = exact[exact.length - 1];
   const r = await spectralBound(v.blocks, { samples: 50, tolerance: 1e-6 });
-  if (!r.maximiser) return null;
-  return planeWaveStart(layer, { ...r.maximiser, kernel: v.blocks[r.maximiser.block], polyphase: v.label.startsWith('polyphase') });
+  return planeWaveStart(layer, { blocks: v.blocks, omegas: r.blockMaxima, polyphase: v.label.startsWith('polyphase') });
 }
 
 describe('plane-wave start', () => {
@@ -67,14 +66,36 @@ describe('plane-wave start', () => {
       expect(ratio(layer, normalArray(x!.length, 1))).toBeLessThan(0.8 * got);
     });
 
-  it('is not built where the wave has no meaning (groups, dilation, ConvTranspose, unknown size)', async () => {
-    // depthwise: a start on one channel stays there, and it need not be the channel with the largest norm
-    const depthwise = makeConv({ cout: 3, cin: 3, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1], group: 3 });
+  it('is not built where the wave has no meaning (dilation, ConvTranspose, unknown size)', async () => {
     const dilated = makeConv({ cout: 3, cin: 2, kernel: [3, 3], input: [10, 10], dilations: [2, 2], pads: [2, 2, 2, 2] });
     const transposed = makeConv({ cout: 3, cin: 4, kernel: [3, 3], input: [5, 5], strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1], transpose: true });
     const unknown = { ...makeConv({ cout: 3, cin: 2, kernel: [3, 3], input: [8, 8] }), inputShape: null };
-    for (const l of [depthwise, dilated, transposed, unknown]) expect(await start(l)).toBeNull();
+    for (const l of [dilated, transposed, unknown]) expect(await start(l)).toBeNull();
   });
+
+  // groups: every group carries its own wave (unit norm each), so power is not confined to the group
+  // whose symbol peaks highest; on small maps that group need not have the largest operator
+  for (const [name, layer] of [
+    ['depthwise 5x5 on 7x7', makeConv({ cout: 12, cin: 12, kernel: [5, 5], input: [7, 7], pads: [2, 2, 2, 2], group: 12, seed: 8 })],
+    ['depthwise 3x3 stride 2 on 12x12', makeConv({ cout: 8, cin: 8, kernel: [3, 3], input: [12, 12], strides: [2, 2], pads: [1, 1, 1, 1], group: 8, seed: 9 })],
+    ['grouped (g=3) 3x3 on 10x10', makeConv({ cout: 6, cin: 6, kernel: [3, 3], input: [10, 10], pads: [1, 1, 1, 1], group: 3, seed: 10 })],
+  ] as [string, ConvLayer][])
+    it(`${name}: every group is in the start, and power from it reaches the exact norm (to 1e-4)`, async () => {
+      const x = await start(layer);
+      expect(x).not.toBeNull();
+      const per = layer.inputShape![0] / layer.group;
+      const plane = x!.length / layer.inputShape![0];
+      for (let gr = 0; gr < layer.group; gr++) {
+        let ss = 0;
+        for (let i = gr * per * plane; i < (gr + 1) * per * plane; i++) ss += x![i] ** 2;
+        expect(ss).toBeCloseTo(1, 9);
+      }
+      const r = (await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral', 'power'] })).methods.power!;
+      expect(r.details.start).toBe('plane wave');
+      const exact = exactNorm(layer);
+      expect(r.value!).toBeLessThanOrEqual(exact * (1 + 1e-6));
+      expect(r.value!).toBeGreaterThanOrEqual(exact * (1 - 1e-4));
+    });
 
   it('power from the wave agrees with the seeded run (to its tolerance) in fewer steps', async () => {
     const layer = makeConv({ cout: 16, cin: 16, kernel: [3, 3], input: [32, 32], pads: [1, 1, 1, 1], seed: 5 });

@@ -4,76 +4,90 @@
 // so Lanczos needs far fewer steps. Only a start: power's value is ||A x|| / ||x|| of vectors it ran.
 import type { ConvLayer } from '../model/layer.js';
 import type { Kernel2D } from './kernel.js';
-import type { Maximiser } from './spectral.js';
 import { lanczosStart } from '../linalg/lanczos.js';
 import { normalArray } from '../util/random.js';
 
 /** Lanczos steps on M^H M for the symbol's top right singular vector (small: cout x cin per step). */
 const SYMBOL_STEPS = 40;
 
-/** Where spectral saw its largest value, on one of an exact variant's blocks. */
-export interface StartHint extends Maximiser {
-  /** The variant's block `block` (a stride-1 kernel on the layer's lattice). */
-  kernel: Kernel2D;
+/** What spectral saw on an exact variant: its blocks (one per group) and where each peaked. */
+export interface StartHint {
+  /** The variant's blocks, one per group (stride-1 kernels on the layer's lattice). */
+  blocks: Kernel2D[];
+  /** Per block, the frequency of its largest value seen by spectral (null: none recorded). */
+  omegas: ([number, number] | null)[];
   /** The variant is the polyphase form (input channels x phases) rather than the kernel itself. */
   polyphase: boolean;
 }
 
 /**
  * The plane-wave start for `layer` (input laid out [c, ...spatial]), or null where it does not apply
- * (groups, dilation, ConvTranspose, unknown size). A strided conv's exact variant is a stride-1 conv on the
+ * (dilation, ConvTranspose, unknown size). A strided conv's exact variant is a stride-1 conv on the
  * coarse lattice whose input channels are (channel, phase) pairs (kernel-variants.ts): the wave lives
  * there, and phase a of axis i holds the fine positions q with (q + pad) mod s = a, at P = (q + pad - a) / s.
+ * Groups make the operator block diagonal, and a start confined to one group would stay there: every
+ * group gets its own wave, scaled to unit norm (on small maps the group with the largest symbol need
+ * not have the largest operator), or the seeded vector on its channels where spectral recorded no peak.
  */
-export async function planeWaveStart(layer: ConvLayer, hint: StartHint): Promise<Float64Array | null> {
+export async function planeWaveStart(layer: ConvLayer, hint: StartHint, seed = 1): Promise<Float64Array | null> {
   const nd = layer.spatialDims;
   const shape = layer.inputShape;
   if (layer.op !== 'Conv' || (nd !== 1 && nd !== 2) || !shape || shape.length !== nd + 1 || layer.inputSizeAssumed) return null;
-  // groups make the operator block diagonal: a start on one group would keep the iteration there for
-  // good, and the group with the largest symbol need not have the largest operator (small maps)
-  if (layer.dilations.some((d) => d !== 1) || (layer.group || 1) !== 1) return null;
-  const g = 1;
+  if (layer.dilations.some((d) => d !== 1)) return null;
+  const g = layer.group || 1;
   const cig = layer.weightShape[1];
   const ks = [layer.weightShape[2], nd === 2 ? layer.weightShape[3] : 1];
   const strides = [layer.strides[0] ?? 1, nd === 2 ? (layer.strides[1] ?? 1) : 1];
   const pads = [layer.pads[0] ?? 0, nd === 2 ? (layer.pads[1] ?? 0) : 0];
   // phases reached by the taps of each axis (kernel-variants.ts with dilation 1); [0] for the kernel itself
   const phases = [0, 1].map((a) => (hint.polyphase ? [...new Set(Array.from({ length: ks[a] }, (_, h) => h % strides[a]))].sort((x, y) => x - y) : [0]));
-  const { kernel: K } = hint;
-  if (hint.block < 0 || hint.block >= g || shape[0] !== cig * g || K.cin !== cig * phases[0].length * phases[1].length) return null;
+  const [p1, p2] = [phases[0].length, phases[1].length];
+  if (hint.blocks.length !== g || hint.omegas.length !== g || shape[0] !== cig * g || hint.blocks.some((b) => b.cin !== cig * p1 * p2)) return null;
   if (!hint.polyphase && strides.some((s, a) => s !== 1 && ks[a] !== 1)) return null;
-
-  // M = sum_t e^{-i t.w} K_t: the operator maps v e^{-i w.P} (coarse lattice) to M v e^{-i w.(p + const)}
-  const top = await refineMaximiser(K, nd === 2 ? hint.omega : [hint.omega[0], 0]);
-  if (!top) return null;
-  const [w1, w2] = top.omega;
-  const [vr, vi] = alignPhase(top.re, top.im);
 
   const [n1, n2] = nd === 2 ? shape.slice(1) : [shape[1], 1];
   const plane = n1 * n2;
-  const [p1, p2] = [phases[0].length, phases[1].length];
   const x = new Float64Array(shape.reduce((a, b) => a * b, 1));
+  const seeded = normalArray(x.length, seed);
   // a sine envelope vanishing past the borders (the top eigenvector's profile for a tridiagonal
   // Toeplitz matrix): the wave then loses energy at the borders only to second order
   const envelope = (q: number, n: number) => (n > 1 && ks.some((k) => k > 1) ? Math.sin((Math.PI * (q + 1)) / (n + 1)) : 1);
-  for (let q1 = 0; q1 < n1; q1++) {
-    const a1 = phases[0].indexOf((q1 + pads[0]) % strides[0]);
-    if (a1 < 0) continue;
-    const P1 = Math.floor((q1 + pads[0]) / strides[0]);
-    for (let q2 = 0; q2 < n2; q2++) {
-      const a2 = phases[1].indexOf((q2 + pads[1]) % strides[1]);
-      if (a2 < 0) continue;
-      const P2 = Math.floor((q2 + pads[1]) / strides[1]);
-      const th = -(P1 * w1 + P2 * w2);
-      const env = envelope(q1, n1) * envelope(q2, n2);
-      const [c0, s0] = [env * Math.cos(th), env * Math.sin(th)];
-      for (let c = 0; c < cig; c++) {
-        const j = (c * p1 + a1) * p2 + a2;
-        x[(hint.block * cig + c) * plane + q1 * n2 + q2] = vr[j] * c0 - vi[j] * s0;
+  let any = false;
+  for (let gr = 0; gr < g; gr++) {
+    const omega = hint.omegas[gr];
+    // M = sum_t e^{-i t.w} K_t: the operator maps v e^{-i w.P} (coarse lattice) to M v e^{-i w.(p + const)}
+    const top = omega ? await refineMaximiser(hint.blocks[gr], nd === 2 ? omega : [omega[0], 0]) : null;
+    const lo = gr * cig * plane;
+    const hi = (gr + 1) * cig * plane;
+    if (!top) {
+      x.set(seeded.subarray(lo, hi), lo);
+    } else {
+      any = true;
+      const [w1, w2] = top.omega;
+      const [vr, vi] = alignPhase(top.re, top.im);
+      for (let q1 = 0; q1 < n1; q1++) {
+        const a1 = phases[0].indexOf((q1 + pads[0]) % strides[0]);
+        if (a1 < 0) continue;
+        const P1 = Math.floor((q1 + pads[0]) / strides[0]);
+        for (let q2 = 0; q2 < n2; q2++) {
+          const a2 = phases[1].indexOf((q2 + pads[1]) % strides[1]);
+          if (a2 < 0) continue;
+          const P2 = Math.floor((q2 + pads[1]) / strides[1]);
+          const th = -(P1 * w1 + P2 * w2);
+          const env = envelope(q1, n1) * envelope(q2, n2);
+          const [c0, s0] = [env * Math.cos(th), env * Math.sin(th)];
+          for (let c = 0; c < cig; c++) {
+            const j = (c * p1 + a1) * p2 + a2;
+            x[(gr * cig + c) * plane + q1 * n2 + q2] = vr[j] * c0 - vi[j] * s0;
+          }
+        }
       }
     }
+    let ss = 0;
+    for (let i = lo; i < hi; i++) ss += x[i] * x[i];
+    if (ss > 0) for (let i = lo; i < hi; i++) x[i] /= Math.sqrt(ss);
   }
-  return x;
+  return any ? x : null;
 }
 
 /** M(w) = sum_t e^{-i t.w} K_t (re, im), row-major cout x cin. */

@@ -52,23 +52,12 @@ export interface SpectralResult {
   iterations: number;
   /** How G(w) was formed: 'lags' (precomputed C_d), 'direct', 'scalar' (one row), 'dense' (1x1 kernel). */
   gram: string;
-  /** Where the largest Rayleigh quotient was seen (a warm start for power iteration), or null. */
-  maximiser: Maximiser | null;
-}
-
-/**
- * The block (index in the variant's list) and frequency w = (w1, w2) (radians, the symbol
- * F(w) = sum_t e^{-i t.w} K_t) where the largest Rayleigh quotient was seen.
- */
-export interface Maximiser {
-  block: number;
-  omega: [number, number];
-}
-
-/** Running record of the best Rayleigh quotient (units of scale^2) and where it was seen. */
-interface MaxTracker {
-  lower: number;
-  at: Maximiser | null;
+  /**
+   * Per block (in the caller's order), the frequency w = (w1, w2) (radians, F(w) = sum_t e^{-i t.w} K_t)
+   * of the largest Rayleigh quotient seen on it, or null: where power iteration starts (power-start.ts).
+   * With a target shared by blocks of one shape, a block is recorded only where it raised the target.
+   */
+  blockMaxima: ([number, number] | null)[];
 }
 
 const WARM_ITERATIONS = 4;
@@ -121,13 +110,14 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
   let certificates = 0;
   let failures = 0;
   let pruned = 0;
-  const tracker: MaxTracker = { lower: 0, at: null };
+  const blockLower = new Float64Array(blocks.length);
+  const blockMaxima: ([number, number] | null)[] = blocks.map(() => null);
   for (const g of groups) {
     const grid = gridFor(g.kh, g.kw);
     for (const [i, b] of g.blocks.entries()) {
+      const k = g.indices[i];
       const seen = (lower: number, a: number, bb: number) => {
-        if (lower > tracker.lower) tracker.at = { block: g.indices[i], omega: [(2 * Math.PI * a) / grid.m1, (2 * Math.PI * bb) / grid.m2] };
-        tracker.lower = Math.max(tracker.lower, lower);
+        if (lower > blockLower[k] || blockMaxima[k] === null) [blockLower[k], blockMaxima[k]] = [lower, [(2 * Math.PI * a) / grid.m1, (2 * Math.PI * bb) / grid.m2]];
       };
       await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts, seen);
     }
@@ -152,7 +142,7 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
     choleskyFailures: failures,
     iterations,
     gram: [...stats.gram].join('+') || 'none',
-    maximiser: tracker.at,
+    blockMaxima,
   };
 }
 
