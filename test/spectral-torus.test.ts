@@ -32,6 +32,12 @@ describe('torus size', () => {
     expect(axisTorus(12, 0, 0, 2, 3)).toBe(6); // coprime stride 2, dilation 3: polyphase ceil(12 / 2)
     expect(axisTorus(12, 0, 1, 2, 4)).toBe(4); // gcd 2: ceil(13 / 2) = 7, then dilation 2: ceil(7 / 2)
     expect(axisTorus(12, 0, 0, 4, 2)).toBe(3); // gcd 2: 6, then stride 2: 3
+    // stride 1, no dilation, kernel length known: compression on both sides, N = max(n + max(pb, pe), m)
+    expect(axisTorus(7, 1, 1, 1, 1, 3)).toBe(8);
+    expect(axisTorus(4, 1, 1, 1, 1, 3)).toBe(5); // CIFAR ResNet-18's last stage
+    expect(axisTorus(5, 3, 3, 1, 1, 3)).toBe(9); // pads >= extent: the m = 9 outputs decide
+    expect(axisTorus(7, 0, 2, 1, 1, 2)).toBe(9);
+    expect(axisTorus(7, 1, 1, 2, 1, 3)).toBe(5); // strided: the padded-length rule, ceil(9 / 2)
     expect(axisTorus(0, 1, 1, 1, 1)).toBeNull();
     expect(axisTorus(5, -1, 0, 1, 1)).toBeNull();
   });
@@ -79,6 +85,11 @@ describe('exact <= torus route <= sup route', () => {
       const r = await torusValue(layer);
       expect(r.value).toBeGreaterThanOrEqual(exact);
       expect(r.value).toBeLessThanOrEqual(r.sup * (1 + TOL) ** 2);
+      // the compact torus (stride-1 undilated axes) is a valid bound too
+      const compact = layerTorus(layer, true)!;
+      const v = kernelVariants(layer).variants.find((x) => x.exact)!;
+      if (v.blocks.every((b) => b.kh <= compact[0] && b.kw <= compact[1]))
+        expect((await spectralTorusBound(v.blocks, compact, OPTS)).value).toBeGreaterThanOrEqual(exact);
     });
   }
 
@@ -94,6 +105,11 @@ describe('exact <= torus route <= sup route', () => {
     const r = await torusValue(layer);
     expect(r.value).toBeGreaterThanOrEqual(exact);
     expect(r.torus).toEqual([n + 5, 1]);
+    // the compact torus: the m = n + pb + pe - k + 1 = n + 4 outputs set it (odd: pi is not on its grid)
+    const compact = layerTorus(layer, true)!;
+    expect(compact).toEqual([n + 4, 1]);
+    const v = kernelVariants(layer).variants.find((x) => x.exact)!;
+    expect((await spectralTorusBound(v.blocks, compact, OPTS)).value).toBeGreaterThanOrEqual(exact);
     // 2-D: the separable [1, -1] x [1, -1] with pads past the extent on every side
     const w2 = Float32Array.from([1, -1, -1, 1]);
     const layer2 = makeConv({ cout: 1, cin: 1, kernel: [2, 2], input: [5, 7], pads: [2, 3, 4, 2], weight: w2 });
@@ -152,6 +168,23 @@ describe('engine route selection', () => {
     const sb = (await boundLayer(blind, opts)).methods.spectral!;
     expect(sb.details.route).toBe('sup');
     expect(ownValue(s)!).toBeLessThanOrEqual(ownValue(sb)! * (1 + TOL) ** 2);
+  });
+
+  it('tiny maps also run the compact torus and keep the smaller of the two', async () => {
+    // 80 channels on 4x4: too wide for the dense per group route (order 1280), so a torus reports.
+    // Validity of each torus against exact norms: the cases above; here the engine's choice.
+    const layer = makeConv({ cout: 80, cin: 80, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 4 });
+    const s = (await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).methods.spectral!;
+    expect(String(s.details.tori)).toMatch(/^torus 6x6: [\d.]+; torus 5x5: [\d.]+$/);
+    const v = kernelVariants(layer).variants.find((x) => x.exact)!;
+    const [t6, t5] = [(await spectralTorusBound(v.blocks, [6, 6], OPTS)).value, (await spectralTorusBound(v.blocks, [5, 5], OPTS)).value];
+    expect(ownValue(s)!).toBe(Math.min(t6, t5));
+    expect(s.details.route).toBe(t5 < t6 ? 'torus 5x5' : 'torus 6x6');
+    // larger maps keep the padded-length torus alone
+    const big = makeConv({ cout: 80, cin: 80, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], seed: 4 });
+    const sb = (await boundLayer(big, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).methods.spectral!;
+    expect(sb.details.route).toBe('torus 8x8');
+    expect(sb.details.tori).toBeUndefined();
   });
 
   it('pads past the kernel extent: the engine takes the torus of the padded length, >= the exact norm', async () => {
