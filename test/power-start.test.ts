@@ -25,6 +25,19 @@ function ratio(layer: ConvLayer, x: ArrayLike<number>): number {
   return Math.sqrt(yy / xx);
 }
 
+/** A grouped conv's exact norm: the max over its groups, each an explicit (small) matrix. */
+function groupwiseExactNorm(layer: ConvLayer): number {
+  const g = layer.group;
+  const [cout, cig] = layer.weightShape;
+  const size = (cout / g) * cig * layer.weightShape.slice(2).reduce((a, b) => a * b, 1);
+  let best = 0;
+  for (let gr = 0; gr < g; gr++) {
+    const sub = makeConv({ cout: cout / g, cin: cig, kernel: layer.weightShape.slice(2), input: layer.inputShape!.slice(1), strides: layer.strides, pads: layer.pads, weight: layer.weight.slice(gr * size, (gr + 1) * size) });
+    best = Math.max(best, exactNorm(sub));
+  }
+  return best;
+}
+
 async function start(layer: ConvLayer): Promise<Float64Array | null> {
   const exact = kernelVariants(layer).variants.filter((v) => v.exact);
   const v = exact[exact.length - 1];
@@ -53,7 +66,7 @@ describe('plane-wave start', () => {
   for (const [name, layer, within] of [
     ['3x3 pad 1', makeConv({ cout: 4, cin: 3, kernel: [3, 3], input: [14, 14], pads: [1, 1, 1, 1] }), 0.995],
     ['3x3 stride 2 pad 1 (polyphase)', makeConv({ cout: 4, cin: 3, kernel: [3, 3], input: [16, 16], strides: [2, 2], pads: [1, 1, 1, 1] }), 0.975],
-    ['5x3, asymmetric pads', makeConv({ cout: 4, cin: 4, kernel: [5, 3], input: [14, 12], pads: [2, 0, 1, 2] }), 0.98],
+    ['5x3, asymmetric pads', makeConv({ cout: 3, cin: 2, kernel: [5, 3], input: [20, 12], pads: [2, 0, 1, 2] }), 0.98],
     ['conv1d k=5', makeConv({ cout: 3, cin: 2, kernel: [5], input: [64], pads: [2, 2] }), 0.9995],
   ] as [string, ConvLayer, number][])
     it(`${name}: ||A x|| / ||x|| >= ${within} x the exact norm (a random start: far less)`, async () => {
@@ -66,7 +79,10 @@ describe('plane-wave start', () => {
       expect(ratio(layer, normalArray(x!.length, 1))).toBeLessThan(0.8 * got);
     });
 
-  it('is not built where the wave has no meaning (dilation, ConvTranspose, unknown size)', async () => {
+  it('is not built where the wave has no meaning (short axes, dilation, ConvTranspose, unknown size)', async () => {
+    // a 5x5 depthwise conv on 6-row maps: waves made power stop 3% short on a real model (PP-OCRv3 rec)
+    const short = makeConv({ cout: 4, cin: 4, kernel: [5, 5], input: [6, 40], pads: [2, 2, 2, 2], group: 4 });
+    expect(await start(short)).toBeNull();
     const dilated = makeConv({ cout: 3, cin: 2, kernel: [3, 3], input: [10, 10], dilations: [2, 2], pads: [2, 2, 2, 2] });
     const transposed = makeConv({ cout: 3, cin: 4, kernel: [3, 3], input: [5, 5], strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1], transpose: true });
     const unknown = { ...makeConv({ cout: 3, cin: 2, kernel: [3, 3], input: [8, 8] }), inputShape: null };
@@ -76,9 +92,9 @@ describe('plane-wave start', () => {
   // groups: every group carries its own wave (unit norm each), so power is not confined to the group
   // whose symbol peaks highest; on small maps that group need not have the largest operator
   for (const [name, layer] of [
-    ['depthwise 5x5 on 7x7', makeConv({ cout: 12, cin: 12, kernel: [5, 5], input: [7, 7], pads: [2, 2, 2, 2], group: 12, seed: 8 })],
+    ['depthwise 3x3 on 12x12', makeConv({ cout: 12, cin: 12, kernel: [3, 3], input: [12, 12], pads: [1, 1, 1, 1], group: 12, seed: 8 })],
     ['depthwise 3x3 stride 2 on 12x12', makeConv({ cout: 8, cin: 8, kernel: [3, 3], input: [12, 12], strides: [2, 2], pads: [1, 1, 1, 1], group: 8, seed: 9 })],
-    ['grouped (g=3) 3x3 on 10x10', makeConv({ cout: 6, cin: 6, kernel: [3, 3], input: [10, 10], pads: [1, 1, 1, 1], group: 3, seed: 10 })],
+    ['grouped (g=3) 3x3 on 12x12', makeConv({ cout: 6, cin: 6, kernel: [3, 3], input: [12, 12], pads: [1, 1, 1, 1], group: 3, seed: 10 })],
   ] as [string, ConvLayer][])
     it(`${name}: every group is in the start, and power from it reaches the exact norm (to 1e-4)`, async () => {
       const x = await start(layer);
@@ -92,7 +108,7 @@ describe('plane-wave start', () => {
       }
       const r = (await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral', 'power'] })).methods.power!;
       expect(r.details.start).toBe('plane wave');
-      const exact = exactNorm(layer);
+      const exact = groupwiseExactNorm(layer);
       expect(r.value!).toBeLessThanOrEqual(exact * (1 + 1e-6));
       expect(r.value!).toBeGreaterThanOrEqual(exact * (1 - 1e-4));
     });
