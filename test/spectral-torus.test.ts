@@ -175,11 +175,14 @@ describe('engine route selection', () => {
     // Validity of each torus against exact norms: the cases above; here the engine's choice.
     const layer = makeConv({ cout: 80, cin: 80, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 4 });
     const s = (await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).methods.spectral!;
-    expect(String(s.details.tori)).toMatch(/^torus 6x6: [\d.]+; torus 5x5: [\d.]+$/);
+    expect(String(s.details.tori)).toMatch(/^torus 5x5: [\d.]+; torus 6x6: ([\d.]+|above, stopped)$/);
     const v = kernelVariants(layer).variants.find((x) => x.exact)!;
     const [t6, t5] = [(await spectralTorusBound(v.blocks, [6, 6], OPTS)).value, (await spectralTorusBound(v.blocks, [5, 5], OPTS)).value];
     expect(ownValue(s)!).toBe(Math.min(t6, t5));
     expect(s.details.route).toBe(t5 < t6 ? 'torus 5x5' : 'torus 6x6');
+    // abortAbove: a run that cannot beat the limit stops with Infinity; one that can is unchanged
+    expect((await spectralTorusBound(v.blocks, [6, 6], { ...OPTS, abortAbove: t6 * 0.99 })).value).toBe(Infinity);
+    expect((await spectralTorusBound(v.blocks, [6, 6], { ...OPTS, abortAbove: t6 * 1.01 })).value).toBe(t6);
     // larger maps keep the padded-length torus alone
     const big = makeConv({ cout: 80, cin: 80, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], seed: 4 });
     const sb = (await boundLayer(big, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).methods.spectral!;

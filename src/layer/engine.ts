@@ -143,12 +143,14 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
       const nt = count(v, torusGrid);
       const ns = count(v, supGrid);
       if (nt <= TORUS_COST_RATIO * ns) {
-        const r = { ...(await spectralTorusBound(v.blocks, torus, sopts)), torusFrequencies: nt, supFrequencies: ns };
-        if (!second || !v.blocks.every((blk) => blk.kh <= second[0] && blk.kw <= second[1])) return r;
+        if (!second || !v.blocks.every((blk) => blk.kh <= second[0] && blk.kw <= second[1]))
+          return { ...(await spectralTorusBound(v.blocks, torus, sopts)), torusFrequencies: nt, supFrequencies: ns };
+        // the compact torus first (fewer frequencies); the other stops as soon as it cannot beat it
         const r2 = await spectralTorusBound(v.blocks, second, sopts);
+        const r = await spectralTorusBound(v.blocks, torus, { ...sopts, abortAbove: r2.value });
         const n2 = count(v, (kh, kw) => [axis(kh, second[0]), axis(kw, second[1])]);
-        const both = `${r.route}: ${r.value.toPrecision(6)}; ${r2.route}: ${r2.value.toPrecision(6)}`;
-        return { ...(r2.value < r.value ? r2 : r), torusFrequencies: nt + n2, supFrequencies: ns, tori: both };
+        const both = `${r2.route}: ${r2.value.toPrecision(6)}; ${r.route}: ${Number.isFinite(r.value) ? r.value.toPrecision(6) : 'above, stopped'}`;
+        return { ...(r.value < r2.value ? r : r2), torusFrequencies: nt + n2, supFrequencies: ns, tori: both };
       }
     }
     return spectralBound(v.blocks, sopts);

@@ -22,6 +22,8 @@ export interface SpectralOptions {
   native?: boolean;
   /** Skip the Cholesky test where ||G(w)||_F already certifies the frequency (default true; false for tests). */
   prune?: boolean;
+  /** Stop once the value is sure to exceed this (another route already has it): value Infinity then. */
+  abortAbove?: number;
 }
 
 export interface SpectralResult {
@@ -98,6 +100,9 @@ interface Stats {
   gram: Set<string>;
 }
 
+/** What an aborted run reports (its value cannot beat the other route's). */
+const aborted = { value: Infinity, gridMax: Infinity, factor: 1, grid: [1, 1], frequencies: 0, certificates: 0, lower: 0, skipped: 0, pruned: 0, choleskyFailures: 0, iterations: 0, gram: 'aborted' };
+
 async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: number, kw: number) => GridChoice, route: string): Promise<SpectralResult> {
   const t0 = performance.now();
   const tol = effectiveTolerance(opts.tolerance);
@@ -119,7 +124,10 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
       const seen = (lower: number, a: number, bb: number) => {
         if (lower > blockLower[k] || blockMaxima[k] === null) [blockLower[k], blockMaxima[k]] = [lower, [(2 * Math.PI * a) / grid.m1, (2 * Math.PI * bb) / grid.m2]];
       };
-      await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts, seen);
+      const limit = opts.abortAbove === undefined ? Infinity : (opts.abortAbove / scale / grid.factor) ** 2;
+      await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts, seen, limit);
+      // tau only rises, and the value is at least sqrt(tau) scale factor: past the limit it cannot win
+      if (g.target.tau > limit) return { ...aborted, route, ms: performance.now() - t0, blockMaxima };
     }
     const gridMax = roundUp(Math.sqrt(g.target.tau)) * scale;
     const value = grid.factor === 1 ? gridMax : roundUp(gridMax * grid.factor);
@@ -388,6 +396,7 @@ async function certifyBlock(
   stats: Stats,
   opts: SpectralOptions,
   seen: (lower: number, a: number, b: number) => void,
+  limit = Infinity,
 ): Promise<void> {
   const { gram, native } = opts;
   if (Math.min(blk.cout, blk.cin) === 0) return;
@@ -433,7 +442,7 @@ async function certifyBlock(
   const g = new Float64Array(2 * nn);
   const work = new Float64Array(2 * nn);
   const bufs = { x: normalArray(2 * n, 1), y: new Float64Array(2 * n), z: new Float64Array(2 * n) };
-  for (let f = 0; f < count; f++) {
+  for (let f = 0; f < count && target.tau <= limit; f++) {
     const a = pts[2 * f];
     const b = pts[2 * f + 1];
     // ||F||_F^2 >= sigma_max^2: a frequency whose trace is below tau needs no Cholesky.
