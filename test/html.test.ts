@@ -14,6 +14,7 @@ import type { LipcheckReport } from '../src/report/types.js';
 import { normalArray } from '../src/util/random.js';
 import { chainModel, runInProcess } from './helpers/cli-models.js';
 import { boundsFor, convLayer, denseLayer, makeReport, unsupportedLayer } from './helpers/report-inputs.js';
+import { symbolEntry } from './helpers/symbol.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -28,15 +29,7 @@ function directEnergy(w: Float32Array, shape: number[], w1: number, w2: number):
   let total = 0;
   for (let o = 0; o < co; o++) {
     for (let j = 0; j < cj; j++) {
-      let re = 0;
-      let im = 0;
-      for (let h = 0; h < kh; h++) {
-        for (let v = 0; v < kw; v++) {
-          const k = w[((o * cj + j) * kh + h) * kw + v];
-          re += k * Math.cos(h * w1 + v * w2);
-          im -= k * Math.sin(h * w1 + v * w2);
-        }
-      }
+      const [re, im] = symbolEntry(w, cj, kh, kw, o, j, w1, w2);
       total += re * re + im * im;
     }
   }

@@ -134,12 +134,7 @@ async function refineMaximiser(K: Kernel2D, omega: [number, number]): Promise<{ 
     // u = M v (unnormalised: only the gradient's direction is used)
     const ur = new Float64Array(rows);
     const ui = new Float64Array(rows);
-    for (let o = 0; o < rows; o++)
-      for (let c = 0; c < cols; c++) {
-        const [a, b] = [m.mr[o * cols + c], m.mi[o * cols + c]];
-        ur[o] += a * best.re[c] - b * best.im[c];
-        ui[o] += a * best.im[c] + b * best.re[c];
-      }
+    symbolTimes(m.mr, m.mi, rows, cols, best.re, best.im, ur, ui);
     // Re(u^H (-i t_k) e^{-i t.w} K_t v) summed over taps
     const grad = [0, 0];
     for (let h = 0; h < kh; h++)
@@ -178,6 +173,22 @@ async function refineMaximiser(K: Kernel2D, omega: [number, number]): Promise<{ 
   return { omega: w, ...best };
 }
 
+/** u = M v for M = mr + i mi (rows x cols, row-major), v = vr + i vi. */
+function symbolTimes(mr: Float64Array, mi: Float64Array, rows: number, cols: number, vr: Float64Array, vi: Float64Array, ur: Float64Array, ui: Float64Array): void {
+  for (let o = 0; o < rows; o++) {
+    let sr = 0;
+    let si = 0;
+    for (let c = 0; c < cols; c++) {
+      const a = mr[o * cols + c];
+      const b = mi[o * cols + c];
+      sr += a * vr[c] - b * vi[c];
+      si += a * vi[c] + b * vr[c];
+    }
+    ur[o] = sr;
+    ui[o] = si;
+  }
+}
+
 /**
  * Top right singular vector of M = mr + i mi (rows x cols): Lanczos on M^H M in its real form
  * (x = [re; im] of length 2 cols), or null for M = 0.
@@ -193,18 +204,7 @@ async function topRightSingular(
   const ui = new Float64Array(rows);
   const apply = (x: Float64Array, y: Float64Array) => {
     // u = M v, then y = M^H u
-    for (let o = 0; o < rows; o++) {
-      let sr = 0;
-      let si = 0;
-      for (let c = 0; c < cols; c++) {
-        const a = mr[o * cols + c];
-        const b = mi[o * cols + c];
-        sr += a * x[c] - b * x[cols + c];
-        si += a * x[cols + c] + b * x[c];
-      }
-      ur[o] = sr;
-      ui[o] = si;
-    }
+    symbolTimes(mr, mi, rows, cols, x.subarray(0, cols), x.subarray(cols), ur, ui);
     y.fill(0);
     for (let o = 0; o < rows; o++) {
       const [a0, b0] = [ur[o], ui[o]];

@@ -44,6 +44,13 @@ function normalize(v: Float64Array): Float64Array {
   return v.map((x) => x / n);
 }
 
+/** What both estimators start from: the model's session, the sample shape and size, seeded draws. */
+async function probeSetup(modelBytes: Uint8Array, inputShape: number[], seed: number) {
+  const session = await ort.InferenceSession.create(modelBytes);
+  const sample = inputShape.slice(1);
+  return { session, sample, n: prod(sample), gauss: seededNormal(seed), unif: seededRandom(seed + 1) };
+}
+
 interface Probe {
   x: Float64Array;
   u: Float64Array;
@@ -64,11 +71,7 @@ export async function empiricalLipschitz(
   inputShape: number[],
   opts: { pairs: number; steps: number; seed: number },
 ): Promise<number> {
-  const session = await ort.InferenceSession.create(modelBytes);
-  const sample = inputShape.slice(1);
-  const n = prod(sample);
-  const gauss = seededNormal(opts.seed);
-  const unif = seededRandom(opts.seed + 1);
+  const { session, sample, n, gauss, unif } = await probeSetup(modelBytes, inputShape, opts.seed);
   const randn = () => Float64Array.from({ length: n }, gauss);
   const scale = Math.sqrt(n);
 
@@ -185,11 +188,7 @@ export async function empiricalLipschitzInBox(
   hi: Float64Array,
   opts: { pairs: number; steps: number; seed: number },
 ): Promise<number> {
-  const session = await ort.InferenceSession.create(modelBytes);
-  const sample = inputShape.slice(1);
-  const n = prod(sample);
-  const gauss = seededNormal(opts.seed);
-  const unif = seededRandom(opts.seed + 1);
+  const { session, sample, n, gauss, unif } = await probeSetup(modelBytes, inputShape, opts.seed);
   const clamp = (x: Float64Array) => x.map((v, i) => Math.min(hi[i], Math.max(lo[i], v)));
   const width = Math.sqrt(lo.reduce((a, l, i) => a + (hi[i] - l) ** 2, 0));
   const evaluate = async (probes: { x: Float64Array; u: Float64Array; r: number }[]) => {

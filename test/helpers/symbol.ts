@@ -7,6 +7,20 @@ export function kernel(cout: number, cin: number, kh: number, kw: number, data: 
   return { cout, cin, kh, kw, data: Float64Array.from(data) };
 }
 
+/** Entry (i, j) of F(w1, w2) = sum_{h,w} K[i, j, h, w] e^{-i (h w1 + w w2)}, straight from the definition: [re, im]. */
+export function symbolEntry(data: ArrayLike<number>, cin: number, kh: number, kw: number, i: number, j: number, w1: number, w2: number): [number, number] {
+  let re = 0;
+  let im = 0;
+  for (let h = 0; h < kh; h++) {
+    for (let w = 0; w < kw; w++) {
+      const v = data[((i * cin + j) * kh + h) * kw + w];
+      re += v * Math.cos(h * w1 + w * w2);
+      im -= v * Math.sin(h * w1 + w * w2);
+    }
+  }
+  return [re, im];
+}
+
 /** sigma_max(F(w1, w2)) by direct summation + dense eigensolve of the real embedding. */
 export function sigmaAt(k: Kernel2D, w1: number, w2: number): number {
   const { cout, cin, kh, kw, data } = k;
@@ -14,15 +28,7 @@ export function sigmaAt(k: Kernel2D, w1: number, w2: number): number {
   const m = new Float64Array(4 * cout * cin);
   for (let i = 0; i < cout; i++) {
     for (let j = 0; j < cin; j++) {
-      let re = 0;
-      let im = 0;
-      for (let h = 0; h < kh; h++) {
-        for (let w = 0; w < kw; w++) {
-          const v = data[((i * cin + j) * kh + h) * kw + w];
-          re += v * Math.cos(h * w1 + w * w2);
-          im -= v * Math.sin(h * w1 + w * w2);
-        }
-      }
+      const [re, im] = symbolEntry(data, cin, kh, kw, i, j, w1, w2);
       m[i * C + j] = re;
       m[i * C + cin + j] = -im;
       m[(cout + i) * C + j] = im;
