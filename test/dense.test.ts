@@ -190,6 +190,37 @@ describe('hermitian.ts kernels', () => {
 });
 
 describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () => {
+  /** H M H for H = I - 2 w w^T (|w| = 1) and symmetric M (n x n), stored exactly symmetric. */
+  function reflect(m: Float64Array, n: number, w: Float64Array): Float64Array {
+    const p = new Float64Array(n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) p[i] += m[i * n + j] * w[j];
+    let c = 0;
+    for (let i = 0; i < n; i++) c += w[i] * p[i];
+    const out = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        const v = m[i * n + j] - 2 * (w[i] * p[j] + p[i] * w[j]) + 4 * c * w[i] * w[j];
+        out[i * n + j] = v;
+        out[j * n + i] = v;
+      }
+    }
+    return out;
+  }
+
+  /** Dense symmetric G with eigenvalues in [0, 1) and 2 (at row top < hi), top eigenvector on rows < hi. */
+  function knownSpectrumGram(n: number, hi: number, top: number, seed: number): Float64Array {
+    const r = normalArray(3 * n, seed);
+    const unit = (v: Float64Array) => {
+      const norm = Math.hypot(...v);
+      return v.map((e) => e / norm);
+    };
+    const m = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) m[i * n + i] = i === top ? 2 : Math.abs(r[i]) % 1;
+    const wb = unit(Float64Array.from(r.subarray(n, 2 * n), (v, i) => (i === top ? 0 : v)));
+    const wa = unit(Float64Array.from(r.subarray(2 * n, 3 * n), (v, i) => (i < hi ? v : 0)));
+    return reflect(reflect(m, n, wb), n, wa);
+  }
+
   /** Symmetric PSD G = A A^T (n x n) from a seeded n x k A, and its exact largest eigenvalue. */
   function gram(n: number, k: number, seed: number): { g: Float64Array; lmax: number } {
     const a = normalArray(n * k, seed);
@@ -228,15 +259,39 @@ describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () =
   });
 
   it('blocked native Cholesky agrees with the JS one: passes above lambda_max, fails below with a witness', async () => {
-    // n = 200 with leaf 8: panels wide enough (>= 64 columns) for the DGEMM steps of the triangular solve
-    for (const [n, block, leaf] of [[45, 7, 16], [45, 16, 16], [45, 45, 16], [200, 96, 8], [200, 64, 16]]) {
+    // [n, block, leaf]: block = rows per step = panel width, groups shrink by 4 from block to leaf.
+    // 45/7/3: many narrow panels, groups [7, 3]; 45/16/16: no inner DGEMM; 45/45/16: one panel;
+    // 200/50/3: groups [50, 13, 4, 3] (deep, odd splits), scratch inside u; 200/64/8: groups
+    // [64, 16, 8], a narrow last panel, scratch allocated; 130/9/2: n, block, leaf coprime.
+    for (const [n, block, leaf] of [[45, 7, 3], [45, 16, 16], [45, 45, 16], [200, 50, 3], [200, 64, 8], [130, 9, 2]]) {
       const { g, lmax } = gram(n, n + 15, 8);
-      const work = new Float64Array(n * n);
+      const work = () => new Float64Array(n * n).fill(NaN); // nothing may be read before it is written
       const x = new Float64Array(n);
-      expect(await choleskyTestRealNative(g, n, lmax * (1 + 1e-9), work, x, block, leaf)).toBe(-1);
+      expect(await choleskyTestRealNative(g, n, lmax * (1 + 1e-9), work(), x, block, leaf)).toBe(-1);
       const t = lmax * (1 - 1e-6);
-      const i = await choleskyTestRealNative(g, n, t, work, x, block, leaf);
+      const i = await choleskyTestRealNative(g, n, t, work(), x, block, leaf);
       expect(i).toBe(choleskyTestReal(g, n, t, new Float64Array(n * n), new Float64Array(n)));
+      expect(rayleigh(g, n, x)).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+    }
+  });
+
+  it('blocked native Cholesky failing deep inside: same row as the JS one, a witness from the stored factor', async () => {
+    // Dense G = Ha Hb diag(lam) Hb Ha (Householder reflections, so the spectrum is lam up to
+    // rounding): lam_max = 2 at row `top`, Hb leaves e_top alone and Ha mixes only rows < hi, so the
+    // top eigenvector lives on rows < hi and the test fails at a row just below hi, in a late block
+    // with blocks after it. n = 700 > 512 also splits the JS leaves into column chunks.
+    const n = 700;
+    for (const [hi, block, leaf] of [[560, 96, 5], [400, 256, 16]]) {
+      const g = knownSpectrumGram(n, hi, 100, 21);
+      const work = () => new Float64Array(n * n).fill(NaN);
+      const x = new Float64Array(n);
+      expect(await choleskyTestRealNative(g, n, 2 * (1 + 1e-9), work(), x, block, leaf)).toBe(-1);
+      const t = 2 * (1 - 1e-6);
+      const i = await choleskyTestRealNative(g, n, t, work(), x, block, leaf);
+      expect(i).toBe(choleskyTestReal(g, n, t, new Float64Array(n * n), new Float64Array(n)));
+      expect(i).toBeGreaterThanOrEqual(hi - 8);
+      expect(i).toBeLessThan(hi);
+      expect(Math.floor(i / block)).toBeLessThan(Math.ceil(n / block) - 1); // not the last block
       expect(rayleigh(g, n, x)).toBeGreaterThanOrEqual(t * (1 - 1e-12));
     }
   });

@@ -15,8 +15,8 @@ let threads = os.availableParallelism();
 interface Sessions {
   ort: typeof Ort;
   xyt: Ort.InferenceSession;
-  update: Ort.InferenceSession;
-  cmab: Ort.InferenceSession;
+  atb: Ort.InferenceSession;
+  cmatb: Ort.InferenceSession;
 }
 let sessions: Promise<Sessions> | null = null;
 
@@ -32,44 +32,41 @@ export async function releaseGemm(): Promise<void> {
   sessions = null;
   if (s) {
     const all = await s;
-    await Promise.all([all.xyt, all.update, all.cmab].map((x) => x.release()));
+    await Promise.all([all.xyt, all.atb, all.cmatb].map((x) => x.release()));
   }
 }
 
 function getSessions(): Promise<Sessions> {
   if (!sessions) {
     const D = DataType.DOUBLE;
-    const I64 = DataType.INT64;
     // Z = X Y^T
     const xyt = buildModel({
       nodes: [node('Gemm', ['x', 'y'], ['z'], { transB: attr.i(1) })],
       inputs: [valueInfo('x', ['p', 'c'], D), valueInfo('y', ['q', 'c'], D)],
       outputs: [valueInfo('z', ['p', 'q'], D)],
     });
-    // Z = S - P^T Q with P = U[:, j0:j1], Q = U[:, j0:] (a block row of a left-looking Cholesky, U = L^T)
-    const update = buildModel({
-      nodes: [
-        node('Slice', ['u', 'pStarts', 'pEnds'], ['p']),
-        node('Slice', ['u', 'qStarts', 'qEnds'], ['q']),
-        node('Gemm', ['p', 'q', 's'], ['z'], { transA: attr.i(1), alpha: attr.f(-1), beta: attr.f(1) }),
-      ],
-      inputs: [
-        valueInfo('u', ['k', 'n'], D),
-        valueInfo('s', ['b', 'r'], D),
-        ...['pStarts', 'pEnds', 'qStarts', 'qEnds'].map((x) => valueInfo(x, [2], I64)),
-      ],
-      outputs: [valueInfo('z', ['b', 'r'], D)],
+    // Z = A^T B and Z = C - A^T B (the blocked Cholesky: A, B are row blocks of its factor U = L^T)
+    const atb = buildModel({
+      nodes: [node('Gemm', ['a', 'b'], ['z'], { transA: attr.i(1) })],
+      inputs: [valueInfo('a', ['k', 'p'], D), valueInfo('b', ['k', 'q'], D)],
+      outputs: [valueInfo('z', ['p', 'q'], D)],
     });
-    // Z = C - A B (block updates of a blocked triangular solve)
-    const cmab = buildModel({
-      nodes: [node('Gemm', ['a', 'b', 'c'], ['z'], { alpha: attr.f(-1), beta: attr.f(1) })],
-      inputs: [valueInfo('a', ['p', 'q'], D), valueInfo('b', ['q', 's'], D), valueInfo('c', ['p', 's'], D)],
-      outputs: [valueInfo('z', ['p', 's'], D)],
+    const cmatb = buildModel({
+      nodes: [node('Gemm', ['a', 'b', 'c'], ['z'], { transA: attr.i(1), alpha: attr.f(-1), beta: attr.f(1) })],
+      inputs: [valueInfo('a', ['k', 'p'], D), valueInfo('b', ['k', 'q'], D), valueInfo('c', ['p', 'q'], D)],
+      outputs: [valueInfo('z', ['p', 'q'], D)],
     });
     const opts: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+    // The Cholesky alternates two sessions (each with its own thread pool) with JS work: idle pools
+    // spinning for work took the cores from the JS and from each other (leaf CPU time 3x its wall time).
+    const calm: Ort.InferenceSession.SessionOptions = { ...opts, extra: { session: { intra_op: { allow_spinning: '0' } } } };
     sessions = onnxruntime().then(async (ort) => {
-      const [a, b, c] = await native(() => Promise.all([xyt, update, cmab].map((m) => ort.InferenceSession.create(m, opts))));
-      return { ort, xyt: a, update: b, cmab: c };
+      const [a, b, c] = await native(() => Promise.all([
+        ort.InferenceSession.create(xyt, opts),
+        ort.InferenceSession.create(atb, calm),
+        ort.InferenceSession.create(cmatb, calm),
+      ]));
+      return { ort, xyt: a, atb: b, cmatb: c };
     });
   }
   return sessions;
@@ -83,32 +80,27 @@ export async function multiplyABt(x: Float64Array, p: number, y: Float64Array, q
 }
 
 /**
- * S - U[:, j0:j1]^T U[:, j0:] for U (k x n) and S ((j1 - j0) x (n - j0)), float64: the contribution of
- * the first k rows of U = L^T to block row j0..j1 of a Cholesky factor.
+ * A^T B for row-major A (k x p) and B (k x q), float64. `out` (p x q) is bound as the output, so
+ * onnxruntime allocates nothing: onnxruntime-node still copies every output into a fresh ArrayBuffer,
+ * whose pages fault in (~20 us per 4 KB page on the benchmark VM), so callers keep p * q small.
  */
-export async function blockRowUpdate(u: Float64Array, k: number, n: number, s: Float64Array, j0: number, j1: number): Promise<Float64Array> {
-  const { ort, update } = await getSessions();
-  const i64 = (a: number, b: number) => new ort.Tensor('int64', BigInt64Array.from([BigInt(a), BigInt(b)]), [2]);
-  const out = await native(() => update.run({
-    u: new ort.Tensor('float64', u, [k, n]),
-    s: new ort.Tensor('float64', s, [j1 - j0, n - j0]),
-    pStarts: i64(0, j0),
-    pEnds: i64(k, j1),
-    qStarts: i64(0, j0),
-    qEnds: i64(k, n),
-  }));
-  return out.z.data as Float64Array;
+export async function multiplyAtB(a: Float64Array, b: Float64Array, k: number, p: number, q: number, out: Float64Array): Promise<Float64Array> {
+  const { ort, atb } = await getSessions();
+  const res = await native(() => atb.run(
+    { a: new ort.Tensor('float64', a, [k, p]), b: new ort.Tensor('float64', b, [k, q]) },
+    { z: new ort.Tensor('float64', out, [p, q]) },
+  ));
+  return res.z.data as Float64Array;
 }
 
-/** C - A B for row-major A (p x q), B (q x s), C (p x s), float64. */
-export async function subtractProduct(c: Float64Array, a: Float64Array, b: Float64Array, p: number, q: number, s: number): Promise<Float64Array> {
-  const { ort, cmab } = await getSessions();
-  const out = await native(() => cmab.run({
-    a: new ort.Tensor('float64', a, [p, q]),
-    b: new ort.Tensor('float64', b, [q, s]),
-    c: new ort.Tensor('float64', c, [p, s]),
-  }));
-  return out.z.data as Float64Array;
+/** C - A^T B for row-major A (k x p), B (k x q), C (p x q), float64, with `out` (p x q) as in multiplyAtB. */
+export async function subtractAtB(c: Float64Array, a: Float64Array, b: Float64Array, k: number, p: number, q: number, out: Float64Array): Promise<Float64Array> {
+  const { ort, cmatb } = await getSessions();
+  const res = await native(() => cmatb.run(
+    { a: new ort.Tensor('float64', a, [k, p]), b: new ort.Tensor('float64', b, [k, q]), c: new ort.Tensor('float64', c, [p, q]) },
+    { z: new ort.Tensor('float64', out, [p, q]) },
+  ));
+  return res.z.data as Float64Array;
 }
 
 /**
