@@ -171,9 +171,10 @@ describe('engine route selection', () => {
   });
 
   it('tiny maps also run the compact torus and keep the smaller of the two', async () => {
-    // 80 channels on 4x4: too wide for the dense per group route (order 1280), so a torus reports.
+    // two groups of 80 channels on 4x4: too wide for the banded dense route (order 1280 per group) and
+    // not one group (the dense route for full convs), so a torus reports.
     // Validity of each torus against exact norms: the cases above; here the engine's choice.
-    const layer = makeConv({ cout: 80, cin: 80, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 4 });
+    const layer = makeConv({ cout: 160, cin: 160, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], group: 2, seed: 4 });
     const s = (await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).methods.spectral!;
     expect(String(s.details.tori)).toMatch(/^torus 5x5: [\d.]+; torus 6x6: ([\d.]+|above, stopped)$/);
     const v = kernelVariants(layer).variants.find((x) => x.exact)!;
@@ -184,7 +185,7 @@ describe('engine route selection', () => {
     expect((await spectralTorusBound(v.blocks, [6, 6], { ...OPTS, abortAbove: t6 * 0.99 })).value).toBe(Infinity);
     expect((await spectralTorusBound(v.blocks, [6, 6], { ...OPTS, abortAbove: t6 * 1.01 })).value).toBe(t6);
     // larger maps keep the padded-length torus alone
-    const big = makeConv({ cout: 80, cin: 80, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], seed: 4 });
+    const big = makeConv({ cout: 160, cin: 160, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], group: 2, seed: 4 });
     const sb = (await boundLayer(big, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).methods.spectral!;
     expect(sb.details.route).toBe('torus 8x8');
     expect(sb.details.tori).toBeUndefined();

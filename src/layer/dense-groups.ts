@@ -59,11 +59,25 @@ function axisTriples(nIn: number, nOut: number, k: number, s: number, d: number,
 }
 
 /**
- * The pattern of the layer's operator on its input size, or null when the input size is unknown or
- * assumed, the output size disagrees with the record, G's order would exceed maxOrder, or merely
- * forming every group's G would cost more than maxWork multiply-adds.
+ * The geometry of a conv layer's real operator on its input size (per group: coutG outputs and cinG
+ * inputs per position; per spatial axis, the (output, input, tap) triples), or null when the input
+ * size is unknown or assumed or the output size disagrees with the record. 1-D layers get a
+ * second axis of length 1.
  */
-export function convGroupPattern(layer: ConvLayer, maxOrder: number, maxWork = Infinity): GroupPattern | null {
+export interface ConvGeometry {
+  transpose: boolean;
+  groups: number;
+  coutG: number;
+  cinG: number;
+  taps: number;
+  /** Taps along the second axis (1 for 1-D). */
+  kw: number;
+  axes: number[][][];
+  inSp: number[];
+  outSp: number[];
+}
+
+export function convGeometry(layer: ConvLayer): ConvGeometry | null {
   const nd = layer.spatialDims;
   const shape = layer.inputShape;
   if (layer.inputSizeAssumed || !shape || shape.length !== nd + 1 || (nd !== 1 && nd !== 2)) return null;
@@ -93,13 +107,29 @@ export function convGroupPattern(layer: ConvLayer, maxOrder: number, maxWork = I
     inSp.push(1);
     outSp.push(1);
   }
+  return { transpose, groups: g, coutG, cinG, taps, kw: nd === 2 ? kernel[1] : 1, axes, inSp, outSp };
+}
+
+/** Offset of weight (output o, input c, tap) inside its group's slice. */
+export function weightOffset(geo: ConvGeometry, o: number, c: number, tap: number): number {
+  return (geo.transpose ? c * geo.coutG + o : o * geo.cinG + c) * geo.taps + tap;
+}
+
+/**
+ * The pattern of the layer's operator on its input size, or null when convGeometry is null, G's
+ * order would exceed maxOrder, or merely forming every group's G would cost more than maxWork
+ * multiply-adds.
+ */
+export function convGroupPattern(layer: ConvLayer, maxOrder: number, maxWork = Infinity): GroupPattern | null {
+  const geo = convGeometry(layer);
+  if (!geo) return null;
+  const { groups: g, coutG, cinG, taps, kw, axes, inSp, outSp } = geo;
   const rows = coutG * outSp[0] * outSp[1];
   const cols = cinG * inSp[0] * inSp[1];
   const n = Math.min(rows, cols);
   if (n > maxOrder) return null;
   const rowsSmall = rows <= cols;
   const k = Math.max(rows, cols);
-  const kw = nd === 2 ? kernel[1] : 1;
   const entries = axes[0].length * axes[1].length * coutG * cinG;
   // every entry is at least one product per group when G is formed (twice)
   if (2 * entries * g > maxWork) return null;
@@ -119,7 +149,7 @@ export function convGroupPattern(layer: ConvLayer, maxOrder: number, maxWork = I
           const col = qos * cinG + c;
           longIdx[e] = rowsSmall ? col : row;
           smallIdx[e] = rowsSmall ? row : col;
-          wOffs[e] = (transpose ? c * coutG + o : o * cinG + c) * taps + tap;
+          wOffs[e] = weightOffset(geo, o, c, tap);
         }
       }
     }

@@ -6,6 +6,7 @@ import { certifyGram, newTarget, type EigenTarget } from '../linalg/eigen-certif
 import { lanczosStart } from '../linalg/lanczos.js';
 import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
 import { normalArray } from '../util/random.js';
+import { withScratch } from '../util/scratch.js';
 import { NATIVE_MIN_MACS, gramNative, multiplyABt } from '../native/blas.js';
 
 export interface DenseNormResult {
@@ -102,20 +103,22 @@ export async function smallSideGramAuto(
 
 /**
  * Certify lambda_max(G) for a real symmetric PSD Gram matrix against `target` (shared with other
- * matrices). formError bounds ||G_hat - G_true||_2.
+ * matrices). formError bounds ||G_hat - G_true||_2. `start` (a guess of the top eigenvector, never
+ * trusted) replaces the seeded start vector.
  */
-export async function certifyRealGram(g: Float64Array, n: number, target: EigenTarget, formError: number, maxIter: number, seed = 1): Promise<void> {
-  const work = new Float64Array(n * n);
-  const ops = realGramOps(g, n, work);
-  const bufs = { x: normalArray(n, seed), y: new Float64Array(n), z: new Float64Array(n) };
-  // Large n: each Cholesky test costs far more than products with G, so start from a Lanczos Ritz
-  // vector converged well below the tolerance: the first test is then the one that passes.
-  // Its products run on native DGEMM: a product streams G from memory either way, twice as fast there.
-  if (n >= NATIVE_CHOLESKY_MIN) {
-    const apply = async (x: Float64Array, y: Float64Array) => y.set(await multiplyABt(x, 1, g, n, n));
-    target.iterations += await lanczosStart(apply, n, bufs.x, LANCZOS_STEPS, target.tol / 8);
-  }
-  await certifyGram(ops, target, bufs, formError, n >= NATIVE_CHOLESKY_MIN ? 2 : 30, maxIter);
+export async function certifyRealGram(g: Float64Array, n: number, target: EigenTarget, formError: number, maxIter: number, seed = 1, start?: Float64Array): Promise<void> {
+  await withScratch('cholesky', n * n, async (work) => {
+    const ops = realGramOps(g, n, work);
+    const bufs = { x: start && start.length === n ? Float64Array.from(start) : normalArray(n, seed), y: new Float64Array(n), z: new Float64Array(n) };
+    // Large n: each Cholesky test costs far more than products with G, so start from a Lanczos Ritz
+    // vector converged well below the tolerance: the first test is then the one that passes.
+    // Its products run on native DGEMM: a product streams G from memory either way, twice as fast there.
+    if (n >= NATIVE_CHOLESKY_MIN) {
+      const apply = async (x: Float64Array, y: Float64Array) => y.set(await multiplyABt(x, 1, g, n, n));
+      target.iterations += await lanczosStart(apply, n, bufs.x, LANCZOS_STEPS, target.tol / 8);
+    }
+    await certifyGram(ops, target, bufs, formError, n >= NATIVE_CHOLESKY_MIN ? 2 : 30, maxIter);
+  });
 }
 
 export async function denseSpectralNorm(

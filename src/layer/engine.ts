@@ -17,6 +17,7 @@ import { chooseGrid } from './grid-correction.js';
 import { layerTorus } from './torus.js';
 import { denseSpectralNorm } from './dense-norm.js';
 import { convGroupPattern, denseGroupsBaseCost, denseGroupsNorm } from './dense-groups.js';
+import { denseFullNorm, fullGramPlan, fullGramWork } from './dense-full.js';
 import { roundUp } from '../linalg/rounding.js';
 import type { PowerOptions } from '../native/power.js';
 
@@ -109,6 +110,15 @@ const TORUS_COST_RATIO = 2;
  */
 const DENSE_GROUPS_MAX_ORDER = 1024;
 const DENSE_GROUPS_MAX_WORK = 1e8;
+/**
+ * Dense route for one-group convs (dense-full.ts), where the banded one does not apply: largest Gram
+ * order (two n^2 float64 matrices: 1.07 GB at 8192), and when it runs: on tiny maps (every input axis
+ * at most TINY_MAP_KERNELS kernel extents: there the torus and sup routes are loosest, 10% on CIFAR
+ * ResNet-18's 4x4 maps) or when it is cheap anyway (multiply-adds, whatever the weights).
+ */
+const DENSE_FULL_MAX_ORDER = 8192;
+const DENSE_FULL_CHEAP_WORK = 2e9;
+const TINY_MAP_KERNELS = 2;
 /** Largest compact torus (per axis) also run next to the padded-length one (tiny maps: a few frequencies). */
 const SMALL_TORUS = 6;
 
@@ -125,6 +135,18 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
   const sopts = { samples: opts.samples, tolerance: opts.tolerance };
   // the torus route is exact for one input size: never for an assumed one (the sup holds for every size)
   const torus = exact.length > 0 && !layer.inputSizeAssumed ? layerTorus(layer) : null;
+  // dense per group: the real operator on the layer's own (known) input size, when every group is small;
+  // it is the exact norm, so it is below the torus and sup routes up to the tolerance
+  const pattern = convGroupPattern(layer, DENSE_GROUPS_MAX_ORDER, DENSE_GROUPS_MAX_WORK);
+  // the torus values of the exact variant's blocks (one per group) let most groups skip their certificate
+  const filter = torus !== null && exact.length > 0 ? { blocks: exact[0].blocks, torus } : undefined;
+  const banded = pattern !== null && denseGroupsBaseCost(pattern, filter) <= DENSE_GROUPS_MAX_WORK;
+  const plan = banded ? null : fullGramPlan(layer, DENSE_FULL_MAX_ORDER);
+  if (plan !== null && plan.geo.taps > 1 && (tinyMaps(layer) || fullGramWork(plan) <= DENSE_FULL_CHEAP_WORK)) {
+    // the torus / sup routes would cost as much and be looser: this route alone
+    const e = await denseFullNorm(layer, plan, { tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads });
+    return { value: e.value, details: plainDetails(e) };
+  }
   // on tiny maps the compact torus (one fewer point per same-padded axis) is cheap and often smaller:
   // both are run and the smaller kept (neither grid max is always below the other)
   const compact = torus ? layerTorus(layer, true) : null;
@@ -159,21 +181,26 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
   // an exact variant's blocks are the layer's groups: where each peaked places power's start
   const won = pool.find((v) => v.label === b.variant);
   if (won) ctx.start = { blocks: won.blocks, omegas: b.result.blockMaxima, polyphase: won.label.startsWith('polyphase') };
-  // dense per group: the real operator on the layer's own (known) input size, when every group is small;
-  // it is the exact norm, so it is below the torus and sup routes up to the tolerance: keep the smaller
-  const pattern = convGroupPattern(layer, DENSE_GROUPS_MAX_ORDER, DENSE_GROUPS_MAX_WORK);
-  // the torus values of the exact variant's blocks (one per group) let most groups skip their certificate
-  const filter = torus !== null && exact.length > 0 ? { blocks: exact[0].blocks, torus } : undefined;
-  const d =
-    pattern !== null && denseGroupsBaseCost(pattern, filter) <= DENSE_GROUPS_MAX_WORK
-      ? await denseGroupsNorm(pattern, layer.weight, opts.tolerance, DENSE_GROUPS_MAX_WORK, filter)
-      : null;
+  // each value carries its own tolerance: keep the smaller
+  const d = banded ? await denseGroupsNorm(pattern, layer.weight, opts.tolerance, DENSE_GROUPS_MAX_WORK, filter) : null;
   if (d !== null) {
     const other = `${b.result.route}: ${b.result.value.toPrecision(6)}`;
     if (d.value < b.result.value) return { value: d.value, details: { ...plainDetails(d), variant: b.variant, variants: b.variants, factor: 1, otherRoute: other } };
     return { value: b.result.value, details: { ...details, otherRoute: `${d.route}: ${d.value.toPrecision(6)}`, otherRouteMs: d.ms } };
   }
   return { value: b.result.value, details };
+}
+
+/** Every spatial input axis within TINY_MAP_KERNELS kernel extents (dilated). */
+function tinyMaps(layer: ConvLayer): boolean {
+  const nd = layer.spatialDims;
+  const shape = layer.inputShape;
+  if (!shape) return false;
+  for (let a = 0; a < nd; a++) {
+    const extent = (layer.dilations[a] ?? 1) * (layer.weightShape[2 + a] - 1) + 1;
+    if (shape[1 + a] > TINY_MAP_KERNELS * extent) return false;
+  }
+  return true;
 }
 
 /** What one method leaves for another on the same layer. */

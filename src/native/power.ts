@@ -48,6 +48,8 @@ export interface PowerLoopResult {
   restarts: number;
   /** Why the loop stopped early other than convergence ('A^T A x = 0'), else null. */
   stopReason: string | null;
+  /** The vector whose run gave `value` (a copy), when one was run. */
+  vector: Float32Array | null;
 }
 
 /**
@@ -156,6 +158,7 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
   let residual: number | null = null;
   let restarts = 0;
   let pending: NormalOutput | null = null;
+  let bestVector: Float32Array | null = null;
   const run = async (x: Float32Array): Promise<NormalOutput> => {
     applications++;
     return step(x);
@@ -163,12 +166,13 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
   /** Records a run as a measurement (only vectors worth reporting: Krylov vectors are not). */
   const record = (x: Float32Array, out: NormalOutput): number | null => {
     const r = measured(x, out);
+    if (r.sigma > best || bestVector === null) bestVector = Float32Array.from(x);
     best = Math.max(best, r.sigma);
     residual = r.residual;
     return r.residual;
   };
   const result = (converged: boolean, stopReason: string | null = null): PowerLoopResult =>
-    ({ value: best, iterations: applications, converged, ritzEstimate, errorEstimate, residual, restarts, stopReason });
+    ({ value: best, iterations: applications, converged, ritzEstimate, errorEstimate, residual, restarts, stopReason, vector: bestVector });
 
   for (;;) {
     const j = basis.count - 1;
@@ -286,6 +290,17 @@ function failed(error: string, details: MethodResult['details'], t0: number): Me
  * One onnxruntime session per layer, reused across iterations and released at the end.
  */
 export async function powerIteration(layer: ConvLayer | DenseLayer, opts: PowerOptions): Promise<MethodResult> {
+  return (await powerRun(layer, opts)).result;
+}
+
+/** powerIteration with the vector behind its value (the layer's input layout), for callers that start from it. */
+export async function powerRun(layer: ConvLayer | DenseLayer, opts: PowerOptions): Promise<{ result: MethodResult; vector: Float32Array | null }> {
+  const kept: { vector: Float32Array | null } = { vector: null };
+  const result = await powerBody(layer, opts, kept);
+  return { result, vector: result.value === null ? null : kept.vector };
+}
+
+async function powerBody(layer: ConvLayer | DenseLayer, opts: PowerOptions, kept: { vector: Float32Array | null }): Promise<MethodResult> {
   const t0 = performance.now();
   const threads = opts.threads ?? os.availableParallelism();
   const details: MethodResult['details'] = {
@@ -351,6 +366,7 @@ export async function powerIteration(layer: ConvLayer | DenseLayer, opts: PowerO
       restarts: r.restarts,
     });
     if (r.stopReason) details.stopReason = r.stopReason;
+    kept.vector = r.vector;
     return { value: r.value / scale, kind: 'lower', ms: performance.now() - t0, details };
   } catch (e) {
     return failed((e as Error).message, details, t0);

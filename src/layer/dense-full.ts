@@ -1,0 +1,216 @@
+// [spectral] "dense per group" route for a one-group conv whose real operator is too large for the
+// banded Gram matrix of dense-groups.ts but small enough for a dense one (full convs on tiny maps,
+// where the torus and sup routes are loosest): G is assembled from the products of the tap matrices
+// (one DGEMM), started from the power method's vector and certified by the blocked Cholesky test.
+// Derivation: docs/derivations.md#dense-route-for-full-convs-on-tiny-maps
+import type { ConvLayer } from '../model/layer.js';
+import { convGeometry, weightOffset, type ConvGeometry } from './dense-groups.js';
+import { certifyRealGram, effectiveTolerance } from './dense-norm.js';
+import { newTarget } from '../linalg/eigen-certificate.js';
+import { addABt, mirrorLower } from '../linalg/gram.js';
+import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
+import { NATIVE_MIN_MACS, multiplyABt } from '../native/blas.js';
+import { powerRun } from '../native/power.js';
+import { withScratch } from '../util/scratch.js';
+
+/**
+ * The operator A of a one-group conv as blocks: A's block (long position l, small position s) is the
+ * tap matrix B_t (cl x cs) of the tap t joining them, where "small" is the side of A with fewer
+ * entries (G = A^T A on the input side, A A^T on the output side, order n = positions x cs).
+ */
+export interface FullGramPlan {
+  geo: ConvGeometry;
+  n: number;
+  /** Channels per position on the small side (cs) and on the long side (cl). */
+  cs: number;
+  cl: number;
+  smallIsInput: boolean;
+  /** Per long position, its (small position, tap) pairs, flattened. */
+  lists: Int32Array[];
+  /** Most long positions sharing one small position: each entry of G sums at most terms x cl products. */
+  terms: number;
+}
+
+/** The plan of a one-group conv with a known input size whose Gram order is <= maxOrder, else null. */
+export function fullGramPlan(layer: ConvLayer, maxOrder: number): FullGramPlan | null {
+  const geo = convGeometry(layer);
+  if (!geo || geo.groups !== 1) return null;
+  const { coutG, cinG, kw, axes, inSp, outSp } = geo;
+  const sIn = inSp[0] * inSp[1];
+  const sOut = outSp[0] * outSp[1];
+  const smallIsInput = cinG * sIn <= coutG * sOut;
+  const n = smallIsInput ? cinG * sIn : coutG * sOut;
+  if (n > maxOrder) return null;
+  const longCount = smallIsInput ? sOut : sIn;
+  const build: number[][] = Array.from({ length: longCount }, () => []);
+  const perSmall = new Int32Array(smallIsInput ? sIn : sOut);
+  for (const [p1, q1, t1] of axes[0])
+    for (const [p2, q2, t2] of axes[1]) {
+      const pos = p1 * outSp[1] + p2;
+      const qos = q1 * inSp[1] + q2;
+      const small = smallIsInput ? qos : pos;
+      build[smallIsInput ? pos : qos].push(small, t1 * kw + t2);
+      perSmall[small]++;
+    }
+  return {
+    geo,
+    n,
+    cs: smallIsInput ? cinG : coutG,
+    cl: smallIsInput ? coutG : cinG,
+    smallIsInput,
+    lists: build.map((l) => Int32Array.from(l)),
+    terms: Math.max(1, ...perSmall),
+  };
+}
+
+/** Multiply-adds of the route whatever the weights: the tap products and one Cholesky test (n^3 / 6). */
+export function fullGramWork(p: FullGramPlan): number {
+  const tc = p.geo.taps * p.cs;
+  return tc * tc * p.cl + p.n ** 3 / 6;
+}
+
+/**
+ * G (n x n, full symmetric storage, exactly symmetric) of a plan and the layer's weights divided by
+ * `scale` (a power of two: exact), and ||A||_F^2 in the same units. The tap products
+ * P[t, u] = B_t^T B_u come from one product X X^T (X's row t cs + i is column i of B_t), made exactly
+ * symmetric; G's block (s, s') is the sum of P[t, u] over the long positions joining s by t and s' by u.
+ */
+export async function assembleFullGram(p: FullGramPlan, weight: ArrayLike<number>, scale: number, g: Float64Array = new Float64Array(p.n * p.n)): Promise<{ g: Float64Array; frob2: number }> {
+  const { geo, cs, cl, n } = p;
+  const taps = geo.taps;
+  const tc = taps * cs;
+  const x = new Float64Array(tc * cl);
+  const tapNorm2 = new Float64Array(taps);
+  for (let t = 0; t < taps; t++)
+    for (let i = 0; i < cs; i++)
+      for (let j = 0; j < cl; j++) {
+        const v = weight[p.smallIsInput ? weightOffset(geo, j, i, t) : weightOffset(geo, i, j, t)] / scale;
+        x[(t * cs + i) * cl + j] = v;
+        tapNorm2[t] += v * v;
+      }
+  let pm: Float64Array;
+  if (tc * tc * cl >= NATIVE_MIN_MACS) pm = await multiplyABt(x, tc, x, tc, cl);
+  else {
+    pm = new Float64Array(tc * tc);
+    addABt(x, 0, x, 0, tc, cl, pm, true);
+  }
+  // G[s][s'] and G[s'][s] then add the same numbers in the same order: G is exactly symmetric
+  mirrorLower(pm, tc);
+  const positions = n / cs;
+  // per block (s, s'): the (t, u) pairs of the long positions joining them, in long-position order
+  const pairs: number[][] = Array.from({ length: positions * positions }, () => []);
+  let frob2 = 0;
+  for (const list of p.lists)
+    for (let a = 0; a < list.length; a += 2) {
+      frob2 += tapNorm2[list[a + 1]];
+      for (let b = 0; b < list.length; b += 2) pairs[list[a] * positions + list[b]].push(list[a + 1], list[b + 1]);
+    }
+  // each block of G is written once, its row summed in cache: memory traffic ~ the P blocks read
+  g.fill(0);
+  for (let s = 0; s < positions; s++)
+    for (let s2 = 0; s2 < positions; s2++) {
+      const tu = pairs[s * positions + s2];
+      for (let i = 0; i < cs; i++) {
+        const dst = (s * cs + i) * n + s2 * cs;
+        for (let k = 0; k < tu.length; k += 2) {
+          const src = (tu[k] * cs + i) * tc + tu[k + 1] * cs;
+          for (let j = 0; j < cs; j++) g[dst + j] += pm[src + j];
+        }
+      }
+    }
+  return { g, frob2 };
+}
+
+export interface DenseFullResult {
+  /** Certified upper bound on the layer operator's norm. */
+  value: number;
+  /** sqrt of the largest Rayleigh quotient seen on G: a lower estimate. */
+  lower: number;
+  route: string;
+  gram: string;
+  order: number;
+  groups: number;
+  tolerance: number;
+  /** Operator applications of the power run behind the start vector. */
+  startIterations: number;
+  /** Milliseconds in the power run, in forming G, and in certifying it. */
+  startMs: number;
+  gramMs: number;
+  certifyMs: number;
+  iterations: number;
+  certificates: number;
+  choleskyFailures: number;
+  ms: number;
+}
+
+/**
+ * Certified ||A|| of a plan's layer: the power method (float32, on the operator) gives G's start
+ * vector, so the Lanczos start on G and the first Cholesky test usually suffice; the certificate never
+ * depends on that vector.
+ */
+export async function denseFullNorm(
+  layer: ConvLayer,
+  p: FullGramPlan,
+  opts: { tolerance: number; seed: number; threads?: number },
+): Promise<DenseFullResult> {
+  const t0 = performance.now();
+  const weight = layer.weight;
+  let maxAbs = 0;
+  for (let i = 0; i < weight.length; i++) {
+    const a = Math.abs(weight[i]);
+    if (!(a <= maxAbs)) maxAbs = a; // NaN lands here
+  }
+  if (!Number.isFinite(maxAbs)) throw new RangeError('weight has non-finite entries');
+  const tol = effectiveTolerance(opts.tolerance);
+  const target = newTarget(tol);
+  let startIterations = 0;
+  const ms = { start: 0, gram: 0, certify: 0 };
+  if (maxAbs > 0) {
+    const scale = 2 ** Math.round(Math.log2(maxAbs));
+    // the power run's vector lives on the input side (layout [channel, position]); G's index is position-major
+    let start: Float64Array | undefined;
+    if (p.smallIsInput) {
+      const t1 = performance.now();
+      const run = await powerRun(layer, { iterations: 300, tolerance: tol / 10, seed: opts.seed, threads: opts.threads });
+      startIterations = Number(run.result.details.iterations ?? 0);
+      ms.start = performance.now() - t1;
+      const v = run.vector;
+      const positions = p.n / p.cs;
+      if (v && v.length === p.n) {
+        start = new Float64Array(p.n);
+        for (let c = 0; c < p.cs; c++) for (let s = 0; s < positions; s++) start[s * p.cs + c] = v[c * positions + s];
+      }
+    }
+    await withScratch('gram', p.n * p.n, async (buf) => {
+      const t2 = performance.now();
+      const { g, frob2 } = await assembleFullGram(p, weight, scale, buf);
+      ms.gram = performance.now() - t2;
+      // each entry of G sums at most terms x cl products (in some order): ||G_hat - G|| <= gamma ||A||_F^2
+      const formError = 2 * (p.terms * p.cl + 4) * UNIT_ROUNDOFF * frob2;
+      await certifyRealGram(g, p.n, target, formError, 2000, opts.seed, start);
+      ms.certify = performance.now() - t2 - ms.gram;
+    });
+    return result(roundUp(Math.sqrt(target.tau)) * scale, Math.sqrt(target.lower) * scale);
+  }
+  return result(0, 0);
+
+  function result(value: number, lower: number): DenseFullResult {
+    return {
+      value,
+      lower,
+      route: 'dense per group',
+      gram: 'tap products',
+      order: p.n,
+      groups: 1,
+      tolerance: tol,
+      startIterations,
+      startMs: ms.start,
+      gramMs: ms.gram,
+      certifyMs: ms.certify,
+      iterations: target.iterations,
+      certificates: target.choleskyRuns - target.choleskyFailures,
+      choleskyFailures: target.choleskyFailures,
+      ms: performance.now() - t0,
+    };
+  }
+}

@@ -1,0 +1,121 @@
+// The dense route for one-group convs (layer/dense-full.ts): its Gram matrix against the explicit
+// operator's, its certified value against the dense SVD of the explicit matrix, and when the engine
+// takes it.
+import { describe, expect, it } from 'vitest';
+import { assembleFullGram, denseFullNorm, fullGramPlan } from '../src/layer/dense-full.js';
+import { boundLayer } from '../src/layer/engine.js';
+import { kernelVariants } from '../src/layer/kernel-variants.js';
+import { spectralTorusBound } from '../src/layer/spectral.js';
+import { layerTorus } from '../src/layer/torus.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
+import type { ConvLayer } from '../src/model/layer.js';
+import { exactNorm, explicitMatrix, makeConv, type ConvSpec } from './helpers/exact.js';
+
+const TOL = 1e-6;
+
+async function route(layer: ConvLayer): Promise<number> {
+  const p = fullGramPlan(layer, 1 << 16);
+  if (p === null) throw new Error('no plan');
+  return (await denseFullNorm(layer, p, { tolerance: TOL, seed: 1 })).value;
+}
+
+const kinds: Array<[string, ConvSpec]> = [
+  ['3x3 same on 4x4 (input side smaller)', { cout: 5, cin: 3, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1] }],
+  ['3x3 stride 2 (output side smaller)', { cout: 3, cin: 3, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], strides: [2, 2] }],
+  ['asymmetric pads, even 2x4 kernel', { cout: 2, cin: 3, kernel: [2, 4], input: [5, 7], pads: [0, 1, 1, 2] }],
+  ['strides (3,2), no pad', { cout: 2, cin: 2, kernel: [5, 4], input: [10, 9], strides: [3, 2] }],
+  ['dilation 2', { cout: 2, cin: 3, kernel: [3, 3], input: [8, 8], dilations: [2, 2], pads: [2, 2, 2, 2] }],
+  ['pads past the kernel extent', { cout: 2, cin: 2, kernel: [2, 3], input: [6, 5], strides: [2, 2], pads: [4, 0, 1, 5] }],
+  ['kernel larger than the map', { cout: 3, cin: 2, kernel: [5, 5], input: [3, 3], pads: [2, 2, 2, 2] }],
+  ['ConvTranspose stride 2', { cout: 2, cin: 3, kernel: [3, 3], input: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1], transpose: true }],
+  ['ConvTranspose strides (3,2)', { cout: 4, cin: 2, kernel: [2, 3], input: [4, 3], strides: [3, 2], pads: [0, 1, 1, 0], outputPadding: [2, 1], transpose: true }],
+  ['conv1d dilation 3, asymmetric pad', { cout: 2, cin: 3, kernel: [4], input: [9], dilations: [3], pads: [3, 1] }],
+  ['conv1d transpose', { cout: 2, cin: 3, kernel: [4], input: [7], strides: [2], pads: [1, 2], outputPadding: [1], transpose: true }],
+];
+
+describe('dense route for one-group convs', () => {
+  for (const [name, spec] of kinds) {
+    it(`${name}: G is the explicit operator's Gram matrix; exact <= value <= exact (1 + tol)^2`, async () => {
+      const layer = makeConv({ seed: 3, ...spec });
+      const p = fullGramPlan(layer, 1 << 16)!;
+      const { a, rows, cols } = explicitMatrix(layer);
+      expect(p.n).toBe(Math.min(rows, cols));
+      expect(p.smallIsInput).toBe(cols <= rows);
+      // explicit indices are channel-major (c * positions + s); G's are position-major (s * cs + c)
+      const positions = p.n / p.cs;
+      const explicit = (i: number, j: number) => {
+        const [ci, si] = [i % p.cs, Math.floor(i / p.cs)];
+        const [cj, sj] = [j % p.cs, Math.floor(j / p.cs)];
+        const [x, y] = [ci * positions + si, cj * positions + sj];
+        let s = 0;
+        if (p.smallIsInput) for (let r = 0; r < rows; r++) s += a[r * cols + x] * a[r * cols + y];
+        else for (let c = 0; c < cols; c++) s += a[x * cols + c] * a[y * cols + c];
+        return s;
+      };
+      const { g, frob2 } = await assembleFullGram(p, layer.weight, 1);
+      let worst = 0;
+      let trace = 0;
+      for (let i = 0; i < p.n; i++) {
+        trace += explicit(i, i);
+        for (let j = 0; j < p.n; j++) {
+          expect(g[i * p.n + j]).toBe(g[j * p.n + i]); // exactly symmetric: the Cholesky test reads either triangle
+          worst = Math.max(worst, Math.abs(g[i * p.n + j] - explicit(i, j)));
+        }
+      }
+      expect(worst).toBeLessThan(1e-12 * trace);
+      expect(frob2).toBeCloseTo(trace, 10);
+      const exact = exactNorm(layer);
+      const v = await route(layer);
+      expect(v).toBeGreaterThanOrEqual(exact);
+      expect(v).toBeLessThanOrEqual(exact * (1 + TOL) ** 2 * (1 + 1e-9));
+    });
+  }
+
+  it('zero weights give 0; a single tap gives that tap matrix norm exactly (closed form)', async () => {
+    const zero = makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], weight: new Float32Array(36) });
+    expect(await route(zero)).toBe(0);
+    // only the centre tap, value 1 on channel 0 -> 0 and 3 on 1 -> 1: a "same" conv that is diag(1, 3) per position
+    const w = new Float32Array(36);
+    w[(0 * 2 + 0) * 9 + 4] = 1;
+    w[(1 * 2 + 1) * 9 + 4] = 3;
+    const v = await route(makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], weight: w }));
+    expect(v).toBeGreaterThanOrEqual(3);
+    expect(v).toBeLessThanOrEqual(3 * (1 + TOL) ** 2 * (1 + 1e-9));
+  });
+
+  it('no plan for an assumed input size, several groups, or an order over the limit', () => {
+    const layer = makeConv({ cout: 4, cin: 4, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 2 });
+    expect(fullGramPlan(layer, 64)?.n).toBe(64);
+    expect(fullGramPlan(layer, 63)).toBeNull();
+    expect(fullGramPlan({ ...layer, inputSizeAssumed: true }, 1 << 16)).toBeNull();
+    expect(fullGramPlan(makeConv({ cout: 4, cin: 4, kernel: [3, 3], input: [4, 4], group: 2 }), 1 << 16)).toBeNull();
+  });
+});
+
+describe('route selection in the engine', () => {
+  const opts = { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral' as const, 'power' as const], iterations: 4000, tolerance: 1e-6 };
+
+  it('a 72-channel 3x3 conv on a 4x4 map (order 1152, past the banded route): "dense per group", within 1e-5 of power', async () => {
+    const layer = makeConv({ cout: 72, cin: 72, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 6 });
+    const b = await boundLayer(layer, opts);
+    const s = b.methods.spectral!;
+    expect(s.details.route).toBe('dense per group');
+    expect(s.details.order).toBe(1152);
+    const power = b.methods.power!.value!;
+    expect(s.value!).toBeGreaterThanOrEqual(power);
+    // exact up to its own tolerance: within it of power (a lower bound)
+    expect(s.value!).toBeLessThanOrEqual(power * (1 + 1e-5));
+    // and below the routes it replaces, both tori (a 6x6 and a compact 5x5) by several percent here
+    const blocks = kernelVariants(layer).variants.find((v) => v.exact)!.blocks;
+    for (const torus of [layerTorus(layer)!, layerTorus(layer, true)!]) {
+      const t = await spectralTorusBound(blocks, torus, { samples: opts.samples, tolerance: 1e-6 });
+      expect(s.value!).toBeLessThan(t.value / 1.03);
+    }
+  });
+
+  it('the same conv on an 8x8 map (not tiny, too costly to be run anyway) keeps the torus route', async () => {
+    const layer = makeConv({ cout: 72, cin: 72, kernel: [3, 3], input: [8, 8], pads: [1, 1, 1, 1], seed: 6 });
+    const b = await boundLayer(layer, opts);
+    expect(b.methods.spectral!.details.route).toMatch(/^torus/);
+  });
+});
