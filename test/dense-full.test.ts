@@ -2,7 +2,7 @@
 // operator's, its certified value against the dense SVD of the explicit matrix, and when the engine
 // takes it.
 import { describe, expect, it } from 'vitest';
-import { assembleFullGram, denseFullNorm, fullGramPlan } from '../src/layer/dense-full.js';
+import { assembleFullGram, denseFullNorm, fullGramPlan, fullGramWork } from '../src/layer/dense-full.js';
 import { boundLayer } from '../src/layer/engine.js';
 import { kernelVariants } from '../src/layer/kernel-variants.js';
 import { spectralTorusBound } from '../src/layer/spectral.js';
@@ -81,6 +81,27 @@ describe('dense route for one-group convs', () => {
     const v = await route(makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], weight: w }));
     expect(v).toBeGreaterThanOrEqual(3);
     expect(v).toBeLessThanOrEqual(3 * (1 + TOL) ** 2 * (1 + 1e-9));
+  });
+
+  it('non-finite weights are refused wherever they are (a NaN first must not be overwritten by later entries)', async () => {
+    const layer = makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 1 });
+    for (const at of [0, 17, 35]) {
+      const w = Float32Array.from(layer.weight);
+      w[at] = NaN;
+      await expect(denseFullNorm({ ...layer, weight: w }, fullGramPlan(layer, 1 << 16)!, { tolerance: TOL, seed: 1 })).rejects.toThrow(/non-finite/);
+    }
+  });
+
+  it('few channels, a huge kernel on a tiny map: block pairs counted in the work, G formed without a table of them', async () => {
+    // 21x21 taps on 40x40: 1.9e8 block pairs of 1x1 blocks (a table of them once exhausted the heap)
+    const layer = makeConv({ cout: 4, cin: 1, kernel: [21, 21], input: [40, 40], pads: [10, 10, 10, 10], seed: 2 });
+    const p = fullGramPlan(layer, 1 << 16)!;
+    expect(p.pairs).toBeGreaterThan(1.5e8);
+    expect(fullGramWork(p)).toBeGreaterThan(p.pairs);
+    const b = await boundLayer(layer, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral', 'power'], tolerance: 1e-6, iterations: 2000 });
+    expect(b.methods.spectral!.details.route).toBe('dense per group');
+    expect(b.methods.spectral!.value!).toBeGreaterThanOrEqual(b.methods.power!.value!);
+    expect(b.methods.spectral!.value!).toBeLessThanOrEqual(b.methods.power!.value! * (1 + 1e-5));
   });
 
   it('no plan for an assumed input size, several groups, or an order over the limit', () => {

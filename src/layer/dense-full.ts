@@ -8,7 +8,7 @@ import { convGeometry, weightOffset, type ConvGeometry } from './dense-groups.js
 import { certifyRealGram, effectiveTolerance } from './dense-norm.js';
 import { newTarget } from '../linalg/eigen-certificate.js';
 import { addABt, mirrorLower } from '../linalg/gram.js';
-import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
+import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
 import { NATIVE_MIN_MACS, multiplyABt } from '../native/blas.js';
 import { powerRun } from '../native/power.js';
 import { withScratch } from '../util/scratch.js';
@@ -29,6 +29,8 @@ export interface FullGramPlan {
   lists: Int32Array[];
   /** Most long positions sharing one small position: each entry of G sums at most terms x cl products. */
   terms: number;
+  /** Block pairs added into G: sum over long positions of (list length)^2. */
+  pairs: number;
 }
 
 /** The plan of a one-group conv with a known input size whose Gram order is <= maxOrder, else null. */
@@ -60,13 +62,17 @@ export function fullGramPlan(layer: ConvLayer, maxOrder: number): FullGramPlan |
     smallIsInput,
     lists: build.map((l) => Int32Array.from(l)),
     terms: Math.max(1, ...perSmall),
+    pairs: build.reduce((sum, l) => sum + (l.length / 2) ** 2, 0),
   };
 }
 
-/** Multiply-adds of the route whatever the weights: the tap products and one Cholesky test (n^3 / 6). */
+/**
+ * Work of the route whatever the weights, in JS multiply-adds: forming G (block pairs x cs^2, in JS)
+ * plus the tap products and one Cholesky test (n^3 / 6) on native DGEMM, counted at a quarter.
+ */
 export function fullGramWork(p: FullGramPlan): number {
   const tc = p.geo.taps * p.cs;
-  return tc * tc * p.cl + p.n ** 3 / 6;
+  return p.pairs * p.cs * p.cs + (tc * tc * p.cl + p.n ** 3 / 6) / 4;
 }
 
 /**
@@ -94,26 +100,21 @@ export async function assembleFullGram(p: FullGramPlan, weight: ArrayLike<number
     pm = new Float64Array(tc * tc);
     addABt(x, 0, x, 0, tc, cl, pm, true);
   }
-  // G[s][s'] and G[s'][s] then add the same numbers in the same order: G is exactly symmetric
+  // G[s][s'] and G[s'][s] then add the same numbers in the same order (long positions in turn; one
+  // contribution per long position, since the small position determines the tap): G is exactly symmetric
   mirrorLower(pm, tc);
-  const positions = n / cs;
-  // per block (s, s'): the (t, u) pairs of the long positions joining them, in long-position order
-  const pairs: number[][] = Array.from({ length: positions * positions }, () => []);
+  g.fill(0);
   let frob2 = 0;
   for (const list of p.lists)
     for (let a = 0; a < list.length; a += 2) {
-      frob2 += tapNorm2[list[a + 1]];
-      for (let b = 0; b < list.length; b += 2) pairs[list[a] * positions + list[b]].push(list[a + 1], list[b + 1]);
-    }
-  // each block of G is written once, its row summed in cache: memory traffic ~ the P blocks read
-  g.fill(0);
-  for (let s = 0; s < positions; s++)
-    for (let s2 = 0; s2 < positions; s2++) {
-      const tu = pairs[s * positions + s2];
+      const [s, t] = [list[a], list[a + 1]];
+      frob2 += tapNorm2[t];
       for (let i = 0; i < cs; i++) {
-        const dst = (s * cs + i) * n + s2 * cs;
-        for (let k = 0; k < tu.length; k += 2) {
-          const src = (tu[k] * cs + i) * tc + tu[k + 1] * cs;
+        const row = (s * cs + i) * n;
+        const prow = (t * cs + i) * tc;
+        for (let b = 0; b < list.length; b += 2) {
+          const dst = row + list[b] * cs;
+          const src = prow + list[b + 1] * cs;
           for (let j = 0; j < cs; j++) g[dst + j] += pm[src + j];
         }
       }
@@ -155,18 +156,12 @@ export async function denseFullNorm(
 ): Promise<DenseFullResult> {
   const t0 = performance.now();
   const weight = layer.weight;
-  let maxAbs = 0;
-  for (let i = 0; i < weight.length; i++) {
-    const a = Math.abs(weight[i]);
-    if (!(a <= maxAbs)) maxAbs = a; // NaN lands here
-  }
-  if (!Number.isFinite(maxAbs)) throw new RangeError('weight has non-finite entries');
+  const { maxAbs, scale } = weightScale(weight);
   const tol = effectiveTolerance(opts.tolerance);
   const target = newTarget(tol);
   let startIterations = 0;
   const ms = { start: 0, gram: 0, certify: 0 };
   if (maxAbs > 0) {
-    const scale = 2 ** Math.round(Math.log2(maxAbs));
     // the power run's vector lives on the input side (layout [channel, position]); G's index is position-major
     let start: Float64Array | undefined;
     if (p.smallIsInput) {

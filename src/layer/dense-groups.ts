@@ -7,7 +7,7 @@ import type { ConvLayer } from '../model/layer.js';
 import type { Kernel2D } from './kernel.js';
 import { bandIndex, bandedGershgorin, bandedGramOps } from '../linalg/cholesky-banded.js';
 import { certifyGram, newTarget } from '../linalg/eigen-certificate.js';
-import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
+import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
 import { normalArray } from '../util/random.js';
 import { convOutputSize, convTransposeOutputSize } from '../native/normal-operator.js';
 import { effectiveTolerance } from './dense-norm.js';
@@ -375,14 +375,7 @@ export async function denseGroupsNorm(
   filter?: TorusFilter,
 ): Promise<DenseGroupsResult | null> {
   const t0 = performance.now();
-  let maxAbs = 0;
-  for (let i = 0; i < weight.length; i++) {
-    const a = Math.abs(weight[i]);
-    if (!(a <= maxAbs)) maxAbs = a; // NaN lands here
-  }
-  if (!Number.isFinite(maxAbs)) throw new RangeError('weight has non-finite entries');
-  // power of two: dividing by it is exact, and squares neither overflow nor underflow
-  const scale = maxAbs > 0 ? 2 ** Math.round(Math.log2(maxAbs)) : 1;
+  const { maxAbs, scale } = weightScale(weight);
   const { n, band } = p;
   const g = new Float64Array(n * (band + 1));
   const work = new Float64Array(n * (band + 1));

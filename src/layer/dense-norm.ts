@@ -4,7 +4,7 @@
 import { NATIVE_CHOLESKY_MIN, addABt, mirrorLower, realGramOps } from '../linalg/gram.js';
 import { certifyGram, newTarget, type EigenTarget } from '../linalg/eigen-certificate.js';
 import { lanczosStart } from '../linalg/lanczos.js';
-import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
+import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
 import { normalArray } from '../util/random.js';
 import { withScratch } from '../util/scratch.js';
 import { NATIVE_MIN_MACS, gramNative, multiplyABt } from '../native/blas.js';
@@ -130,15 +130,8 @@ export async function denseSpectralNorm(
 ): Promise<DenseNormResult> {
   const t0 = performance.now();
   if (weight.length !== rows * cols) throw new RangeError(`dense weight has ${weight.length} entries, expected ${rows}x${cols}`);
-  let maxAbs = 0;
-  for (let i = 0; i < weight.length; i++) {
-    const a = Math.abs(weight[i]);
-    if (!(a <= maxAbs)) maxAbs = a; // NaN also lands here
-  }
-  if (!Number.isFinite(maxAbs)) throw new RangeError('dense weight has non-finite entries');
+  const { maxAbs, scale } = weightScale(weight, 'dense weight');
   if (maxAbs === 0 || rows === 0 || cols === 0) return { value: 0, lower: 0, iterations: 0, certified: true, gram: 'none', ms: performance.now() - t0 };
-  // Scale by a power of two (exact) so that squares neither overflow nor underflow.
-  const scale = 2 ** Math.round(Math.log2(maxAbs));
   const { g, n, k, frob2, native: usedNative } = await smallSideGramAuto(weight, rows, cols, scale, native);
   const target = newTarget(effectiveTolerance(tolerance));
   await certifyRealGram(g, n, target, 2 * (k + 4) * UNIT_ROUNDOFF * frob2, 2000);

@@ -18,6 +18,7 @@ import { layerTorus } from './torus.js';
 import { denseSpectralNorm } from './dense-norm.js';
 import { convGroupPattern, denseGroupsBaseCost, denseGroupsNorm } from './dense-groups.js';
 import { denseFullNorm, fullGramPlan, fullGramWork } from './dense-full.js';
+import { releaseScratch } from '../util/scratch.js';
 import { roundUp } from '../linalg/rounding.js';
 import type { PowerOptions } from '../native/power.js';
 
@@ -114,10 +115,11 @@ const DENSE_GROUPS_MAX_WORK = 1e8;
  * Dense route for one-group convs (dense-full.ts), where the banded one does not apply: largest Gram
  * order (two n^2 float64 matrices: 1.07 GB at 8192), and when it runs: on tiny maps (every input axis
  * at most TINY_MAP_KERNELS kernel extents: there the torus and sup routes are loosest, 10% on CIFAR
- * ResNet-18's 4x4 maps) or when it is cheap anyway (multiply-adds, whatever the weights).
+ * ResNet-18's 4x4 maps: 2.6e10) or when it is cheap anyway (fullGramWork, whatever the weights).
  */
 const DENSE_FULL_MAX_ORDER = 8192;
-const DENSE_FULL_CHEAP_WORK = 2e9;
+const DENSE_FULL_MAX_WORK = 5e10;
+const DENSE_FULL_CHEAP_WORK = 2e8;
 const TINY_MAP_KERNELS = 2;
 /** Largest compact torus (per axis) also run next to the padded-length one (tiny maps: a few frequencies). */
 const SMALL_TORUS = 6;
@@ -142,10 +144,16 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
   const filter = torus !== null && exact.length > 0 ? { blocks: exact[0].blocks, torus } : undefined;
   const banded = pattern !== null && denseGroupsBaseCost(pattern, filter) <= DENSE_GROUPS_MAX_WORK;
   const plan = banded ? null : fullGramPlan(layer, DENSE_FULL_MAX_ORDER);
-  if (plan !== null && plan.geo.taps > 1 && (tinyMaps(layer) || fullGramWork(plan) <= DENSE_FULL_CHEAP_WORK)) {
-    // the torus / sup routes would cost as much and be looser: this route alone
-    const e = await denseFullNorm(layer, plan, { tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads });
-    return { value: e.value, details: plainDetails(e) };
+  const work = plan === null ? Infinity : fullGramWork(plan);
+  let denseFailure: string | undefined;
+  if (plan !== null && plan.geo.taps > 1 && ((tinyMaps(layer) && work <= DENSE_FULL_MAX_WORK) || work <= DENSE_FULL_CHEAP_WORK)) {
+    // the torus / sup routes would be looser: this route alone, unless it fails (then they still give a value)
+    try {
+      const e = await denseFullNorm(layer, plan, { tolerance: opts.tolerance, seed: opts.seed, threads: opts.threads });
+      return { value: e.value, details: plainDetails(e) };
+    } catch (err) {
+      denseFailure = `dense per group: ${(err as Error).message}`;
+    }
   }
   // on tiny maps the compact torus (one fewer point per same-padded axis) is cheap and often smaller:
   // both are run and the smaller kept (neither grid max is always below the other)
@@ -188,7 +196,7 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
     if (d.value < b.result.value) return { value: d.value, details: { ...plainDetails(d), variant: b.variant, variants: b.variants, factor: 1, otherRoute: other } };
     return { value: b.result.value, details: { ...details, otherRoute: `${d.route}: ${d.value.toPrecision(6)}`, otherRouteMs: d.ms } };
   }
-  return { value: b.result.value, details };
+  return { value: b.result.value, details: denseFailure ? { ...details, otherRoute: denseFailure } : details };
 }
 
 /** Every spatial input axis within TINY_MAP_KERNELS kernel extents (dilated). */
@@ -386,5 +394,7 @@ export async function boundLayers(
     // let pending I/O (progress output) through between layers
     await new Promise((resolve) => setImmediate(resolve));
   }
+  // the dense routes' kept matrices (up to ~1 GB) are not needed past the model
+  releaseScratch();
   return results;
 }

@@ -6,7 +6,7 @@ import type { Kernel2D } from './kernel.js';
 import { chooseGrid } from './grid-correction.js';
 import { addABt, hermitianGramOps, mirrorLower } from '../linalg/gram.js';
 import { certifyGram, newTarget, type EigenTarget } from '../linalg/eigen-certificate.js';
-import { UNIT_ROUNDOFF, roundUp } from '../linalg/rounding.js';
+import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
 import { certifyRealGram, effectiveTolerance, smallSideGramAuto } from './dense-norm.js';
 import { NATIVE_MIN_MACS, multiplyABt } from '../native/blas.js';
 import { normalArray } from '../util/random.js';
@@ -159,15 +159,8 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
  * blocks of the same shape can share one target.
  */
 function commonScale(blocks: Kernel2D[]): number {
-  let maxAbs = 0;
-  for (const b of blocks) {
-    for (let i = 0; i < b.data.length; i++) {
-      const a = Math.abs(b.data[i]);
-      if (!(a <= maxAbs)) maxAbs = a;
-    }
-  }
-  if (!Number.isFinite(maxAbs)) throw new RangeError('kernel has non-finite entries');
-  return maxAbs > 0 ? 2 ** Math.round(Math.log2(maxAbs)) : 1;
+  const maxAbs = Math.max(0, ...blocks.map((b) => weightScale(b.data, 'kernel').maxAbs));
+  return weightScale([maxAbs]).scale;
 }
 
 /** Blocks of one kernel shape: they share the grid, its correction and one certificate target. */

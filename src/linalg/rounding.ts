@@ -129,3 +129,21 @@ export function prodUp(xs: number[]): number {
 export function rssUp(xs: number[]): number {
   return sqrtUp(sumUp(xs.map((x) => mulUp(x, x))));
 }
+
+/**
+ * max |w_i| of a weight array, throwing a RangeError (`what` has non-finite entries) on NaN or
+ * infinity, and the power of two nearest it: dividing by that scale is exact, and squares of the
+ * scaled weights neither overflow nor underflow (1 for an all-zero array).
+ */
+export function weightScale(weight: ArrayLike<number>, what = 'weight'): { maxAbs: number; scale: number } {
+  let maxAbs = 0;
+  for (let i = 0; i < weight.length; i++) {
+    const a = Math.abs(weight[i]);
+    if (!(a <= maxAbs)) {
+      // NaN fails every comparison: it must stop here, not be overwritten by a later entry
+      if (!Number.isFinite(a)) throw new RangeError(`${what} has non-finite entries`);
+      maxAbs = a;
+    }
+  }
+  return { maxAbs, scale: maxAbs > 0 ? 2 ** Math.round(Math.log2(maxAbs)) : 1 };
+}
