@@ -2,9 +2,9 @@
 // independent dense eigensolver.
 import { describe, expect, it } from 'vitest';
 import { denseSpectralNorm } from '../src/layer/dense-norm.js';
-import { addABt, realGramOps } from '../src/linalg/gram.js';
-import { choleskyTestHermitian } from '../src/linalg/cholesky-complex.js';
-import { powerIterate } from '../src/linalg/eigen-certificate.js';
+import { addABt, hermitianGramOps, realGramOps } from '../src/linalg/gram.js';
+import { choleskyTestHermitian, choleskyTestHermitianNative } from '../src/linalg/cholesky-complex.js';
+import { certifyGram, newTarget, powerIterate } from '../src/linalg/eigen-certificate.js';
 import { lanczosStart } from '../src/linalg/lanczos.js';
 import { choleskyTestReal, choleskyTestRealNative } from '../src/linalg/cholesky-real.js';
 import { gramNative } from '../src/native/blas.js';
@@ -21,6 +21,24 @@ function rayleigh(g: Float64Array, n: number, x: Float64Array): number {
   for (let i = 0; i < n; i++) {
     xx += x[i] * x[i];
     for (let j = 0; j < n; j++) xgx += x[i] * g[i * n + j] * x[j];
+  }
+  return xgx / xx;
+}
+
+/** Re(x^H G x) / |x|^2 for interleaved complex G (n x n; lowerOnly: G_ij = conj(G_ji) above the diagonal) and x. */
+function hermitianRayleigh(g: Float64Array, n: number, x: Float64Array, lowerOnly = false): number {
+  let xgx = 0;
+  let xx = 0;
+  for (let i = 0; i < n; i++) {
+    xx += x[2 * i] ** 2 + x[2 * i + 1] ** 2;
+    for (let j = 0; j < n; j++) {
+      const o = lowerOnly && j > i ? 2 * (j * n + i) : 2 * (i * n + j);
+      const gr = g[o];
+      const gi = lowerOnly && j > i ? -g[o + 1] : g[o + 1];
+      const yr = gr * x[2 * j] - gi * x[2 * j + 1];
+      const yi = gr * x[2 * j + 1] + gi * x[2 * j];
+      xgx += x[2 * i] * yr + x[2 * i + 1] * yi;
+    }
   }
   return xgx / xx;
 }
@@ -172,20 +190,90 @@ describe('hermitian.ts kernels', () => {
     expect(choleskyTestHermitian(g, n, lmax * 1.001, work, x)).toBe(-1);
     const t = lmax * 0.97;
     expect(choleskyTestHermitian(g, n, t, work, x)).toBeGreaterThanOrEqual(0);
-    // Re(x^H G x) / |x|^2 >= t
-    let xgx = 0;
-    let xx = 0;
-    for (let i = 0; i < n; i++) {
-      xx += x[2 * i] ** 2 + x[2 * i + 1] ** 2;
-      for (let j = 0; j < n; j++) {
-        const gr = g[2 * (i * n + j)];
-        const gi = g[2 * (i * n + j) + 1];
-        const yr = gr * x[2 * j] - gi * x[2 * j + 1];
-        const yi = gr * x[2 * j + 1] + gi * x[2 * j];
-        xgx += x[2 * i] * yr + x[2 * i + 1] * yi;
-      }
+    expect(hermitianRayleigh(g, n, x)).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+    // the native route factors that embedding itself: same verdicts, a complex witness from the real one;
+    // with lowerOnly the upper triangle is never read (filled with garbage here)
+    const lower = Float64Array.from(g);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) lower.fill(1e300, 2 * (i * n + j), 2 * (i * n + j) + 2);
+    for (const [mat, lowerOnly] of [[g, false], [lower, true]] as const) {
+      expect(await choleskyTestHermitianNative(mat, n, lmax * 1.001, x, lowerOnly)).toBe(-1);
+      x.fill(0);
+      expect(await choleskyTestHermitianNative(mat, n, t, x, lowerOnly)).toBeGreaterThanOrEqual(0);
+      expect(hermitianRayleigh(g, n, x)).toBeGreaterThanOrEqual(t * (1 - 1e-12));
     }
-    expect(xgx / xx).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+  });
+
+  it('the certificate through either Hermitian test: both certified above lambda_max, within the tolerance of each other', async () => {
+    const n = 200;
+    const ar = normalArray(n * n, 31);
+    const ai = normalArray(n * n, 32);
+    const g = new Float64Array(2 * n * n);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j <= i; j++) {
+        let re = 0;
+        let im = 0;
+        for (let c = 0; c < n; c++) {
+          re += ar[i * n + c] * ar[j * n + c] + ai[i * n + c] * ai[j * n + c];
+          im += ai[i * n + c] * ar[j * n + c] - ar[i * n + c] * ai[j * n + c];
+        }
+        g[2 * (i * n + j)] = re;
+        g[2 * (i * n + j) + 1] = im;
+      }
+    // lambda_max: the largest t at which the JS test fails
+    let [lo, hi] = [0, 1e6];
+    const work = new Float64Array(2 * n * n);
+    const x = new Float64Array(2 * n);
+    for (let k = 0; k < 80; k++) {
+      const mid = (lo + hi) / 2;
+      if (choleskyTestHermitian(g, n, mid, work, x) < 0) hi = mid;
+      else lo = mid;
+    }
+    const taus: number[] = [];
+    for (const native of [false, true]) {
+      const ops = hermitianGramOps(g, n, new Float64Array(2 * n * n), true, native);
+      expect(ops.factored?.order).toBe(native ? 2 * n : undefined);
+      const target = newTarget(1e-6);
+      await certifyGram(ops, target, { x: normalArray(2 * n, 1), y: new Float64Array(2 * n), z: new Float64Array(2 * n) }, 0, 4, 5000);
+      expect(target.tau).toBeGreaterThanOrEqual(lo);
+      taus.push(target.tau);
+    }
+    expect(Math.abs(taus[1] - taus[0])).toBeLessThanOrEqual(taus[0] * 4e-6);
+  });
+
+  it('native Hermitian test (real embedding) decides as the JS one next to lambda_max, on an order past the blocked path', async () => {
+    const n = 300; // embedding of order 600: panels, groups and DGEMM updates all run
+    const m = 320;
+    const ar = normalArray(n * m, 21);
+    const ai = normalArray(n * m, 22);
+    const g = new Float64Array(2 * n * n);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j <= i; j++) {
+        let re = 0;
+        let im = 0;
+        for (let c = 0; c < m; c++) {
+          re += ar[i * m + c] * ar[j * m + c] + ai[i * m + c] * ai[j * m + c];
+          im += ai[i * m + c] * ar[j * m + c] - ar[i * m + c] * ai[j * m + c];
+        }
+        g[2 * (i * n + j)] = re;
+        g[2 * (i * n + j) + 1] = im;
+      }
+    // lambda_max from the JS test by bisection (its own verdicts), then both tests at +-1e-9 around it
+    let [lo, hi] = [0, 1e6];
+    const work = new Float64Array(2 * n * n);
+    const x = new Float64Array(2 * n);
+    for (let k = 0; k < 80; k++) {
+      const mid = (lo + hi) / 2;
+      if (choleskyTestHermitian(g, n, mid, work, x) < 0) hi = mid;
+      else lo = mid;
+    }
+    for (const f of [1 + 1e-9, 1 - 1e-9, 1 - 1e-6]) {
+      const t = hi * f;
+      const js = choleskyTestHermitian(g, n, t, work, x) < 0;
+      x.fill(0);
+      const native = (await choleskyTestHermitianNative(g, n, t, x, true)) < 0;
+      expect(native).toBe(js);
+      if (!native) expect(hermitianRayleigh(g, n, x, true)).toBeGreaterThanOrEqual(t * (1 - 1e-12));
+    }
   });
 });
 

@@ -2,6 +2,9 @@
 // every spectral-bound frequency. The real version is cholesky-real.ts; the scheme and its rounding
 // margin: docs/derivations.md#certified-largest-eigenvalue-of-a-gram-matrix-cholesky-test-and-rounding-margins
 
+import { choleskyTestRealNative } from './cholesky-real.js';
+import { withScratch } from '../util/scratch.js';
+
 /**
  * Complex version of choleskyTestReal: t*I - G = L L^H with L lower, real positive diagonal,
  * L[i][j] = (B_ij - sum_{p<j} L_ip conj(L_jp)) / L_jj. On failure at row i, x = L_unit^{-H} e_i.
@@ -135,4 +138,37 @@ function failureVector(l: Float64Array, n: number, i: number, x: Float64Array): 
     }
   }
   return i;
+}
+
+/**
+ * choleskyTestHermitian through the real symmetric embedding R = [[A, -B], [B, A]] of G = A + iB
+ * (order 2n), tested by the blocked native Cholesky (cholesky-real.ts): t I - R is positive definite
+ * iff t I - G is (R has G's eigenvalues, each twice). Used where DGEMM beats the JS complex
+ * factorisation despite twice the multiply-adds. The rounding margin is then the real one of order 2n
+ * (GramOps.factored). On failure the real witness [u; v] gives x = u + iv (interleaved), with
+ * x^H (t I - G) x = [u; v]^T (t I - R) [u; v] <= 0. lowerOnly: only G's entries j <= i are read.
+ */
+export async function choleskyTestHermitianNative(g: Float64Array, n: number, t: number, x: Float64Array, lowerOnly: boolean): Promise<number> {
+  const m = 2 * n;
+  return withScratch('hermitian-embedding', m * m, (r) =>
+    withScratch('hermitian-factor', m * m, async (u) => {
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          // G_ij = conj(G_ji) above the diagonal when only the lower triangle is stored
+          const upper = lowerOnly && j > i;
+          const o = upper ? 2 * (j * n + i) : 2 * (i * n + j);
+          const a = g[o];
+          const b = i === j ? 0 : upper ? -g[o + 1] : g[o + 1];
+          r[i * m + j] = a;
+          r[(n + i) * m + n + j] = a;
+          r[i * m + n + j] = -b;
+          r[(n + i) * m + j] = b;
+        }
+      }
+      const xr = new Float64Array(m);
+      const fail = await choleskyTestRealNative(r, m, t, u, xr);
+      if (fail >= 0) for (let j = 0; j < n; j++) [x[2 * j], x[2 * j + 1]] = [xr[j], xr[n + j]];
+      return fail;
+    }),
+  );
 }

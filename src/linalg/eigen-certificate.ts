@@ -102,7 +102,7 @@ export async function certifyGram(
   warmRelTol = 0,
   upper?: () => number,
 ): Promise<void> {
-  const margin = (tau: number) => formError + choleskyMargin(ops.n, tau, ops.trace);
+  const margin = (tau: number) => formError + choleskyMargin(ops.factored?.order ?? ops.n, tau, ops.factored?.trace ?? ops.trace);
   const warm = powerIterate(ops, bufs.x, bufs.y, warmIters, warmRelTol);
   target.iterations += warm.iterations;
   raise(target, warm.rho);

@@ -2,7 +2,7 @@
 // A B^T kernel that forms them, matrix-vector products, and GramOps (product + Cholesky test) for
 // real symmetric and complex Hermitian G. The certificate itself: eigen-certificate.ts.
 import { choleskyTestReal, choleskyTestRealNative } from './cholesky-real.js';
-import { choleskyTestHermitian } from './cholesky-complex.js';
+import { choleskyTestHermitian, choleskyTestHermitianNative } from './cholesky-complex.js';
 
 /**
  * out[i*n + j] += sum_c a[aOff + i*k + c] * b[bOff + j*k + c]  (out += A B^T, A and B row-major n x k).
@@ -83,10 +83,14 @@ export interface GramOps {
   cholesky(t: number, x: Float64Array): number | Promise<number>;
   /** trace of G (for the Cholesky margin) */
   trace: number;
+  /** Order and trace of the matrix the Cholesky test factors when it is not G (a real embedding of order 2n): its margin. */
+  factored?: { order: number; trace: number };
 }
 
 /** Order from which real Cholesky tests run blocked on native DGEMM. */
 export const NATIVE_CHOLESKY_MIN = 512;
+/** Order from which complex Hermitian tests run as their real embedding on native DGEMM (measured: README). */
+export const NATIVE_HERMITIAN_MIN = 448;
 
 /** y = G x for a real n x n G (row-major). */
 export function realMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
@@ -138,10 +142,11 @@ export function realGramOps(g: Float64Array, n: number, work: Float64Array): Gra
 
 /**
  * Complex Hermitian n x n G (n x n storage, interleaved re/im) as GramOps; `work` has 2*n*n entries.
+ * native: Cholesky tests through the real embedding on native DGEMM (default from NATIVE_HERMITIAN_MIN).
  * lowerOnly: only the entries j <= i are read (the upper triangle may hold anything): the Cholesky
  * test reads no others, and the product takes G_ji = conj(G_ij).
  */
-export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array, lowerOnly = false): GramOps {
+export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array, lowerOnly = false, native = n >= NATIVE_HERMITIAN_MIN): GramOps {
   let trace = 0;
   for (let i = 0; i < n; i++) trace += g[2 * (i * n + i)];
   return {
@@ -149,7 +154,8 @@ export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array,
     len: 2 * n,
     trace,
     apply: lowerOnly ? (x, y) => hermitianLowerMatVec(g, n, x, y) : (x, y) => hermitianMatVec(g, n, x, y),
-    cholesky: (t, x) => choleskyTestHermitian(g, n, t, work, x),
+    cholesky: native ? (t, x) => choleskyTestHermitianNative(g, n, t, x, lowerOnly) : (t, x) => choleskyTestHermitian(g, n, t, work, x),
+    ...(native ? { factored: { order: 2 * n, trace: 2 * trace } } : {}),
   };
 }
 
