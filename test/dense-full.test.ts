@@ -19,6 +19,42 @@ async function route(layer: ConvLayer): Promise<number> {
   return (await denseFullNorm(layer, p, { tolerance: TOL, seed: 1 })).value;
 }
 
+/** assembleFullGram (both ways of forming G) = the explicit operator's Gram matrix, exactly symmetric, and ||A||_F^2. */
+async function expectExplicitGram(layer: ConvLayer): Promise<void> {
+  const p = fullGramPlan(layer, 1 << 16)!;
+  const { a, rows, cols } = explicitMatrix(layer);
+  expect(p.n).toBe(Math.min(rows, cols));
+  expect(p.smallIsInput).toBe(cols <= rows);
+  // explicit indices are channel-major (c * positions + s); G's are position-major (s * cs + c)
+  const positions = p.n / p.cs;
+  const at = (i: number) => (i % p.cs) * positions + Math.floor(i / p.cs);
+  const ref = new Float64Array(p.n * p.n);
+  let trace = 0;
+  for (let i = 0; i < p.n; i++)
+    for (let j = 0; j < p.n; j++) {
+      const [x, y] = [at(i), at(j)];
+      let s = 0;
+      if (p.smallIsInput) for (let r = 0; r < rows; r++) s += a[r * cols + x] * a[r * cols + y];
+      else for (let c = 0; c < cols; c++) s += a[x * cols + c] * a[y * cols + c];
+      ref[i * p.n + j] = s;
+      if (i === j) trace += s;
+    }
+  // both ways of forming G: block by block from a table of pairs, and scattering (tableLimit 0)
+  for (const tableLimit of [undefined, 0]) {
+    const { g, frob2 } = await assembleFullGram(p, layer.weight, 1, undefined, tableLimit);
+    let worst = 0;
+    let asymmetric = 0;
+    for (let i = 0; i < p.n; i++)
+      for (let j = 0; j < p.n; j++) {
+        if (g[i * p.n + j] !== g[j * p.n + i]) asymmetric++;
+        worst = Math.max(worst, Math.abs(g[i * p.n + j] - ref[i * p.n + j]));
+      }
+    expect(asymmetric).toBe(0); // exactly symmetric: the Cholesky test reads either triangle
+    expect(worst).toBeLessThan(1e-12 * trace);
+    expect(frob2).toBeCloseTo(trace, 10);
+  }
+}
+
 const kinds: Array<[string, ConvSpec]> = [
   ['3x3 same on 4x4 (input side smaller)', { cout: 5, cin: 3, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1] }],
   ['3x3 stride 2 (output side smaller)', { cout: 3, cin: 3, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], strides: [2, 2] }],
@@ -37,39 +73,19 @@ describe('dense route for one-group convs', () => {
   for (const [name, spec] of kinds) {
     it(`${name}: G is the explicit operator's Gram matrix; exact <= value <= exact (1 + tol)^2`, async () => {
       const layer = makeConv({ seed: 3, ...spec });
-      const p = fullGramPlan(layer, 1 << 16)!;
-      const { a, rows, cols } = explicitMatrix(layer);
-      expect(p.n).toBe(Math.min(rows, cols));
-      expect(p.smallIsInput).toBe(cols <= rows);
-      // explicit indices are channel-major (c * positions + s); G's are position-major (s * cs + c)
-      const positions = p.n / p.cs;
-      const explicit = (i: number, j: number) => {
-        const [ci, si] = [i % p.cs, Math.floor(i / p.cs)];
-        const [cj, sj] = [j % p.cs, Math.floor(j / p.cs)];
-        const [x, y] = [ci * positions + si, cj * positions + sj];
-        let s = 0;
-        if (p.smallIsInput) for (let r = 0; r < rows; r++) s += a[r * cols + x] * a[r * cols + y];
-        else for (let c = 0; c < cols; c++) s += a[x * cols + c] * a[y * cols + c];
-        return s;
-      };
-      const { g, frob2 } = await assembleFullGram(p, layer.weight, 1);
-      let worst = 0;
-      let trace = 0;
-      for (let i = 0; i < p.n; i++) {
-        trace += explicit(i, i);
-        for (let j = 0; j < p.n; j++) {
-          expect(g[i * p.n + j]).toBe(g[j * p.n + i]); // exactly symmetric: the Cholesky test reads either triangle
-          worst = Math.max(worst, Math.abs(g[i * p.n + j] - explicit(i, j)));
-        }
-      }
-      expect(worst).toBeLessThan(1e-12 * trace);
-      expect(frob2).toBeCloseTo(trace, 10);
+      await expectExplicitGram(layer);
       const exact = exactNorm(layer);
       const v = await route(layer);
       expect(v).toBeGreaterThanOrEqual(exact);
       expect(v).toBeLessThanOrEqual(exact * (1 + TOL) ** 2 * (1 + 1e-9));
     });
   }
+
+  it('wide blocks: the tap products on native DGEMM (block row by block row) give the same G', async () => {
+    // 128 channels, 3x3 taps: P is 1152 x 1152 over 128 products, past the native threshold
+    const layer = makeConv({ cout: 128, cin: 128, kernel: [3, 3], input: [2, 2], pads: [1, 1, 1, 1], seed: 8 });
+    await expectExplicitGram(layer);
+  });
 
   it('zero weights give 0; a single tap gives that tap matrix norm exactly (closed form)', async () => {
     const zero = makeConv({ cout: 2, cin: 2, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], weight: new Float32Array(36) });
