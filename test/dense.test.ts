@@ -43,6 +43,39 @@ function hermitianRayleigh(g: Float64Array, n: number, x: Float64Array, lowerOnl
   return xgx / xx;
 }
 
+/** G = A A^H (interleaved re/im; lower triangle only unless full) for a seeded complex n x m matrix A. */
+function hermitianGram(n: number, m: number, seed: number, full = false): Float64Array {
+  const ar = normalArray(n * m, seed);
+  const ai = normalArray(n * m, seed + 1);
+  const g = new Float64Array(2 * n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j <= (full ? n - 1 : i); j++) {
+      let re = 0;
+      let im = 0;
+      for (let c = 0; c < m; c++) {
+        // a_ic conj(a_jc)
+        re += ar[i * m + c] * ar[j * m + c] + ai[i * m + c] * ai[j * m + c];
+        im += ai[i * m + c] * ar[j * m + c] - ar[i * m + c] * ai[j * m + c];
+      }
+      g[2 * (i * n + j)] = re;
+      g[2 * (i * n + j) + 1] = im;
+    }
+  return g;
+}
+
+/** lambda_max by bisection on the JS Hermitian test's own verdicts: it fails at lo, passes at hi. */
+function jsThreshold(g: Float64Array, n: number): { lo: number; hi: number } {
+  let [lo, hi] = [0, 1e6];
+  const work = new Float64Array(2 * n * n);
+  const x = new Float64Array(2 * n);
+  for (let k = 0; k < 80; k++) {
+    const mid = (lo + hi) / 2;
+    if (choleskyTestHermitian(g, n, mid, work, x) < 0) hi = mid;
+    else lo = mid;
+  }
+  return { lo, hi };
+}
+
 describe('denseSpectralNorm', () => {
   const shapes: Array<[number, number]> = [
     [30, 70],
@@ -156,23 +189,7 @@ describe('hermitian.ts kernels', () => {
   it('complex Cholesky test agrees with the real embedding', async () => {
     // G = A A^H for complex A (n x m), embedded as the real symmetric 2n x 2n [[Re, -Im], [Im, Re]]
     const n = 7;
-    const m = 9;
-    const ar = normalArray(n * m, 11);
-    const ai = normalArray(n * m, 12);
-    const g = new Float64Array(2 * n * n);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let re = 0;
-        let im = 0;
-        for (let c = 0; c < m; c++) {
-          // a_ic conj(a_jc)
-          re += ar[i * m + c] * ar[j * m + c] + ai[i * m + c] * ai[j * m + c];
-          im += ai[i * m + c] * ar[j * m + c] - ar[i * m + c] * ai[j * m + c];
-        }
-        g[2 * (i * n + j)] = re;
-        g[2 * (i * n + j) + 1] = im;
-      }
-    }
+    const g = hermitianGram(n, 9, 11, true);
     const e = new Float64Array(4 * n * n);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
@@ -205,29 +222,8 @@ describe('hermitian.ts kernels', () => {
 
   it('the certificate through either Hermitian test: both certified above lambda_max, within the tolerance of each other', async () => {
     const n = 200;
-    const ar = normalArray(n * n, 31);
-    const ai = normalArray(n * n, 32);
-    const g = new Float64Array(2 * n * n);
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j <= i; j++) {
-        let re = 0;
-        let im = 0;
-        for (let c = 0; c < n; c++) {
-          re += ar[i * n + c] * ar[j * n + c] + ai[i * n + c] * ai[j * n + c];
-          im += ai[i * n + c] * ar[j * n + c] - ar[i * n + c] * ai[j * n + c];
-        }
-        g[2 * (i * n + j)] = re;
-        g[2 * (i * n + j) + 1] = im;
-      }
-    // lambda_max: the largest t at which the JS test fails
-    let [lo, hi] = [0, 1e6];
-    const work = new Float64Array(2 * n * n);
-    const x = new Float64Array(2 * n);
-    for (let k = 0; k < 80; k++) {
-      const mid = (lo + hi) / 2;
-      if (choleskyTestHermitian(g, n, mid, work, x) < 0) hi = mid;
-      else lo = mid;
-    }
+    const g = hermitianGram(n, n, 31);
+    const { lo } = jsThreshold(g, n);
     const taus: number[] = [];
     for (const native of [false, true]) {
       const ops = hermitianGramOps(g, n, new Float64Array(2 * n * n), true, native);
@@ -242,30 +238,11 @@ describe('hermitian.ts kernels', () => {
 
   it('native Hermitian test (real embedding) decides as the JS one next to lambda_max, on an order past the blocked path', async () => {
     const n = 300; // embedding of order 600: panels, groups and DGEMM updates all run
-    const m = 320;
-    const ar = normalArray(n * m, 21);
-    const ai = normalArray(n * m, 22);
-    const g = new Float64Array(2 * n * n);
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j <= i; j++) {
-        let re = 0;
-        let im = 0;
-        for (let c = 0; c < m; c++) {
-          re += ar[i * m + c] * ar[j * m + c] + ai[i * m + c] * ai[j * m + c];
-          im += ai[i * m + c] * ar[j * m + c] - ar[i * m + c] * ai[j * m + c];
-        }
-        g[2 * (i * n + j)] = re;
-        g[2 * (i * n + j) + 1] = im;
-      }
+    const g = hermitianGram(n, 320, 21);
     // lambda_max from the JS test by bisection (its own verdicts), then both tests at +-1e-9 around it
-    let [lo, hi] = [0, 1e6];
+    const { hi } = jsThreshold(g, n);
     const work = new Float64Array(2 * n * n);
     const x = new Float64Array(2 * n);
-    for (let k = 0; k < 80; k++) {
-      const mid = (lo + hi) / 2;
-      if (choleskyTestHermitian(g, n, mid, work, x) < 0) hi = mid;
-      else lo = mid;
-    }
     for (const f of [1 + 1e-9, 1 - 1e-9, 1 - 1e-6]) {
       const t = hi * f;
       const js = choleskyTestHermitian(g, n, t, work, x) < 0;
