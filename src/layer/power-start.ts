@@ -5,6 +5,8 @@
 import type { ConvLayer } from '../model/layer.js';
 import type { Kernel2D } from './kernel.js';
 import { lanczosStart } from '../linalg/lanczos.js';
+import { realMatVec } from '../linalg/gram.js';
+import { smallSideGramAuto } from './dense-norm.js';
 import { normalArray } from '../util/random.js';
 
 /** Shortest input axis, in kernel lengths, on which a kxk conv starts from waves (1x1 convs: any). */
@@ -12,6 +14,8 @@ const MIN_WAVE_LENGTH = 4;
 
 /** Lanczos steps on M^H M for the symbol's top right singular vector (small: cout x cin per step). */
 const SYMBOL_STEPS = 40;
+/** Its relative tolerance on sigma^2: the climb compares sigmas, and a start needs no more. */
+const SYMBOL_TOL = 1e-7;
 
 /** What spectral saw on an exact variant: its blocks (one per group) and where each peaked. */
 export interface StartHint {
@@ -125,9 +129,14 @@ const REFINE_STEPS = 8;
 async function refineMaximiser(K: Kernel2D, omega: [number, number]): Promise<{ omega: [number, number]; re: Float64Array; im: Float64Array } | null> {
   const { cout: rows, cin: cols, kh, kw } = K;
   let w: [number, number] = [...omega];
+  if (kh === 1 && kw === 1) {
+    // a constant real symbol: its top right singular vector from the Gram matrix on the smaller side
+    const top = await topRightSingularReal(K.data, rows, cols);
+    return top && { omega: w, ...top };
+  }
   let m = symbolAt(K, w);
   let best = await topRightSingular(m.mr, m.mi, rows, cols);
-  if (!best || (kh === 1 && kw === 1)) return best && { omega: w, ...best };
+  if (!best) return null;
   let sigma = best.sigma;
   let step = Math.PI / 16;
   for (let it = 0; it < REFINE_STEPS && step > 1e-6; it++) {
@@ -217,7 +226,7 @@ async function topRightSingular(
     }
   };
   const x = warm ? Float64Array.from([...warm.re, ...warm.im]) : normalArray(2 * cols, 1);
-  await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, 1e-10);
+  await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, SYMBOL_TOL);
   let s = 0;
   for (const v of x) s += v * v;
   if (!(s > 0) || !Number.isFinite(s)) return null;
@@ -228,6 +237,36 @@ async function topRightSingular(
   for (let i = 0; i < 2 * cols; i++) xy += x[i] * y[i];
   const norm = Math.sqrt(s);
   return { re: x.slice(0, cols).map((v) => v / norm), im: x.slice(cols).map((v) => v / norm), sigma: Math.sqrt(Math.max(0, xy / s)) };
+}
+
+/**
+ * Top right singular vector of a real rows x cols matrix: Lanczos on its Gram matrix on the smaller
+ * side (formed once: a step then costs min(rows, cols)^2, against 4 rows cols on M^H M), mapped
+ * through K^T when that side is the rows. Null for K = 0.
+ */
+async function topRightSingularReal(k: ArrayLike<number>, rows: number, cols: number): Promise<{ re: Float64Array; im: Float64Array; sigma: number } | null> {
+  const { g, n } = await smallSideGramAuto(k, rows, cols);
+  const x = normalArray(n, 1);
+  await lanczosStart((a, b) => realMatVec(g, n, a, b), n, x, SYMBOL_STEPS, SYMBOL_TOL);
+  let v = x;
+  if (rows <= cols) {
+    // x is a left vector u: v = K^T u
+    v = new Float64Array(cols);
+    for (let o = 0; o < rows; o++) for (let c = 0; c < cols; c++) v[c] += k[o * cols + c] * x[o];
+  }
+  let s = 0;
+  for (const e of v) s += e * e;
+  if (!(s > 0) || !Number.isFinite(s)) return null;
+  const norm = Math.sqrt(s);
+  const re = v.map((e) => e / norm);
+  // sigma = ||K v||
+  let kv = 0;
+  for (let o = 0; o < rows; o++) {
+    let t = 0;
+    for (let c = 0; c < cols; c++) t += k[o * cols + c] * re[c];
+    kv += t * t;
+  }
+  return { re, im: new Float64Array(cols), sigma: Math.sqrt(kv) };
 }
 
 /**
