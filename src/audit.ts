@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { boundLayer, boundLayers } from './layer/engine.js';
+import { releaseScratch } from './util/scratch.js';
 import { findBlocks, refineBlocks, type NetworkMethod, type Refinement } from './network/blocks.js';
 import { localNetworkBound, type InputRange, type LocalBound } from './network/local.js';
 import { naiveProduct, networkBound, type NetworkBound } from './network/walk.js';
@@ -109,6 +110,8 @@ export async function walkGraph(model: LoadedModel, best: (number | null)[], o: 
     },
     { samples: o.engine.samples, budgetShare: MERGE_BUDGET_SHARE },
   );
+  // merged operators went through the per-layer engine: its kept matrices are not needed past them
+  releaseScratch();
   return { network: networkBound(graph, best, refinements), refinements };
 }
 

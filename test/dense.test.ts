@@ -236,6 +236,45 @@ describe('hermitian.ts kernels', () => {
     expect(Math.abs(taus[1] - taus[0])).toBeLessThanOrEqual(taus[0] * 4e-6);
   });
 
+  it('at the default native order, the certificate against known eigenvalues: H D H for a Householder H', async () => {
+    // G = H diag(lambda) H with H = I - 2 v v^H / |v|^2 (unitary, Hermitian): dense, eigenvalues exactly lambda
+    const n = 480;
+    const vr = normalArray(n, 41);
+    const vi = normalArray(n, 42);
+    let vv = 0;
+    for (let i = 0; i < n; i++) vv += vr[i] ** 2 + vi[i] ** 2;
+    const lambda = Float64Array.from({ length: n }, (_, k) => 1 + k / n); // top 2 - 1/n, next 1/n below
+    const top = lambda[n - 1];
+    // H_ik = delta_ik - 2 v_i conj(v_k) / vv; G_ij = sum_k H_ik lambda_k conj(H_jk)
+    const h = new Float64Array(2 * n * n);
+    for (let i = 0; i < n; i++)
+      for (let k = 0; k < n; k++) {
+        h[2 * (i * n + k)] = (i === k ? 1 : 0) - (2 * (vr[i] * vr[k] + vi[i] * vi[k])) / vv;
+        h[2 * (i * n + k) + 1] = (-2 * (vi[i] * vr[k] - vr[i] * vi[k])) / vv;
+      }
+    const g = new Float64Array(2 * n * n);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j <= i; j++) {
+        let re = 0;
+        let im = 0;
+        for (let k = 0; k < n; k++) {
+          const [ar, ai] = [h[2 * (i * n + k)], h[2 * (i * n + k) + 1]];
+          const [br, bi] = [h[2 * (j * n + k)], -h[2 * (j * n + k) + 1]];
+          re += lambda[k] * (ar * br - ai * bi);
+          im += lambda[k] * (ar * bi + ai * br);
+        }
+        g[2 * (i * n + j)] = re;
+        g[2 * (i * n + j) + 1] = im;
+      }
+    const ops = hermitianGramOps(g, n, new Float64Array(2 * n * n), true);
+    expect(ops.factored?.order).toBe(2 * n); // the default route at this order is the native one
+    const target = newTarget(1e-6);
+    // formError: G is summed from 480 terms per entry in float64, far inside 1e-9
+    await certifyGram(ops, target, { x: normalArray(2 * n, 1), y: new Float64Array(2 * n), z: new Float64Array(2 * n) }, 1e-9, 4, 5000);
+    expect(target.tau).toBeGreaterThanOrEqual(top);
+    expect(target.tau).toBeLessThanOrEqual(top * (1 + 1e-6) ** 2 * (1 + 1e-9));
+  });
+
   it('native Hermitian test (real embedding) decides as the JS one next to lambda_max, on an order past the blocked path', async () => {
     const n = 300; // embedding of order 600: panels, groups and DGEMM updates all run
     const g = hermitianGram(n, 320, 21);

@@ -1,7 +1,7 @@
 // [power] baseline against the independent exact reference (explicit matrix + dense eigensolver).
 import { describe, expect, it } from 'vitest';
 import { convNormalModel, denseNormalModel } from '../src/native/normal-operator.js';
-import { lanczosLoop, openNormalOperator, powerIteration, type NormalStep } from '../src/native/power.js';
+import { lanczosLoop, openNormalOperator, powerIteration, powerRun, type NormalStep } from '../src/native/power.js';
 import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
 import { normalArray } from '../src/util/random.js';
 import { nativeTime } from '../src/native/clock.js';
@@ -281,6 +281,28 @@ describe('edge cases', () => {
     expect(dead.stopReason).toBeNull();
     expect(dead.value).toBeGreaterThan(3 * (1 - 1e-6));
     expect(dead.value).toBeLessThanOrEqual(3 * (1 + 1e-7));
+  });
+
+  it('powerRun keeps the vector behind its value: ||A v|| / ||v|| on the explicit matrix is that value; without keepVector, no copy', async () => {
+    const layer = makeConv({ cout: 4, cin: 3, kernel: [3, 3], input: [6, 5], pads: [1, 1, 1, 1], seed: 2 });
+    const run = await powerRun(layer, OPTS);
+    const v = run.vector!;
+    const { a, rows, cols } = explicitMatrix(layer);
+    expect(v.length).toBe(cols);
+    let av = 0;
+    let vv = 0;
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += a[r * cols + c] * v[c];
+      av += s * s;
+    }
+    for (const e of v) vv += e * e;
+    // float32 operator runs against a float64 product: agreement to float32 rounding
+    expect(Math.sqrt(av / vv)).toBeCloseTo(run.result.value!, 5);
+    expect(run.result.value!).toBeGreaterThan(exactNorm(layer) * (1 - 1e-6));
+    const d = [3, 1, 0, 2.9];
+    const step = async (x: Float32Array) => ({ y: Float32Array.from(x, (e, i) => e * d[i]), z: Float32Array.from(x, (e, i) => e * d[i] * d[i]) });
+    expect((await lanczosLoop(4, step, { iterations: 50, tolerance: 1e-9, seed: 1 })).vector).toBeNull();
   });
 
   it('lanczosLoop stops when A^T A x = 0 (start in the null space)', async () => {

@@ -78,8 +78,9 @@ export function fullGramWork(p: FullGramPlan): number {
 /**
  * G (n x n, full symmetric storage, exactly symmetric) of a plan and the layer's weights divided by
  * `scale` (a power of two: exact), and ||A||_F^2 in the same units. The tap products
- * P[t, u] = B_t^T B_u come from one product X X^T (X's row t cs + i is column i of B_t), made exactly
- * symmetric; G's block (s, s') is the sum of P[t, u] over the long positions joining s by t and s' by u.
+ * P[t, u] = B_t^T B_u are the blocks of X X^T (X's row t cs + i is column i of B_t), its lower block
+ * triangle multiplied and mirrored (exactly symmetric); G's block (s, s') is the sum of P[t, u] over
+ * the long positions joining s by t and s' by u. tableLimit: gatherBlocks up to that many block pairs.
  */
 export async function assembleFullGram(
   p: FullGramPlan,

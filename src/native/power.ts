@@ -27,6 +27,8 @@ export interface PowerOptions {
   basis?: number;
   /** Start vector (default: seeded Gaussian); one that A maps to 0 falls back to the seeded start. */
   start?: Float64Array;
+  /** Keep a copy of the vector behind the value (powerRun): off by default, it costs a copy per measurement. */
+  keepVector?: boolean;
 }
 
 /** One application of the normal operator: y = A x and z = A^T A x (the arrays may be reused by the next call). */
@@ -48,7 +50,7 @@ export interface PowerLoopResult {
   restarts: number;
   /** Why the loop stopped early other than convergence ('A^T A x = 0'), else null. */
   stopReason: string | null;
-  /** The vector whose run gave `value` (a copy), when one was run. */
+  /** The vector whose run gave `value` (a copy), when one was run and opts.keepVector. */
   vector: Float32Array | null;
 }
 
@@ -166,7 +168,7 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
   /** Records a run as a measurement (only vectors worth reporting: Krylov vectors are not). */
   const record = (x: Float32Array, out: NormalOutput): number | null => {
     const r = measured(x, out);
-    if (r.sigma > best || bestVector === null) bestVector = Float32Array.from(x);
+    if (opts.keepVector && (r.sigma > best || bestVector === null)) bestVector = Float32Array.from(x);
     best = Math.max(best, r.sigma);
     residual = r.residual;
     return r.residual;
@@ -296,7 +298,7 @@ export async function powerIteration(layer: ConvLayer | DenseLayer, opts: PowerO
 /** powerIteration with the vector behind its value (the layer's input layout), for callers that start from it. */
 export async function powerRun(layer: ConvLayer | DenseLayer, opts: PowerOptions): Promise<{ result: MethodResult; vector: Float32Array | null }> {
   const kept: { vector: Float32Array | null } = { vector: null };
-  const result = await powerBody(layer, opts, kept);
+  const result = await powerBody(layer, { ...opts, keepVector: true }, kept);
   return { result, vector: result.value === null ? null : kept.vector };
 }
 
