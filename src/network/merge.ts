@@ -4,7 +4,9 @@
 // merged operator's certified norm is never above the product it replaces. Derivations:
 // docs/derivations.md#network-walk-and-op-constants. Pure: plain arrays in, layer records out.
 import type { ConvLayer, DenseLayer } from '../model/layer.js';
+import { gramRootCost, gramRootLower } from '../linalg/gram-root.js';
 import { UNIT_ROUNDOFF } from '../linalg/rounding.js';
+import { gramNative, multiplyAtB, NATIVE_MIN_MACS } from '../native/blas.js';
 
 const U32 = 2 ** -24;
 /** float64 rounding of a length-n dot product, relative to the sum of |products| (gamma_n, generous). */
@@ -74,13 +76,16 @@ export function fromLayer(layer: ConvLayer | DenseLayer): DerivedKernel | null {
 
 /**
  * Per tap, out[o][c] = sum_m b[o][m] a[m][c]. Grouped and depthwise kernels are block-sparse once
- * expanded: the inner loop runs over each row's nonzeros only, so a merge costs about its output.
+ * expanded: the JS loop runs over each row's nonzeros only, so a small or sparse merge costs about its
+ * output; a large dense one (a bottleneck's 512-channel runs: ~1e9 multiply-adds) goes to native
+ * DGEMM, one product per tap. Either way each entry is a float64 sum of the same products, within
+ * gamma_mid |B||A| of the exact value (any summation order), which productError accounts for.
  */
-function channelProduct(
+async function channelProduct(
   b: (o: number, m: number, t: number) => number,
   a: (m: number, c: number, t: number) => number,
   cout: number, mid: number, cin: number, t: number,
-): Float64Array {
+): Promise<Float64Array> {
   const cols: Int32Array[] = [];
   const vals: Float64Array[] = [];
   for (let m = 0; m < mid; m++)
@@ -97,7 +102,22 @@ function channelProduct(
       cols.push(Int32Array.from(idx));
       vals.push(Float64Array.from(v));
     }
+  let sparseWork = 0;
+  for (let o = 0; o < cout; o++) for (let m = 0; m < mid; m++) for (let k = 0; k < t; k++) if (b(o, m, k) !== 0) sparseWork += cols[m * t + k].length;
   const out = new Float64Array(cout * cin * t);
+  if (sparseWork >= NATIVE_MIN_MACS && cout * mid * cin * t <= 16 * sparseWork) {
+    const bt = new Float64Array(mid * cout);
+    const ak = new Float64Array(mid * cin);
+    for (let k = 0; k < t; k++) {
+      for (let m = 0; m < mid; m++) {
+        for (let o = 0; o < cout; o++) bt[m * cout + o] = b(o, m, k);
+        for (let c = 0; c < cin; c++) ak[m * cin + c] = a(m, c, k);
+      }
+      const pk = await multiplyAtB(bt, ak, mid, cout, cin, new Float64Array(cout * cin));
+      for (let i = 0; i < cout * cin; i++) out[i * t + k] = pk[i];
+    }
+    return out;
+  }
   for (let o = 0; o < cout; o++)
     for (let m = 0; m < mid; m++)
       for (let k = 0; k < t; k++) {
@@ -121,19 +141,19 @@ function productError(b: DerivedKernel, a: DerivedKernel, mid: number): number {
 }
 
 /** Largest multiply-add count a merge may cost (JS float64 loops). */
-export const MAX_MERGE_MACS = 4e8;
+export const MAX_MERGE_MACS = 1.5e9;
 
 /**
  * The exact merge of `first` then `second` (second(first(x))), or null when it is not one layer
  * (kxk after kxk: the zero padding between them is not a convolution) or too costly.
  */
-export function compose(first: DerivedKernel, second: DerivedKernel): DerivedKernel | null {
+export async function compose(first: DerivedKernel, second: DerivedKernel): Promise<DerivedKernel | null> {
   if (first.cout !== second.cin) return null;
   const names = [...first.names, ...second.names];
   if (first.kind === 'dense' && second.kind === 'dense') {
     const mid = first.cout;
     if (second.cout * mid * first.cin > MAX_MERGE_MACS) return null;
-    const values = channelProduct((o, m) => second.values[o * mid + m], (m, c) => first.values[m * first.cin + c], second.cout, mid, first.cin, 1);
+    const values = await channelProduct((o, m) => second.values[o * mid + m], (m, c) => first.values[m * first.cin + c], second.cout, mid, first.cin, 1);
     return { ...first, cout: second.cout, values, errorF: productError(second, first, mid), names };
   }
   if (first.kind !== 'conv' || second.kind !== 'conv' || first.kernel.length !== second.kernel.length) return null;
@@ -142,7 +162,7 @@ export function compose(first: DerivedKernel, second: DerivedKernel): DerivedKer
     // 1x1 after kxk: per-tap channel products; strides multiply (subsampling a strided conv's output)
     const t = taps(first);
     if (second.cout * mid * first.cin * t > MAX_MERGE_MACS) return null;
-    const values = channelProduct((o, m) => second.values[o * mid + m], (m, c, k) => first.values[(m * first.cin + c) * t + k], second.cout, mid, first.cin, t);
+    const values = await channelProduct((o, m) => second.values[o * mid + m], (m, c, k) => first.values[(m * first.cin + c) * t + k], second.cout, mid, first.cin, t);
     return {
       ...first, cout: second.cout, values, strides: first.strides.map((s, i) => s * second.strides[i]),
       errorF: productError(second, first, mid), names,
@@ -155,7 +175,7 @@ export function compose(first: DerivedKernel, second: DerivedKernel): DerivedKer
     if (second.cout * mid * first.cin * t > MAX_MERGE_MACS) return null;
     const s = first.strides;
     const nd = second.kernel.length;
-    const values = channelProduct((o, m, k) => second.values[(o * mid + m) * t + k], (m, c) => first.values[m * first.cin + c], second.cout, mid, first.cin, t);
+    const values = await channelProduct((o, m, k) => second.values[(o * mid + m) * t + k], (m, c) => first.values[m * first.cin + c], second.cout, mid, first.cin, t);
     const pads = [
       ...second.pads.slice(0, nd).map((p, i) => p * s[i]),
       ...second.pads.slice(nd).map((p, i) => (p + 1) * s[i]),
@@ -208,6 +228,48 @@ export function addShortcut(branch: DerivedKernel, coef: number, shortcut: Deriv
   // scaling and the addition cost a few units of roundoff each, entrywise
   const errorF = Math.abs(coef) * branch.errorF + (shortcut?.errorF ?? 0) + 8 * UNIT_ROUNDOFF * (Math.abs(coef) * nb + ns);
   return { ...branch, values, errorF, names: [...branch.names, shortcut ? shortcut.names.join('+') : 'identity'] };
+}
+
+/** Largest Gram-root factorisation a compression may cost (multiply-adds, JS float64 loops). */
+export const MAX_ROOT_MACS = 6e8;
+
+/**
+ * A norm-dominating stand-in for a channel-mixing map at one end of a run (1x1 conv without pads, or
+ * dense): at the run's input end a wide map W (cout < cin) becomes L (cout x cout) with
+ * L L^T >= W W^T, at its output end a tall map (cout > cin) becomes R (cin x cin) with R^T R >= W^T W.
+ * Then ||rest o W|| <= ||rest o L|| and ||W o rest|| <= ||R o rest|| for any linear `rest` (1x1 maps act
+ * per position, so subsampling strides stay as they are), with equality in exact arithmetic: the run
+ * keeps its norm but its merged operator has min(cin, cout) channels on that side. Null when W is not
+ * such a map, is not smaller that way, or the factorisation would cost too much. The result's errorF
+ * is 0: it dominates every map within W's own errorF, not just W.
+ */
+export async function compressEnd(k: DerivedKernel, end: 'input' | 'output'): Promise<DerivedKernel | null> {
+  if (!(k.kind === 'dense' || isOneByOne(k))) return null;
+  const wide = end === 'input';
+  const [small, big] = wide ? [k.cout, k.cin] : [k.cin, k.cout];
+  if (small >= big || gramRootCost(small, big) > MAX_ROOT_MACS) return null;
+  // rows of A: the small side's channels
+  let a = k.values;
+  if (!wide) {
+    a = new Float64Array(small * big);
+    for (let o = 0; o < big; o++) for (let c = 0; c < small; c++) a[c * big + o] = k.values[o * small + c];
+  }
+  const rows = a;
+  const gram = small * small * big >= NATIVE_MIN_MACS
+    ? await gramNative(small, big, (c0, w, out) => {
+      for (let i = 0; i < small; i++) out.set(rows.subarray(i * big + c0, i * big + c0 + w), i * w);
+    })
+    : undefined;
+  const l = gramRootLower(a, small, big, k.errorF, gram);
+  if (!l) return null;
+  let values = l;
+  if (!wide) {
+    // R = L^T
+    values = new Float64Array(small * small);
+    for (let i = 0; i < small; i++) for (let j = 0; j < small; j++) values[i * small + j] = l[j * small + i];
+  }
+  const inputShape = wide && k.inputShape ? [small, ...k.inputShape.slice(1)] : k.inputShape;
+  return { ...k, cout: small, cin: small, values, errorF: 0, inputShape, names: [`root(${k.names.join('*')})`] };
 }
 
 /** The merged operator as a layer record the per-layer engine bounds (weights rounded once to float32, error recorded). */
