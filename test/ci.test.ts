@@ -45,7 +45,7 @@ describe.concurrent('baseline gate', () => {
     expect(Object.keys(b.settings)).toEqual([...Object.keys(b.settings)].sort());
     const r = parseReport(again);
     expect(b).toMatchObject({ schemaVersion: 1, kind: 'lipcheck-baseline', tool: { name: 'lipcheck', version: r.tool.version }, model: { sha256: r.model.sha256 } });
-    expect(b.settings).toEqual({ methods: r.settings.methods, samples: 50, iterations: 200, tolerance: 1e-4, seed: 1, inputShape: [1, 2, 6, 6], inputShapeSource: 'model', networkMethod: 'averaging', layers: null });
+    expect(b.settings).toEqual({ methods: r.settings.methods, samples: 50, iterations: 200, tolerance: 1e-4, seed: 1, inputShape: [1, 2, 6, 6], inputShapeSource: 'model', networkMethod: 'averaging', networkEffort: 0.15, layers: null });
     expect(b.layers).toEqual(r.layers.map((l) => ({ name: l.name, op: l.op, weightShape: l.weightShape, bounds: l.bounds, best: l.best, bestMethod: l.bestMethod, unsupportedReason: null })));
     expect(b.network).toEqual({ bound: r.network.bound, certified: true, method: r.network.method, graphBound: r.network.graphBound, naiveProduct: r.network.naiveProduct });
     // shapes and method lists stay on one line: a changed layer is a one-line diff
@@ -94,17 +94,19 @@ describe.concurrent('baseline gate', () => {
   });
 
   it('settings that change the bounds are an input error; power-only ones a warning', async () => {
-    const [samples, methods, shape, net, seed] = await Promise.all([
+    const [samples, methods, shape, net, effort, seed] = await Promise.all([
       cli(['a.onnx', '--baseline', 'base.json', '--samples', '20']),
       cli(['a.onnx', '--baseline', 'base.json', '--methods', 'frobenius,power']),
       cli(['symbolic.onnx', '--baseline', 'sym.json', '--input-shape', '1x2x8x8']),
       cli(['a.onnx', '--baseline', 'base.json', '--network-method', 'graph']),
+      cli(['a.onnx', '--baseline', 'base.json', '--network-effort', '2']),
       cli(['a.onnx', '--baseline', 'base.json', '--max-growth', '1.1', '--seed', '7', '--iterations', '50']),
     ]);
     expectOneLineError(samples, /^lipcheck: base\.json: settings differ from the baseline's: samples 50 in the baseline, 20 now \(they change the bounds/);
     expectOneLineError(methods, /methods toeplitz,spectral,power,frobenius in the baseline, power,frobenius now/);
     expectOneLineError(shape, /^lipcheck: sym\.json: settings differ from the baseline's: input shape 1x2x4x4 in the baseline, 1x2x8x8 now/);
     expectOneLineError(net, /network method averaging in the baseline, graph now/);
+    expectOneLineError(effort, /network effort 0\.15 in the baseline, 2 now/);
     expect(seed.code).toBe(0);
     expect(seed.stderr).toMatch(/warning: settings differ from the baseline's: iterations 200 in the baseline, 50 now \(changes only power/);
     expect(seed.stderr).toMatch(/seed 1 in the baseline, 7 now/);
@@ -115,6 +117,7 @@ describe.concurrent('baseline gate', () => {
     b.tool.version = '0.0.1';
     b.somethingNew = { x: 1 };
     delete b.settings.inputShapeSource;
+    delete b.settings.networkEffort;
     delete b.network.graphBound;
     delete b.network.method;
     for (const l of b.layers) {

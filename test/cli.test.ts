@@ -208,6 +208,7 @@ describe.concurrent('lipcheck CLI', () => {
       [['chain.onnx', '--tolerance', '2'], /--tolerance <x>' argument '2' is invalid/],
       [['chain.onnx', '--budget', 'NaN'], /--budget <x>' argument 'NaN' is invalid\. expected a positive number/],
       [['chain.onnx', '--layer-budget', '-3'], /--layer-budget <x>' argument '-3' is invalid/],
+      [['chain.onnx', '--network-effort', 'lots'], /--network-effort <x>' argument 'lots' is invalid\. expected a number from 0 to 1000/],
       [['chain.onnx', '--input-shape', '1x3xAx4'], /--input-shape <shape>' argument '1x3xAx4' is invalid/],
       [['chain.onnx', '--methods', 'svd'], /unknown method svd/],
       [['chain.onnx', '--format', 'xml'], /Allowed choices are table, json, markdown/],

@@ -10,7 +10,9 @@ import { auditModel } from '../src/audit.js';
 import { boundLayer } from '../src/layer/engine.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/layer/types.js';
 import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
-import { addShortcut, compose, fromLayer, toLayer } from '../src/network/merge.js';
+import { addShortcut, compose, compressEnd, fromLayer, toLayer } from '../src/network/merge.js';
+import { findBlocks, refineBlocks } from '../src/network/blocks.js';
+import { loadModel } from '../src/onnx/load.js';
 import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
 import { normalArray } from '../src/util/random.js';
 import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
@@ -68,7 +70,7 @@ describe('exact merges of linear layers', () => {
     const eb = explicitMatrix(b);
     expect(eb.cols).toBe(ea.rows);
     const product = matmul(eb.a, eb.rows, eb.cols, ea.a, ea.cols);
-    const k = compose(fromLayer(a)!, fromLayer(b)!);
+    const k = await compose(fromLayer(a)!, fromLayer(b)!);
     expect(k).not.toBeNull();
     const merged = toLayer(k!, 'merged') as ConvLayer;
     // the merged conv may compute extra output rows (never fewer): compare the real ones
@@ -91,16 +93,16 @@ describe('exact merges of linear layers', () => {
     expect(bound).toBeLessThanOrEqual(exact * 1.15); // tightness (grid or torus route), not a soundness property
   });
 
-  it('kxk after kxk is not merged (the zero padding between them is not a convolution)', () => {
+  it('kxk after kxk is not merged (the zero padding between them is not a convolution)', async () => {
     const a = makeConv({ cout: 4, cin: 4, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1] });
-    expect(compose(fromLayer(a)!, fromLayer(a)!)).toBeNull();
+    expect(await compose(fromLayer(a)!, fromLayer(a)!)).toBeNull();
   });
 
   it('dense after dense: the matrix product, certified >= its exact norm', async () => {
     const a = makeDense(12, 9, 1);
     const b = makeDense(5, 12, 2);
     const product = matmul(Float64Array.from(b.weight), 5, 12, Float64Array.from(a.weight), 9);
-    const merged = toLayer(compose(fromLayer(a)!, fromLayer(b)!)!, 'merged') as DenseLayer;
+    const merged = toLayer((await compose(fromLayer(a)!, fromLayer(b)!))!, 'merged') as DenseLayer;
     expect(merged.weightShape).toEqual([5, 9]);
     expect(await certified(merged)).toBeGreaterThanOrEqual(largestSingularValue(product, 5, 9));
   });
@@ -121,7 +123,7 @@ describe('exact merges of linear layers', () => {
       const inits: TensorObj[] = [floatTensor('w1', c1.weightShape, c1.weight), floatTensor('w2', c2.weightShape, c2.weight), ...(sc ? [floatTensor('ws', sc.weightShape, sc.weight)] : [])];
       const bytes = buildModel({ nodes, initializers: inits, inputs: [valueInfo('x', ['N', cin, 6, 6])], outputs: [valueInfo('y', null)] });
       const ort = await explicitOperator(bytes, [1, cin, 6, 6]);
-      const branch = compose(fromLayer(c1)!, fromLayer(c2)!)!;
+      const branch = (await compose(fromLayer(c1)!, fromLayer(c2)!))!;
       const outShape = c2.outputShape!;
       const sum = addShortcut(branch, 1, sc ? fromLayer(sc) : null, { branch: [1, ...outShape], shortcut: [1, ...outShape] });
       expect(sum).not.toBeNull();
@@ -140,6 +142,77 @@ describe('exact merges of linear layers', () => {
     expect(addShortcut(fromLayer(c)!, 1, null, { branch: [1, 4, 6, 6], shortcut: [1, 4, 6, 6] })).not.toBeNull(); // tap (2, 0) aligns
     const odd = makeConv({ cout: 4, cin: 4, kernel: [2, 2], input: [6, 6], pads: [0, 3, 1, 0] });
     expect(addShortcut(fromLayer(odd)!, 1, null, { branch: [1, 4, 6, 6], shortcut: [1, 4, 6, 6] })).toBeNull(); // pad 3 >= kernel 2
+  });
+});
+
+describe('compressed runs: a wide 1x1 at the input end, a tall one at the output end, replaced by Gram roots', () => {
+  const chains: { name: string; specs: ConvSpec[] }[] = [
+    { name: 'bottleneck 1x1 (10->3), 3x3, 1x1 (3->10)', specs: [
+      { cout: 3, cin: 10, kernel: [1, 1], input: [5, 5], seed: 31 },
+      { cout: 3, cin: 3, kernel: [3, 3], input: [5, 5], pads: [1, 1, 1, 1], seed: 32 },
+      { cout: 10, cin: 3, kernel: [1, 1], input: [5, 5], seed: 33 },
+    ] },
+    { name: 'downsampling: 1x1 stride 2 (9->4), 3x3 stride 2, 1x1 (4->7)', specs: [
+      { cout: 4, cin: 9, kernel: [1, 1], input: [9, 9], strides: [2, 2], seed: 34 },
+      { cout: 4, cin: 4, kernel: [3, 3], input: [5, 5], strides: [2, 2], pads: [1, 1, 1, 1], seed: 35 },
+      { cout: 7, cin: 4, kernel: [1, 1], input: [3, 3], seed: 36 },
+    ] },
+    { name: '3x3 then a tall strided 1x1 (2 -> 8)', specs: [
+      { cout: 2, cin: 5, kernel: [3, 3], input: [6, 6], pads: [1, 1, 1, 1], seed: 37 },
+      { cout: 8, cin: 2, kernel: [1, 1], input: [6, 6], strides: [2, 2], seed: 38 },
+    ] },
+  ];
+  it.each(chains)('$name: the compressed operator has the run\'s exact norm; the certified bound is >= it', async ({ specs }) => {
+    const layers = specs.map((s) => makeConv(s));
+    let product: { a: Float64Array; rows: number; cols: number } | null = null;
+    for (const l of layers) {
+      const e = explicitMatrix(l);
+      product = product === null ? e : { a: matmul(e.a, e.rows, e.cols, product.a, product.cols), rows: e.rows, cols: product.cols };
+    }
+    const exact = largestSingularValue(product!.a, product!.rows, product!.cols);
+    const ends = await Promise.all(layers.map(async (l, i) => {
+      const d = fromLayer(l)!;
+      if (i === 0) return (await compressEnd(d, 'input')) ?? d;
+      return i === layers.length - 1 ? (await compressEnd(d, 'output')) ?? d : d;
+    }));
+    let k = ends[0];
+    for (const d of ends.slice(1)) k = (await compose(k, d))!;
+    const merged = toLayer(k, 'compressed') as ConvLayer;
+    // fewer channels on each compressed side
+    expect(merged.weightShape[0]).toBeLessThan(layers[layers.length - 1].weightShape[0]);
+    if (layers[0].weightShape[2] === 1) expect(merged.weightShape[1]).toBeLessThan(layers[0].weightShape[1]);
+    const nd = merged.spatialDims;
+    const input = [merged.weightShape[1], ...layers[0].inputShape!.slice(1)];
+    const outSp = input.slice(1).map((len, i) => Math.floor((len + merged.pads[i] + merged.pads[i + nd] - (merged.dilations[i] * (merged.weightShape[2 + i] - 1) + 1)) / merged.strides[i]) + 1);
+    const shaped = withShapes(merged, input, [merged.weightShape[0], ...outSp]);
+    const m = explicitMatrix(shaped);
+    const trueSp = layers[layers.length - 1].outputShape!.slice(1);
+    const real = restrictRows(m.a, m.cols, merged.weightShape[0], outSp, trueSp);
+    // the same norm (float32 storage of the merged weights: ~1e-7 relative)
+    const compressedNorm = largestSingularValue(real, merged.weightShape[0] * trueSp.reduce((a, b) => a * b, 1), m.cols);
+    expect(Math.abs(compressedNorm - exact)).toBeLessThanOrEqual(exact * 1e-6);
+    const bound = await certified(shaped);
+    expect(bound).toBeGreaterThanOrEqual(exact);
+    expect(bound).toBeLessThanOrEqual(exact * 1.15); // the route's own slack, as for uncompressed merges
+  });
+
+  it('dense: a wide then a tall matrix become two 4 x 4 roots; norm kept', async () => {
+    const a = makeDense(4, 12, 41);
+    const b = makeDense(12, 4, 42);
+    const product = matmul(Float64Array.from(b.weight), 12, 4, Float64Array.from(a.weight), 12);
+    const k = (await compose((await compressEnd(fromLayer(a)!, 'input'))!, (await compressEnd(fromLayer(b)!, 'output'))!))!;
+    const merged = toLayer(k, 'compressed') as DenseLayer;
+    expect(merged.weightShape).toEqual([4, 4]);
+    const exact = largestSingularValue(product, 12, 12);
+    expect(Math.abs(largestSingularValue(Float64Array.from(merged.weight), 4, 4) - exact)).toBeLessThanOrEqual(exact * 1e-6);
+    expect(await certified(merged)).toBeGreaterThanOrEqual(exact);
+  });
+
+  it('is not applied where it would not shrink anything (a tall map at the input end, a 3x3, a padded 1x1)', async () => {
+    expect(await compressEnd(fromLayer(makeConv({ cout: 8, cin: 3, kernel: [1, 1], input: [4, 4] }))!, 'input')).toBeNull();
+    expect(await compressEnd(fromLayer(makeConv({ cout: 2, cin: 8, kernel: [3, 3], input: [4, 4] }))!, 'input')).toBeNull();
+    expect(await compressEnd(fromLayer(makeConv({ cout: 2, cin: 8, kernel: [1, 1], input: [4, 4], pads: [1, 1, 1, 1] }))!, 'input')).toBeNull();
+    expect(await compressEnd(fromLayer(makeConv({ cout: 2, cin: 8, kernel: [1, 1], input: [4, 4] }))!, 'output')).toBeNull();
   });
 });
 
@@ -248,5 +321,67 @@ describe('network bound with exact merges and ReLU averaging', () => {
     } else expect(r.method).toBe('graph');
     const empirical = await empiricalLipschitz(m.bytes, m.shape, { pairs: 24, steps: 30, seed: 3 });
     expect(r.bound!).toBeGreaterThanOrEqual(empirical * (1 - FLOAT_SLACK));
+  });
+});
+
+describe('buying merged runs under a work cap', () => {
+  it('breadth-first: every bottleneck gets its first run before any gets a second; a larger effort buys a superset', async () => {
+    const n = new Net();
+    let x = 'x';
+    for (let b = 0; b < 3; b++) {
+      const a = n.op('Relu', [n.conv(x, 256, 64, 1, { seed: 60 + 3 * b })]);
+      const c = n.op('Relu', [n.conv(a, 64, 64, 3, { seed: 61 + 3 * b })]);
+      x = n.op('Relu', [n.op('Add', [n.conv(c, 64, 256, 1, { seed: 62 + 3 * b }), x])]);
+    }
+    const model = await loadModel(n.file(x, [1, 256, 16, 16]).file);
+    const plans = findBlocks(model.graph!, model.layers, 'averaging');
+    expect(plans.filter((p) => p.shortcut === 'identity')).toHaveLength(3);
+    const bounds = model.layers.map(() => 2);
+    const bought = async (budgetShare: number) => {
+      const names: string[] = [];
+      await refineBlocks(plans, model.layers, bounds, async (layer) => {
+        names.push(layer.name);
+        return 1;
+      }, { samples: 50, mergedSamples: 32, budgetShare });
+      return names;
+    };
+    // each run (a 64-channel 3x3 on an 18 x 18 torus) costs about a third of the layers' estimate
+    const few = await bought(1.1);
+    const more = await bought(2.5);
+    const runLength = (name: string) => name.split(' -> ').length;
+    // the first purchases are one two-layer run per block, all three before any other
+    expect(few.length).toBeGreaterThanOrEqual(3);
+    expect(few.slice(0, 3).every((name) => runLength(name) === 2)).toBe(true);
+    expect(new Set(few.slice(0, 3).map((name) => name.split(' -> ')[0])).size).toBe(3);
+    expect(more.length).toBeGreaterThan(few.length);
+    expect(more.slice(0, few.length)).toEqual(few);
+  });
+});
+
+describe('merges large enough for native DGEMM', () => {
+  it('kxk after a 1x1 and 1x1 after kxk at 160 channels: every tap product within gamma_mid |B||A| of a float64 reference', async () => {
+    const c = 160;
+    const one = makeConv({ cout: c, cin: c, kernel: [1, 1], input: [4, 4], seed: 51 });
+    const three = makeConv({ cout: c, cin: c, kernel: [3, 3], input: [4, 4], pads: [1, 1, 1, 1], seed: 52 });
+    const gammaMid = (1.01 * c * 2 ** -53) / (1 - c * 2 ** -53);
+    for (const [first, second] of [[one, three], [three, one]] as const) {
+      const k = (await compose(fromLayer(first)!, fromLayer(second)!))!;
+      let worst = 0;
+      for (let o = 0; o < c; o++)
+        for (let i = 0; i < c; i++)
+          for (let t = 0; t < 9; t++) {
+            let s = 0;
+            let abs = 0;
+            for (let m = 0; m < c; m++) {
+              const p = second === one
+                ? second.weight[o * c + m] * first.weight[(m * c + i) * 9 + t]
+                : second.weight[(o * c + m) * 9 + t] * first.weight[m * c + i];
+              s += p;
+              abs += Math.abs(p);
+            }
+            worst = Math.max(worst, Math.abs(k.values[(o * c + i) * 9 + t] - s) / (2 * gammaMid * abs + 1e-300));
+          }
+      expect(worst).toBeLessThanOrEqual(1);
+    }
   });
 });

@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ChalkInstance } from 'chalk';
 import { auditModel, frequencyMapsFor, type AuditOptions } from '../audit.js';
 import { parseInputRange, type InputRange } from '../network/local.js';
+import { DEFAULT_NETWORK_EFFORT } from '../network/blocks.js';
 import { ALL_METHODS, type EngineOptions, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
 import { baselineOf, compareToBaseline, readBaseline, renderBaseline, settingsDifferences, type Baseline, type BaselineSettings } from '../report/baseline.js';
@@ -53,6 +54,8 @@ export interface CliOptions {
   bars: boolean;
   /** Structural rules the network bound may use (--network-method). */
   networkMethod: NetworkMethod;
+  /** Work merged operators may add (--network-effort). */
+  networkEffort: number;
   /** --input-range: the input box of the local bound. */
   inputRange?: InputRange;
   /** --write-baseline <file>. */
@@ -123,14 +126,15 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     .option('--max-growth <x>', 'with --baseline: fail (exit 1) when a layer or the network bound grew by more than this factor', parseGrowth)
     .option('--junit <file>', 'also write a JUnit XML report of the budget and growth checks to <file>')
     .option('--input-range <lo:hi,...>', 'also bound the network over this input box: one interval (0:1) or one per channel (-2.1:2.2,-2.0:2.4,-1.8:2.6)', parseRange)
-    .addOption(new Option('--network-method <method>', 'rules for the network bound: graph (plain walk), merged (+ exact merges of linear layers), averaging (+ ReLU block averaging)').choices(NETWORK_METHODS).default('averaging'));
+    .addOption(new Option('--network-method <method>', 'rules for the network bound: graph (plain walk), merged (+ exact merges of linear layers), averaging (+ ReLU block averaging)').choices(NETWORK_METHODS).default('averaging'))
+    .option('--network-effort <x>', 'work merged operators may add to tighten the network bound, as a share of the per-layer spectral work (estimated, deterministic); more buys a tighter bound on deep residual networks', parseEffort, DEFAULT_NETWORK_EFFORT);
   withCommonOptions(program, io, HELP_AFTER);
   program.parse(argv);
   const o = program.opts<{
     format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
     inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
     quiet?: boolean; debug?: boolean; color?: boolean; html?: string; bars: boolean;
-    networkMethod: NetworkMethod; inputRange?: InputRange; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;
+    networkMethod: NetworkMethod; networkEffort: number; inputRange?: InputRange; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;
   }>();
   if (o.maxGrowth !== undefined && o.baseline === undefined) {
     throw new CommanderError(2, 'lipcheck.conflict', '--max-growth needs --baseline <file> (to compare two models: lipcheck diff a.onnx b.onnx --max-growth x)');
@@ -160,12 +164,19 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     html: o.html,
     bars: o.bars,
     networkMethod: o.networkMethod,
+    networkEffort: o.networkEffort,
     inputRange: o.inputRange,
     writeBaseline: o.writeBaseline,
     baseline: o.baseline,
     maxGrowth: o.maxGrowth,
     junit: o.junit,
   };
+}
+
+function parseEffort(value: string): number {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (!(n >= 0 && n <= 1000)) throw new InvalidArgumentError('expected a number from 0 to 1000');
+  return n;
 }
 
 function parseBudget(value: string): number {
@@ -215,7 +226,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   // The input shape the model resolves to is known only after loading: checked again below.
   const baseline = opts.baseline === undefined ? null : await readBaseline(io.cwd, opts.baseline);
   const runSettings = (inputShape: number[] | null, inputShapeSource: string): BaselineSettings => ({
-    ...engineOptions, inputShape, inputShapeSource, networkMethod: opts.networkMethod, layers: opts.layers ?? null,
+    ...engineOptions, inputShape, inputShapeSource, networkMethod: opts.networkMethod, networkEffort: opts.networkEffort, layers: opts.layers ?? null,
   });
   if (baseline) checkBaselineSettings(baseline, opts.baseline!, runSettings(baseline.settings.inputShape, baseline.settings.inputShapeSource), () => {});
 
@@ -226,6 +237,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     engine: engineOptions,
     select: opts.layers === undefined ? undefined : { pattern: opts.layers, matches: compileNamePattern(opts.layers) },
     networkMethod: opts.networkMethod,
+    networkEffort: opts.networkEffort,
     inputRange: opts.inputRange ?? (config?.inputRange === undefined ? undefined : parseConfigRange(config.inputRange, config.source)),
     onProgress: (text) => progress.update(`lipcheck: ${text}`),
   });
@@ -270,7 +282,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   const wantsHtml = opts.format === 'html' || opts.html !== undefined;
   const frequencyMaps = wantsHtml ? frequencyMapsFor(heatMapLayers(report), selected, opts.samples) : [];
   if (opts.html !== undefined) writeReportFile(io, opts.html, renderHtml(report, { frequencyMaps }));
-  if (opts.writeBaseline !== undefined) writeReportFile(io, opts.writeBaseline, renderBaseline(baselineOf(report, opts.networkMethod)));
+  if (opts.writeBaseline !== undefined) writeReportFile(io, opts.writeBaseline, renderBaseline(baselineOf(report, opts.networkMethod, opts.networkEffort)));
   if (opts.junit !== undefined) writeReportFile(io, opts.junit, renderJunit(report));
   io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) }), { bars: opts.bars, frequencyMaps }));
 

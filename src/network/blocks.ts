@@ -7,7 +7,9 @@
 import type { GraphNode, GraphSummary } from '../model/graph.js';
 import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
 import { addUp, mulUp } from '../linalg/rounding.js';
-import { addShortcut, compose, fromLayer, toLayer, type DerivedKernel } from './merge.js';
+import { gramRootCost } from '../linalg/gram-root.js';
+import { NATIVE_MIN_MACS } from '../native/blas.js';
+import { addShortcut, compose, compressEnd, fromLayer, toLayer, type DerivedKernel } from './merge.js';
 
 /** A certified upper bound on a merged operator's l2 norm (the per-layer engine), or null. */
 export type NormOracle = (layer: ConvLayer | DenseLayer) => Promise<number | null>;
@@ -218,32 +220,76 @@ export function spectralCostEstimate(layer: Layer, samples: number): number {
   const sup = spatial === 0 ? 1 : Math.ceil(samples ** spatial / 2);
   const dims = layer.inputShape && !layer.inputSizeAssumed ? layer.inputShape.slice(1) : null;
   const torus = dims ? Math.ceil(dims.filter((_, i) => kernel[i] > 1).reduce((x, y) => x * y, 1) / 2) : Infinity;
-  return g * perFrequency * (torus <= 2 * sup ? torus : sup);
+  return (g * perFrequency + PER_FREQUENCY_OVERHEAD) * (torus <= 2 * sup ? torus : sup);
+}
+
+/**
+ * What a frequency costs beyond its arithmetic (JS loops, small orders), in the same units: measured
+ * on ResNet-50's 64- and 128-channel 3x3 convs (0.3 and 1.0 ms per frequency against ~3.5e9 units/s).
+ */
+const PER_FREQUENCY_OVERHEAD = 6e5;
+
+/** A wide (input end) or tall (output end) channel-mixing layer merge.ts compresses: its small side, else null. */
+function compressedSide(l: Layer, end: 'input' | 'output'): number | null {
+  if (l.kind === 'unsupported') return null;
+  const oneByOne = l.kind === 'dense' || (l.op !== 'ConvTranspose' && l.weightShape.slice(2).every((k) => k === 1) && l.pads.every((p) => p === 0));
+  if (!oneByOne) return null;
+  const cout = l.weightShape[0];
+  const cin = l.kind === 'dense' ? l.weightShape[1] : l.weightShape[1] * l.group;
+  const [small, big] = end === 'input' ? [cout, cin] : [cin, cout];
+  return small < big ? small : null;
 }
 
 /**
  * The shape of the merge of these layers (what the cost estimate needs), without computing it: null
- * when it is not one layer (more than one kxk conv, a transposed conv, mixed conv and dense).
+ * when it is not one layer (more than one kxk conv, a transposed conv, mixed conv and dense). With
+ * `compressed`, the channel counts after compressEnd shrank the run's 1x1 ends, plus the
+ * factorisations' own work.
  */
-function mergedShape(run: readonly Layer[]): Layer | null {
+function mergedShape(run: readonly Layer[], compressed: boolean): { layer: Layer; extra: number } | null {
   if (run.some((l) => l.kind === 'unsupported')) return null;
   const first = run[0] as ConvLayer | DenseLayer;
   const last = run[run.length - 1] as ConvLayer | DenseLayer;
+  const inSide = compressed && run.length > 1 ? compressedSide(first, 'input') : null;
+  const outSide = compressed && run.length > 1 ? compressedSide(last, 'output') : null;
+  // channels after compression, and the merge's own JS work: the Gram roots and each compose's channel products
+  const dims = (run as (ConvLayer | DenseLayer)[]).map((l) => [l.weightShape[0], l.kind === 'dense' ? l.weightShape[1] : l.weightShape[1] * l.group, taps(l)]);
+  let extra = 0;
+  if (inSide) {
+    extra += gramRootCost(inSide, dims[0][1]);
+    dims[0] = [inSide, inSide, 1];
+  }
+  if (outSide) {
+    extra += gramRootCost(outSide, dims[dims.length - 1][0]);
+    dims[dims.length - 1] = [outSide, outSide, 1];
+  }
+  let [cout, cin, t] = dims[0];
+  for (const [o, , tt] of dims.slice(1)) {
+    extra += o * cout * cin * Math.max(t, tt);
+    [cout, t] = [o, Math.max(t, tt)];
+  }
+  // small merges and roots run in JS loops, large ones in native DGEMM (merge.ts, gram-root.ts)
+  extra *= extra >= NATIVE_MIN_MACS ? NATIVE_WEIGHT : JS_WEIGHT;
   if (run.every((l) => l.kind === 'dense')) {
-    return { ...(last as DenseLayer), weight: new Float32Array(0), weightShape: [last.weightShape[0], first.weightShape[1]] };
+    return { layer: { ...(last as DenseLayer), weight: new Float32Array(0), weightShape: [cout, cin] }, extra };
   }
   if (!run.every((l) => l.kind === 'conv' && l.op !== 'ConvTranspose')) return null;
   const convs = run as ConvLayer[];
   const wide = convs.filter((l) => l.weightShape.slice(2).some((k) => k > 1));
   if (wide.length > 1) return null;
   const kernel = (wide[0] ?? convs[0]).weightShape.slice(2);
-  const cin = convs[0].weightShape[1] * convs[0].group;
-  return { ...convs[0], weight: new Float32Array(0), weightShape: [last.weightShape[0], cin, ...kernel], group: 1 };
+  return { layer: { ...convs[0], weight: new Float32Array(0), weightShape: [cout, cin, ...kernel], group: 1 }, extra };
 }
+
+const taps = (l: ConvLayer | DenseLayer) => (l.kind === 'dense' ? 1 : l.weightShape.slice(2).reduce((a, b) => a * b, 1));
+/** A JS float64 multiply-add in the cost estimate's units (the spectral loops run ~3x faster per unit), and a native one. */
+const JS_WEIGHT = 3;
+const NATIVE_WEIGHT = 0.5;
 
 /** Certified norms of merged runs, computed once each across all plans, within a work budget. */
 class RunNorms {
-  private cache = new Map<string, Promise<number | null>>();
+  private cache = new Map<string, number | null>();
+  private splits = new Map<string, number | null>();
   private kernels = new Map<string, DerivedKernel | null>();
   private spent = 0;
   constructor(
@@ -254,24 +300,30 @@ class RunNorms {
   ) {}
 
   /** Reserves the estimated cost of bounding the merge of these layers; false when it does not fit (nothing is computed then). */
-  reserve(indices: number[]): boolean {
-    const shape = mergedShape(indices.map((i) => this.layers[i]));
+  reserve(indices: number[], compressed: boolean): boolean {
+    const shape = mergedShape(indices.map((i) => this.layers[i]), compressed);
     if (!shape) return false;
-    const cost = this.budget.cost(shape);
+    const cost = this.budget.cost(shape.layer) + shape.extra;
     if (this.spent + cost > this.budget.limit) return false;
     this.spent += cost;
     return true;
   }
 
-  /** Exact merge of layers (forward order), or null; computed once per run of layers. */
-  merged(indices: number[]): DerivedKernel | null {
-    const key = indices.join(',');
+  /**
+   * Exact merge of layers (forward order), or null; computed once per run of layers. `compressed`:
+   * the run's 1x1 ends replaced by their Gram roots (compressEnd): a different operator with the
+   * same norm, fewer channels (for norms only, never for a residual sum).
+   */
+  async merged(indices: number[], compressed = false): Promise<DerivedKernel | null> {
+    const key = `${compressed ? 'c' : ''}${indices.join(',')}`;
     if (!this.kernels.has(key)) {
       let k: DerivedKernel | null = null;
-      for (const i of indices) {
+      for (const [j, i] of indices.entries()) {
         const l = this.layers[i];
-        const d = l.kind === 'unsupported' ? null : fromLayer(l);
-        k = d === null ? null : k === null ? d : compose(k, d);
+        let d = l.kind === 'unsupported' ? null : fromLayer(l);
+        if (d && compressed && indices.length > 1 && j === 0) d = (await compressEnd(d, 'input')) ?? d;
+        if (d && compressed && indices.length > 1 && j === indices.length - 1) d = (await compressEnd(d, 'output')) ?? d;
+        k = d === null ? null : k === null ? d : await compose(k, d);
         if (!k) break;
       }
       this.kernels.set(key, k);
@@ -279,44 +331,66 @@ class RunNorms {
     return this.kernels.get(key)!;
   }
 
-  /** Upper bound on ||M_b ... M_a|| for the layers given: the merged operator's certified norm, capped by the product of layer bounds. */
-  norm(indices: number[]): Promise<number | null> {
+  /**
+   * Computes the certified norm of the merged run (compressed ends) when the budget allows; true when
+   * it was computed here (false: cached already, a single layer, or no budget / no merge).
+   */
+  async compute(indices: number[]): Promise<boolean> {
     const key = indices.join(',');
-    let hit = this.cache.get(key);
-    if (!hit) {
-      hit = this.compute(indices);
-      this.cache.set(key, hit);
-    }
-    return hit;
-  }
-
-  product(indices: number[]): number | null {
-    let p = 1;
-    for (const i of indices) {
-      const b = this.layerBounds[i];
-      if (b === null || b === undefined || !Number.isFinite(b)) return null;
-      p = mulUp(p, b);
-    }
-    return p;
-  }
-
-  private async compute(indices: number[]): Promise<number | null> {
-    const product = this.product(indices);
-    if (indices.length === 1) return product;
-    if (!this.reserve(indices)) return product;
-    const k = this.merged(indices);
+    if (indices.length === 1 || this.cache.has(key)) return false;
+    if (!this.reserve(indices, true)) return false;
+    const k = await this.merged(indices, true);
     const layer = k && toLayer(k, `merged(${indices.map((i) => this.layers[i].name).join(' -> ')})`);
     const merged = layer ? await this.oracle(layer) : null;
-    if (merged === null) return product;
-    return product === null ? merged : Math.min(merged, product);
+    this.cache.set(key, merged);
+    return merged !== null;
   }
+
+  /**
+   * Upper bound on ||M_b ... M_a|| from what is known: the run's merged norm if computed, else the
+   * best split into two shorter runs (their bounds multiplied), down to the layers' own bounds.
+   */
+  norm(indices: number[]): number | null {
+    const key = indices.join(',');
+    const memo = this.splits.get(key);
+    if (memo !== undefined) return memo;
+    let best: number | null = indices.length === 1 ? (this.layerBounds[indices[0]] ?? null) : (this.cache.get(key) ?? null);
+    if (best !== null && !Number.isFinite(best)) best = null;
+    for (let j = 1; j < indices.length; j++) {
+      const a = this.norm(indices.slice(0, j));
+      const b = this.norm(indices.slice(j));
+      if (a !== null && b !== null && (best === null || mulUp(a, b) < best)) best = mulUp(a, b);
+    }
+    // a value may tighten once more runs are computed: memoise only within one evaluation
+    this.splits.set(key, best);
+    return best;
+  }
+
+  /** Forget split bounds (after new runs were computed). */
+  refresh(): void {
+    this.splits.clear();
+  }
+}
+
+/** Contiguous runs of a plan's segments (as layer lists) whose merged norms the plan can use, shortest first. */
+function planRuns(plan: BlockPlan): number[][] {
+  const m = plan.segments.length;
+  const out: number[][] = [];
+  for (let len = 1; len <= m; len++)
+    for (let a = 0; a + len <= m; a++) {
+      const run = plan.segments.slice(a, a + len).flat();
+      if (run.length > 1) out.push(run);
+    }
+  return out.sort((x, y) => x.length - y.length);
 }
 
 /**
  * The bound of one plan: ||S + c_all M_m...M_1|| + sum over the other 2^(m-1) - 1 expansion terms of
  * (coefficient) x (product of the merged runs' norms), or null when a needed norm is missing.
  */
-async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[]): Promise<Refinement | null> {
+async function planBound(
+  plan: BlockPlan, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[], exactResidual: boolean,
+): Promise<Refinement | null> {
   const m = plan.segments.length;
   const flat = (a: number, b: number) => plan.segments.slice(a, b + 1).flat();
   // term J = set of activations taking e S_i; runs split at those activations
@@ -332,7 +406,7 @@ async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly 
       const a = plan.activations[i];
       if (mask & (1 << i)) {
         coef = mulUp(coef, a.e);
-        const n = await runs.norm(flat(start, i));
+        const n = runs.norm(flat(start, i));
         if (n === null) return null;
         term = mulUp(term, n);
         start = i + 1;
@@ -344,13 +418,13 @@ async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly 
     if (coef === 0) continue;
     if (mask === 0 && plan.shortcut !== null) {
       // the residual term: S + c M (one exact operator when it merges), else ||S|| + c ||M||
-      const s = await shortcutTerm(plan, signed, coef, runs, layerBounds, layers);
+      const s = await shortcutTerm(plan, signed, coef, runs, layerBounds, layers, exactResidual);
       if (s === null) return null;
       merged ||= s.merged;
       total = addUp(total, s.value);
       continue;
     }
-    const n = await runs.norm(flat(start, m - 1));
+    const n = runs.norm(flat(start, m - 1));
     if (n === null) return null;
     total = addUp(total, mulUp(coef, mulUp(term, n)));
   }
@@ -361,15 +435,15 @@ async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly 
 }
 
 async function shortcutTerm(
-  plan: BlockPlan, coef: number, absCoef: number, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[],
+  plan: BlockPlan, coef: number, absCoef: number, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[], exactResidual: boolean,
 ): Promise<{ value: number; merged: boolean } | null> {
   const all = plan.segments.flat();
   const sNorm = plan.shortcut === 'identity' ? 1 : layerBounds[plan.shortcut as number];
-  const mNorm = await runs.norm(all);
+  const mNorm = runs.norm(all);
   if (sNorm === null || sNorm === undefined || mNorm === null) return null;
   const fallback = addUp(sNorm, mulUp(absCoef, mNorm));
-  if (!runs.reserve(all)) return { value: fallback, merged: false };
-  const branch = runs.merged(all);
+  if (!exactResidual || !runs.reserve(all, false)) return { value: fallback, merged: false };
+  const branch = await runs.merged(all);
   const sLayer = plan.shortcut === 'identity' ? null : layers[plan.shortcut as number];
   const sKernel = sLayer && sLayer.kind !== 'unsupported' ? fromLayer(sLayer) : null;
   if (!branch || (sLayer && !sKernel)) return { value: fallback, merged: false };
@@ -378,6 +452,12 @@ async function shortcutTerm(
   const exact = layer ? await runs.oracle(layer) : null;
   return exact !== null && exact < fallback ? { value: exact, merged: true } : { value: fallback, merged: false };
 }
+
+/**
+ * Default share of the per-layer spectral work (estimated, deterministic) merged operators may add
+ * (--network-effort): about a fifth of a default ResNet-50 run, measured.
+ */
+export const DEFAULT_NETWORK_EFFORT = 0.15;
 
 /** Work merges may always spend (estimated multiply-adds, well under a second): small models get their merges. */
 const MIN_MERGE_BUDGET = 1e8;
@@ -388,18 +468,43 @@ export async function refineBlocks(
   layers: readonly Layer[],
   layerBounds: readonly (number | null)[],
   oracle: NormOracle,
-  opts: { samples: number; budgetShare: number },
+  opts: { samples: number; mergedSamples: number; budgetShare: number },
 ): Promise<Map<number, Refinement[]>> {
   // merged operators may cost at most budgetShare of what the per-layer spectral method costs
   const cost = (l: Layer) => spectralCostEstimate(l, opts.samples);
   const limit = Math.max(MIN_MERGE_BUDGET, opts.budgetShare * layers.reduce((acc, l) => acc + cost(l), 0));
-  const runs = new RunNorms(layers, layerBounds, oracle, { cost, limit });
   // residual blocks first, then chain windows; cheapest first, so the budget buys as many blocks as it can (same order every run)
-  const planCost = (p: BlockPlan) => p.segments.flat().reduce((acc, i) => acc + cost(layers[i]), 0);
+  // a plan's price: its first (shortest) merged run, what the breadth-first purchase below pays first
+  const mergedCost = (l: Layer) => spectralCostEstimate(l, opts.mergedSamples);
+  const planCost = (p: BlockPlan) => {
+    const run = planRuns(p)[0];
+    const shape = run && mergedShape(run.map((i) => layers[i]), true);
+    return shape ? mergedCost(shape.layer) + shape.extra : Infinity;
+  };
+  const runs = new RunNorms(layers, layerBounds, oracle, { cost: mergedCost, limit });
   const ordered = [...plans].sort((a, b) => Number(a.shortcut === null) - Number(b.shortcut === null) || planCost(a) - planCost(b) || a.nodeIndex - b.nodeIndex);
+  // Merged runs are bought breadth-first: every plan's shortest run, then every plan's next one, so a
+  // budget that cannot pay for everything still tightens as many blocks as it can (the first run of
+  // a bottleneck buys most of its gain). Then each plan is bounded with what was bought, and with the
+  // budget left, the exact residual sums S + c M (full channel count, the costliest operators).
+  const runLists = ordered.map((p) => planRuns(p));
+  const depth = Math.max(0, ...runLists.map((l) => l.length));
+  for (let q = 0; q < depth; q++) for (const list of runLists) if (list[q]) await runs.compute(list[q]);
+  runs.refresh();
+  const found = new Map<BlockPlan, Refinement>();
+  for (const plan of ordered) {
+    const r = await planBound(plan, runs, layerBounds, layers, false);
+    if (r) found.set(plan, r);
+  }
+  for (const plan of ordered) {
+    const before = found.get(plan);
+    if (!before || plan.shortcut === null) continue;
+    const r = await planBound(plan, runs, layerBounds, layers, true);
+    if (r && r.value < before.value) found.set(plan, r);
+  }
   const out = new Map<number, Refinement[]>();
   for (const plan of ordered) {
-    const r = await planBound(plan, runs, layerBounds, layers);
+    const r = found.get(plan);
     if (!r) continue;
     const list = out.get(plan.nodeIndex) ?? [];
     list.push(r);

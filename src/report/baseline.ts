@@ -8,6 +8,7 @@ import path from 'node:path';
 import { buildDiffReport, type DiffSideInput } from '../diff/build.js';
 import { InputError } from '../errors.js';
 import { ALL_METHODS, type MethodName } from '../layer/types.js';
+import { DEFAULT_NETWORK_EFFORT } from '../network/blocks.js';
 import { formatNumber, formatShape } from './format.js';
 import type { BaselineComparison, EngineSettings, LipcheckReport } from './types.js';
 
@@ -20,6 +21,8 @@ export interface BaselineSettings extends EngineSettings {
   inputShapeSource: string;
   /** --network-method. */
   networkMethod: string;
+  /** --network-effort (which merged operators the network bound could afford). */
+  networkEffort: number;
   /** --layers, or null for every layer. */
   layers: string | null;
 }
@@ -45,7 +48,7 @@ export interface Baseline {
   network: { bound: number | null; certified: boolean; method: string; graphBound: number | null; naiveProduct: number | null };
 }
 
-export function baselineOf(report: LipcheckReport, networkMethod: string): Baseline {
+export function baselineOf(report: LipcheckReport, networkMethod: string, networkEffort: number): Baseline {
   const s = report.settings;
   return {
     schemaVersion: BASELINE_SCHEMA_VERSION,
@@ -54,7 +57,7 @@ export function baselineOf(report: LipcheckReport, networkMethod: string): Basel
     model: { sha256: report.model.sha256 },
     settings: {
       methods: [...s.methods], samples: s.samples, iterations: s.iterations, tolerance: s.tolerance, seed: s.seed,
-      inputShape: s.inputShape, inputShapeSource: s.inputShapeSource, networkMethod, layers: s.layers,
+      inputShape: s.inputShape, inputShapeSource: s.inputShapeSource, networkMethod, networkEffort, layers: s.layers,
     },
     layers: report.layers.map((l) => ({
       name: l.name, op: l.op, weightShape: l.weightShape, bounds: { ...l.bounds }, best: l.best, bestMethod: l.bestMethod, unsupportedReason: l.unsupportedReason,
@@ -122,6 +125,7 @@ export function parseBaseline(text: string, file: string): Baseline {
   const obj = (v: unknown, where: string) => (isObject(v) ? v : bad(where, 'an object'));
   const str = (v: unknown, where: string) => (typeof v === 'string' ? v : bad(where, 'a string'));
   const strOrNull = (v: unknown, where: string) => (v === null || v === undefined ? null : str(v, where));
+  const nonNegative = (v: unknown, where: string) => (typeof v === 'number' && v >= 0 && Number.isFinite(v) ? v : bad(where, 'a number >= 0'));
   const int = (v: unknown, where: string, min: number) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= min ? v : bad(where, `an integer >= ${min}`));
   const bound = (v: unknown, where: string) => (v === null || v === undefined ? null : typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : bad(where, 'a non-negative number or null'));
   const shape = (v: unknown, where: string) => {
@@ -149,6 +153,8 @@ export function parseBaseline(text: string, file: string): Baseline {
     // keys a later lipcheck added within schemaVersion 1 default to what a run without them did
     inputShapeSource: strOrNull(s.inputShapeSource, 'settings.inputShapeSource') ?? 'unknown',
     networkMethod: strOrNull(s.networkMethod, 'settings.networkMethod') ?? 'graph',
+    // baselines from before --network-effort had no such knob: their merges were those of the default
+    networkEffort: s.networkEffort === undefined ? DEFAULT_NETWORK_EFFORT : nonNegative(s.networkEffort, 'settings.networkEffort'),
     layers: strOrNull(s.layers, 'settings.layers'),
   };
   if (!Array.isArray(raw.layers)) bad('layers', 'an array');
@@ -214,6 +220,7 @@ export function settingsDifferences(base: BaselineSettings, now: BaselineSetting
     if (differs(key)) warnings.push(`${say(key, base[key], now[key])} (changes only power: the gate does not use it)`);
   }
   if (differs('networkMethod')) errors.push(say('network method', base.networkMethod, now.networkMethod));
+  else if (differs('networkEffort') && now.networkMethod !== 'graph') errors.push(say('network effort', base.networkEffort, now.networkEffort));
   if (differs('layers')) errors.push(say('--layers', base.layers, now.layers));
   if (differs('inputShape')) errors.push(say('input shape', base.inputShape, now.inputShape));
   else if ((base.inputShapeSource === 'assumed') !== (now.inputShapeSource === 'assumed')) errors.push(say('input shape source', base.inputShapeSource, now.inputShapeSource));
