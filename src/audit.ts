@@ -103,14 +103,17 @@ export async function walkGraph(model: LoadedModel, best: (number | null)[], o: 
   const plans = upper.length > 0 ? findBlocks(graph, model.layers, o.networkMethod ?? 'averaging') : [];
   if (plans.length === 0) return { network: networkBound(graph, best) };
   let merged = 0;
+  const start = performance.now();
   // the tightest upper method the run asked for bounds each merged operator
   const methods = upper.includes('spectral') ? ['spectral' as const] : upper;
   const refinements = await refineBlocks(
     plans,
     model.layers,
     best,
-    async (layer) => {
-      o.onProgress?.(`network: merged operator ${++merged} (${layer.name})`);
+    async (layer, spent) => {
+      // the share of the work cap is the progress measure (the last purchases may leave some unspent)
+      const pct = Math.round(100 * spent);
+      o.onProgress?.(`network: merged operator ${++merged} (${layer.name}), ${pct}% of the work cap, ${formatDuration(performance.now() - start)} elapsed`);
       return (await boundLayer(layer, { ...o.engine, methods, samples: Math.min(o.engine.samples, MERGED_SAMPLES) })).best;
     },
     { samples: o.engine.samples, mergedSamples: Math.min(o.engine.samples, MERGED_SAMPLES), budgetShare: o.networkEffort ?? DEFAULT_NETWORK_EFFORT },

@@ -11,8 +11,11 @@ import { gramRootCost } from '../linalg/gram-root.js';
 import { NATIVE_MIN_MACS } from '../native/blas.js';
 import { addShortcut, compose, compressEnd, fromLayer, toLayer, type DerivedKernel } from './merge.js';
 
-/** A certified upper bound on a merged operator's l2 norm (the per-layer engine), or null. */
-export type NormOracle = (layer: ConvLayer | DenseLayer) => Promise<number | null>;
+/**
+ * A certified upper bound on a merged operator's l2 norm (the per-layer engine), or null. `spent`:
+ * the share of the work cap reserved so far, this operator included (for progress).
+ */
+export type NormOracle = (layer: ConvLayer | DenseLayer, spent: number) => Promise<number | null>;
 
 export type NetworkMethod = 'graph' | 'merged' | 'averaging';
 
@@ -341,7 +344,7 @@ class RunNorms {
     if (!this.reserve(indices, true)) return false;
     const k = await this.merged(indices, true);
     const layer = k && toLayer(k, `merged(${indices.map((i) => this.layers[i].name).join(' -> ')})`);
-    const merged = layer ? await this.oracle(layer) : null;
+    const merged = layer ? await this.oracle(layer, this.spentShare()) : null;
     this.cache.set(key, merged);
     return merged !== null;
   }
@@ -364,6 +367,10 @@ class RunNorms {
     // a value may tighten once more runs are computed: memoise only within one evaluation
     this.splits.set(key, best);
     return best;
+  }
+
+  spentShare(): number {
+    return Math.min(1, this.spent / this.budget.limit);
   }
 
   /** Forget split bounds (after new runs were computed). */
@@ -449,7 +456,7 @@ async function shortcutTerm(
   if (!branch || (sLayer && !sKernel)) return { value: fallback, merged: false };
   const sum = addShortcut(branch, coef, sKernel, plan.shapes);
   const layer = sum && toLayer(sum, `merged(${plan.node}: shortcut + ${coef} x branch)`);
-  const exact = layer ? await runs.oracle(layer) : null;
+  const exact = layer ? await runs.oracle(layer, runs.spentShare()) : null;
   return exact !== null && exact < fallback ? { value: exact, merged: true } : { value: fallback, merged: false };
 }
 
