@@ -57,8 +57,8 @@ describe('gramRootLower: L L^T >= A A^T, exactly', () => {
     { name: 'tiny entries (1e-150)', a: randomMatrix(3, 5, 6, 1e-150), r: 3, n: 5 },
     { name: 'zero matrix', a: new Float64Array(12), r: 3, n: 4 },
   ];
-  it.each(cases)('$name', ({ a, r, n }) => {
-    const l = gramRootLower(a, r, n)!;
+  it.each(cases)('$name', async ({ a, r, n }) => {
+    const l = (await gramRootLower(a, r, n))!;
     expect(l).not.toBeNull();
     for (let i = 0; i < r; i++) for (let j = i + 1; j < r; j++) expect(l[i * r + j]).toBe(0);
     expect(positiveDefinite(minus(lowerTimesTranspose(l, r), gramExact(a, r, n)))).toBe(true);
@@ -70,18 +70,18 @@ describe('gramRootLower: L L^T >= A A^T, exactly', () => {
     expect(nl * nl).toBeLessThanOrEqual(na * na + 1e-12 * f2 + 1e-300);
   });
 
-  it('a square matrix (r = n): the check holds there too', () => {
+  it('a square matrix (r = n): the check holds there too', async () => {
     const a = randomMatrix(4, 4, 9);
-    const l = gramRootLower(a, 4, 4)!;
+    const l = (await gramRootLower(a, 4, 4))!;
     expect(positiveDefinite(minus(lowerTimesTranspose(l, 4), gramExact(a, 4, 4)))).toBe(true);
   });
 
-  it('with errorF: L L^T >= A\' A\'^T for perturbations at that Frobenius distance, the worst rank-one one included', () => {
+  it('with errorF: L L^T >= A\' A\'^T for perturbations at that Frobenius distance, the worst rank-one one included', async () => {
     const r = 4;
     const n = 7;
     const a = randomMatrix(r, n, 11);
     const errorF = 1e-3;
-    const l = gramRootLower(a, r, n, errorF)!;
+    const l = (await gramRootLower(a, r, n, errorF))!;
     const ll = lowerTimesTranspose(l, r);
     // the worst direction for the top of A A^T: along A's own top singular pair, i.e. A' = (1 + t) A for the
     // largest t with ||t A||_F <= errorF; plus random directions
@@ -101,12 +101,31 @@ describe('gramRootLower: L L^T >= A A^T, exactly', () => {
     }
   });
 
-  it('refuses a matrix with a NaN or an infinity', () => {
+  it('refuses a matrix with a NaN or an infinity', async () => {
     const a = randomMatrix(2, 3, 12);
     a[4] = Number.NaN;
-    expect(gramRootLower(a, 2, 3)).toBeNull();
+    expect(await gramRootLower(a, 2, 3)).toBeNull();
     a[4] = Infinity;
-    expect(gramRootLower(a, 2, 3)).toBeNull();
+    expect(await gramRootLower(a, 2, 3)).toBeNull();
+  });
+
+  it('entries whose squares underflow (a review\'s counterexample: 127 x 128, every entry 1.4 * 2^-538)', async () => {
+    // A A^T = n x^2 1 1^T (rank one), so L L^T >= A A^T iff n ||L^-1 (x 1)||^2 <= 1; before scaling A,
+    // fl(x^2) = 0 gave L with ||L||^2 = 0.78 n r x^2 (and this check at 1.28)
+    const r = 127;
+    const n = 128;
+    const x = 1.4 * 2 ** -538;
+    const l = (await gramRootLower(new Float64Array(r * n).fill(x), r, n))!;
+    const y = new Float64Array(r);
+    for (let i = 0; i < r; i++) {
+      let acc = x;
+      for (let k = 0; k < i; k++) acc -= l[i * r + k] * y[k];
+      y[i] = acc / l[i * r + i];
+    }
+    let yy = 0;
+    for (const v of y) yy += v * v;
+    expect(n * yy).toBeLessThanOrEqual(1 + 1e-6);
+    expect(n * yy).toBeGreaterThan(0.99); // and not loose
   });
 });
 
@@ -116,9 +135,11 @@ describe('native products in merges (what the large runs of real networks take)'
     const r = 200;
     const n = 800;
     const a = randomMatrix(r, n, 21);
-    const g = await gramNative(r, n, (c0, w, out) => {
-      for (let i = 0; i < r; i++) out.set(a.subarray(i * n + c0, i * n + c0 + w), i * w);
+    const gramOf = (s: Float64Array) => gramNative(r, n, (c0, w, out) => {
+      for (let i = 0; i < r; i++) out.set(s.subarray(i * n + c0, i * n + c0 + w), i * w);
     });
+    // the entries of this A are O(1): its scaled copy is A itself times a power of two
+    const g = await gramOf(a);
     const gammaN = (1.01 * n * 2 ** -53) / (1 - n * 2 ** -53);
     let worst = 0;
     for (let i = 0; i < r; i++)
@@ -133,7 +154,7 @@ describe('native products in merges (what the large runs of real networks take)'
         worst = Math.max(worst, Math.abs(g[i * r + j] - s) / (2 * gammaN * abs));
       }
     expect(worst).toBeLessThanOrEqual(1);
-    const l = gramRootLower(a, r, n, 0, g)!;
+    const l = (await gramRootLower(a, r, n, 0, gramOf))!;
     const na = largestSingularValue(a, r, n);
     const nl = largestSingularValue(l, r, r);
     expect(nl).toBeGreaterThanOrEqual(na * (1 - 1e-12));

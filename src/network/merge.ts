@@ -254,13 +254,12 @@ export async function compressEnd(k: DerivedKernel, end: 'input' | 'output'): Pr
     a = new Float64Array(small * big);
     for (let o = 0; o < big; o++) for (let c = 0; c < small; c++) a[c * big + o] = k.values[o * small + c];
   }
-  const rows = a;
-  const gram = small * small * big >= NATIVE_MIN_MACS
-    ? await gramNative(small, big, (c0, w, out) => {
+  const native = small * small * big >= NATIVE_MIN_MACS;
+  const l = await gramRootLower(a, small, big, k.errorF, native
+    ? (rows) => gramNative(small, big, (c0, w, out) => {
       for (let i = 0; i < small; i++) out.set(rows.subarray(i * big + c0, i * big + c0 + w), i * w);
     })
-    : undefined;
-  const l = gramRootLower(a, small, big, k.errorF, gram);
+    : undefined);
   if (!l) return null;
   let values = l;
   if (!wide) {
