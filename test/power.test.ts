@@ -5,7 +5,7 @@ import { lanczosLoop, openNormalOperator, powerIteration, powerRun, type NormalS
 import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
 import { normalArray } from '../src/util/random.js';
 import { nativeTime } from '../src/native/clock.js';
-import { exactNorm, explicitMatrix, makeConv, makeDense } from './helpers/exact.js';
+import { exactNorm, explicitMatrix, makeConv, makeDense, matVec } from './helpers/exact.js';
 
 // Tight settings so that the assertion measures the method, not an early stop: 1e-8 is just above
 // the float32 jitter of the estimate. The cap is what plain power iteration needed on the slowest
@@ -47,16 +47,6 @@ async function plainPower(step: NormalStep, size: number, steps: number, seed: n
     x = Float32Array.from(z, (v) => v / nz);
   }
   return best;
-}
-
-function matVec(a: Float64Array, rows: number, cols: number, x: ArrayLike<number>, transpose = false): Float64Array {
-  const out = new Float64Array(transpose ? cols : rows);
-  for (let i = 0; i < rows; i++)
-    for (let j = 0; j < cols; j++) {
-      if (transpose) out[j] += a[i * cols + j] * x[i];
-      else out[i] += a[i * cols + j] * x[j];
-    }
-  return out;
 }
 
 function relErr(got: ArrayLike<number>, want: Float64Array): number {
@@ -291,11 +281,7 @@ describe('edge cases', () => {
     expect(v.length).toBe(cols);
     let av = 0;
     let vv = 0;
-    for (let r = 0; r < rows; r++) {
-      let s = 0;
-      for (let c = 0; c < cols; c++) s += a[r * cols + c] * v[c];
-      av += s * s;
-    }
+    for (const e of matVec(a, rows, cols, v)) av += e * e;
     for (const e of v) vv += e * e;
     // float32 operator runs against a float64 product: agreement to float32 rounding
     expect(Math.sqrt(av / vv)).toBeCloseTo(run.result.value!, 5);

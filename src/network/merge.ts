@@ -140,7 +140,7 @@ function productError(b: DerivedKernel, a: DerivedKernel, mid: number): number {
   return b.errorF * (na + a.errorF) + nb * a.errorF + gamma(mid) * nb * na;
 }
 
-/** Largest multiply-add count a merge may cost (JS float64 loops). */
+/** Largest multiply-add count a merge may cost (native DGEMM once large: ~0.1 s per 1e9). */
 export const MAX_MERGE_MACS = 1.5e9;
 
 /**
@@ -230,8 +230,18 @@ export function addShortcut(branch: DerivedKernel, coef: number, shortcut: Deriv
   return { ...branch, values, errorF, names: [...branch.names, shortcut ? shortcut.names.join('+') : 'identity'] };
 }
 
-/** Largest Gram-root factorisation a compression may cost (multiply-adds, JS float64 loops). */
-export const MAX_ROOT_MACS = 6e8;
+/** Largest Gram-root factorisation a compression may cost (multiply-adds; the Gram on native DGEMM once large). */
+export const MAX_ROOT_MACS = 4e9;
+
+/**
+ * The channel count a run's end keeps after compressEnd (a 1x1 conv without pads, or dense, that is
+ * wide at the input end or tall at the output end), or null when it is not compressed. One rule for
+ * compressEnd and the cost estimate of blocks.ts.
+ */
+export function compressedWidth(oneByOne: boolean, cout: number, cin: number, end: 'input' | 'output'): number | null {
+  const [small, big] = end === 'input' ? [cout, cin] : [cin, cout];
+  return oneByOne && small < big && gramRootCost(small, big) <= MAX_ROOT_MACS ? small : null;
+}
 
 /**
  * A norm-dominating stand-in for a channel-mixing map at one end of a run (1x1 conv without pads, or
@@ -244,10 +254,10 @@ export const MAX_ROOT_MACS = 6e8;
  * is 0: it dominates every map within W's own errorF, not just W.
  */
 export async function compressEnd(k: DerivedKernel, end: 'input' | 'output'): Promise<DerivedKernel | null> {
-  if (!(k.kind === 'dense' || isOneByOne(k))) return null;
+  const small = compressedWidth(k.kind === 'dense' || isOneByOne(k), k.cout, k.cin, end);
+  if (small === null) return null;
   const wide = end === 'input';
-  const [small, big] = wide ? [k.cout, k.cin] : [k.cin, k.cout];
-  if (small >= big || gramRootCost(small, big) > MAX_ROOT_MACS) return null;
+  const big = wide ? k.cin : k.cout;
   // rows of A: the small side's channels
   let a = k.values;
   if (!wide) {

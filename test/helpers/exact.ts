@@ -167,6 +167,17 @@ export function explicitMatrix(layer: ConvLayer | DenseLayer): { a: Float64Array
   return { a, rows, cols };
 }
 
+/** A x (or A^T x) for a row-major rows x cols matrix, in float64. */
+export function matVec(a: Float64Array, rows: number, cols: number, x: ArrayLike<number>, transpose = false): Float64Array {
+  const out = new Float64Array(transpose ? cols : rows);
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) {
+      if (transpose) out[j] += a[i * cols + j] * x[i];
+      else out[i] += a[i * cols + j] * x[j];
+    }
+  return out;
+}
+
 /** Eigenvalues of a symmetric n x n matrix (row-major, copied) by cyclic Jacobi rotations. */
 export function symmetricEigenvalues(m: Float64Array, n: number): Float64Array {
   const s = Float64Array.from(m);
