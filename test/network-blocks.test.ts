@@ -280,10 +280,22 @@ const BLOCKS: { name: string; improves: boolean; make: () => { file: string; byt
     const e = n.op('Relu', [n.conv(d, 8, 8, 3, { seed: 9 })]);
     return n.file(n.op('Relu', [n.op('Add', [y, n.conv(e, 8, 16, 1, { seed: 10 })])]), [1, 8, 8, 8]);
   } },
-  { name: 'basic block (3x3, 3x3, identity: not mergeable)', improves: false, make: () => {
+  { name: 'basic block (3x3, 3x3, identity: through the zero padding)', improves: true, make: () => {
     const n = new Net();
     const a = n.op('Relu', [n.conv('x', 6, 6, 3, { seed: 11 })]);
     return n.file(n.op('Relu', [n.op('Add', [n.conv(a, 6, 6, 3, { seed: 12 }), 'x'])]), [1, 6, 6, 6]);
+  } },
+  { name: 'downsampling basic block (3x3 stride 2, 3x3, 1x1 stride-2 shortcut at the 7x7 centre tap)', improves: true, make: () => {
+    const n = new Net();
+    const a = n.op('Relu', [n.conv('x', 4, 8, 3, { stride: 2, seed: 21 })]);
+    const s = n.conv('x', 4, 8, 1, { stride: 2, seed: 22 });
+    return n.file(n.op('Relu', [n.op('Add', [n.conv(a, 8, 8, 3, { seed: 23 }), s])]), [1, 4, 8, 7]);
+  } },
+  { name: 'VGG-style chain (3x3, ReLU, 3x3, ReLU, dense)', improves: true, make: () => {
+    const n = new Net();
+    const a = n.op('Relu', [n.conv('x', 3, 6, 3, { seed: 24 })]);
+    const b = n.op('Relu', [n.conv(a, 6, 6, 3, { seed: 25 })]);
+    return n.file(n.gemm(n.op('Flatten', [b]), 6 * 5 * 5, 4, 26), [1, 3, 5, 5]);
   } },
   { name: 'MobileNetV2 inverted residual (ReLU6, depthwise)', improves: true, make: () => {
     const n = new Net();

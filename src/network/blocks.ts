@@ -9,7 +9,7 @@ import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
 import { addUp, mulUp } from '../linalg/rounding.js';
 import { gramRootCost } from '../linalg/gram-root.js';
 import { NATIVE_MIN_MACS } from '../native/blas.js';
-import { addShortcut, compose, compressEnd, compressedWidth, fromLayer, toLayer, type DerivedKernel } from './merge.js';
+import { MAX_MERGE_MACS, addShortcut, compose, composeThroughPadding, compressEnd, compressedWidth, extendInput, extendOutput, fromLayer, toLayer, type DerivedKernel } from './merge.js';
 
 /**
  * A certified upper bound on a merged operator's l2 norm (the per-layer engine), or null. `spent`:
@@ -23,6 +23,22 @@ interface Activation {
   node: string;
   c: number;
   e: number;
+  /**
+   * The next layer is a kxk conv reading zero padding and a kxk conv comes before: runs across this
+   * activation use the plane composition (merge.ts composeThroughPadding), the padding read as slope 0,
+   * so [alpha, beta] was widened to contain 0.
+   */
+  spill: boolean;
+}
+
+/** A conv with a spatial extent (kxk, not 1x1): its output reaches past its window on the plane. */
+const isWide = (l: Layer | undefined) => l !== undefined && l.kind === 'conv' && l.op === 'Conv' && l.weightShape.slice(2).some((k) => k > 1);
+/** A conv that reads zero padding (SAME pads count, resolved or not). */
+const readsPad = (l: Layer) => l.kind === 'conv' && (l.pads.some((p) => p !== 0) || l.autoPad === 'SAME_UPPER' || l.autoPad === 'SAME_LOWER');
+
+/** c I + e S for slopes in [alpha, beta] (float32 slopes: c and e exact in float64). */
+function averaging(node: string, lo: number, hi: number, spill = false): Activation {
+  return { node, c: (lo + hi) / 2, e: (hi - lo) / 2, spill };
 }
 
 /** A run of the graph from tensor `x`: linear segments (consecutive layers, no activation between) separated by activations. */
@@ -122,7 +138,7 @@ export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method
         continue;
       }
       const s = slopes(p);
-      if (s && method === 'averaging') steps.push({ act: { node: p.name, c: (s[0] + s[1]) / 2, e: (s[1] - s[0]) / 2 } });
+      if (s && method === 'averaging') steps.push({ act: averaging(p.name, s[0], s[1]) });
       else if (!(p.absorbedInto !== null || (PASS_THROUGH.has(p.op) && p.domain === ''))) return null;
       cur = p.inputs[0];
     }
@@ -142,7 +158,12 @@ export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method
       }
     }
     if (segments.length > MAX_SEGMENTS) return null;
-    return { nodeIndex: node.index, node: node.name, x, segments, activations, shortcut, shapes };
+    // zero padding read after a kxk: the slope range at that activation must contain 0 (derivations.md)
+    const widened = activations.map((a, i) => {
+      const spill = segments.slice(0, i + 1).flat().some((j) => isWide(layers[j])) && isWide(layers[segments[i + 1][0]]) && readsPad(layers[segments[i + 1][0]]);
+      return spill ? averaging(a.node, Math.min(a.c - a.e, 0), Math.max(a.c + a.e, 0), true) : a;
+    });
+    return { nodeIndex: node.index, node: node.name, x, segments, activations: widened, shortcut, shapes };
   };
 
   const plans: BlockPlan[] = [];
@@ -186,7 +207,7 @@ export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method
         const s = slopes(p);
         if (s && method === 'averaging') {
           if (++segs > MAX_SEGMENTS) break;
-          steps.unshift({ act: { node: p.name, c: (s[0] + s[1]) / 2, e: (s[1] - s[0]) / 2 } });
+          steps.unshift({ act: averaging(p.name, s[0], s[1]) });
         } else if (!(p.absorbedInto !== null || (PASS_THROUGH.has(p.op) && p.domain === ''))) break;
         next = p.inputs[0];
       }
@@ -241,11 +262,11 @@ function compressedSide(l: Layer, end: 'input' | 'output'): number | null {
 
 /**
  * The shape of the merge of these layers (what the cost estimate needs), without computing it: null
- * when it is not one layer (more than one kxk conv, a transposed conv, mixed conv and dense). With
- * `compressed`, the channel counts after compressEnd shrank the run's 1x1 ends, plus the
- * factorisations' own work.
+ * when it is not one layer (a transposed conv, mixed conv and dense, or a kxk after a kxk where
+ * `plane(j)` does not allow the plane composition before run[j]). With `compressed`, the channel
+ * counts after compressEnd shrank the run's 1x1 ends, plus the factorisations' own work.
  */
-function mergedShape(run: readonly Layer[], compressed: boolean): { layer: Layer; extra: number } | null {
+function mergedShape(run: readonly Layer[], compressed: boolean, plane: (j: number) => boolean = () => false): { layer: Layer; extra: number } | null {
   if (run.some((l) => l.kind === 'unsupported')) return null;
   const first = run[0] as ConvLayer | DenseLayer;
   const last = run[run.length - 1] as ConvLayer | DenseLayer;
@@ -262,22 +283,41 @@ function mergedShape(run: readonly Layer[], compressed: boolean): { layer: Layer
     extra += gramRootCost(outSide, dims[dims.length - 1][0]);
     dims[dims.length - 1] = [outSide, outSide, 1];
   }
-  let [cout, cin, t] = dims[0];
-  for (const [o, , tt] of dims.slice(1)) {
-    extra += o * cout * cin * Math.max(t, tt);
-    [cout, t] = [o, Math.max(t, tt)];
-  }
-  // small merges and roots run in JS loops, large ones in native DGEMM (merge.ts, gram-root.ts)
-  extra *= extra >= NATIVE_MIN_MACS ? NATIVE_WEIGHT : JS_WEIGHT;
   if (run.every((l) => l.kind === 'dense')) {
+    let [cout, cin] = dims[0];
+    for (const [o] of dims.slice(1)) {
+      if (o * cout * cin > MAX_MERGE_MACS) return null;
+      extra += o * cout * cin;
+      cout = o;
+    }
+    extra *= extra >= NATIVE_MIN_MACS ? NATIVE_WEIGHT : JS_WEIGHT;
     return { layer: { ...(last as DenseLayer), weight: new Float32Array(0), weightShape: [cout, cin] }, extra };
   }
   if (!run.every((l) => l.kind === 'conv' && l.op !== 'ConvTranspose')) return null;
   const convs = run as ConvLayer[];
-  const wide = convs.filter((l) => l.weightShape.slice(2).some((k) => k > 1));
-  if (wide.length > 1) return null;
-  const kernel = (wide[0] ?? convs[0]).weightShape.slice(2);
-  return { layer: { ...convs[0], weight: new Float32Array(0), weightShape: [cout, cin, ...kernel], group: 1 }, extra };
+  // per axis the merged extent and stride (merge.ts): extent += stride x dilation' x (k' - 1), stride *= stride'
+  const extent = convs[0].weightShape.slice(2).map((k, a) => convs[0].dilations[a] * (k - 1) + 1);
+  const stride = [...convs[0].strides];
+  let [cout, cin, t] = dims[0];
+  let wide = isWide(convs[0]);
+  for (const [j, l] of convs.entries()) {
+    if (j === 0) continue;
+    if (wide && isWide(l) && !plane(j)) return null;
+    wide ||= isWide(l);
+    const [o, , tt] = dims[j];
+    // merge.ts refuses products above its cap: such a run is not one layer here either
+    if (o * cout * cin * t * tt > MAX_MERGE_MACS) return null;
+    extra += o * cout * cin * t * tt;
+    l.weightShape.slice(2).forEach((k, a) => {
+      extent[a] += stride[a] * l.dilations[a] * (k - 1);
+      stride[a] *= l.strides[a];
+    });
+    cout = o;
+    t = extent.reduce((x, y) => x * y, 1);
+  }
+  // small merges and roots run in JS loops, large ones in native DGEMM (merge.ts, gram-root.ts)
+  extra *= extra >= NATIVE_MIN_MACS ? NATIVE_WEIGHT : JS_WEIGHT;
+  return { layer: { ...convs[0], weight: new Float32Array(0), weightShape: [cout, cin, ...extent], group: 1 }, extra };
 }
 
 const taps = (l: ConvLayer | DenseLayer) => (l.kind === 'dense' ? 1 : l.weightShape.slice(2).reduce((a, b) => a * b, 1));
@@ -285,36 +325,79 @@ const taps = (l: ConvLayer | DenseLayer) => (l.kind === 'dense' ? 1 : l.weightSh
 const JS_WEIGHT = 3;
 const NATIVE_WEIGHT = 0.5;
 
+/**
+ * A run of consecutive layers whose merged norm a bound uses. Where a product is split at an
+ * activation with zero padding behind a kxk (Activation.spill), the halves are the plane's sections:
+ * `full`, the run's output everywhere its taps reach (extendOutput); `open`, the run reading real
+ * values where its first layer reads padding (extendInput). Never both (a run between two such
+ * splits is not bounded here).
+ */
+interface Run {
+  indices: number[];
+  open: boolean;
+  full: boolean;
+}
+const plain = (indices: number[]): Run => ({ indices, open: false, full: false });
+const runKey = (r: Run) => `${r.open ? 'open ' : ''}${r.full ? 'full ' : ''}${r.indices.join(',')}`;
+
 /** Certified norms of merged runs, computed once each across all plans, within a work budget. */
 class RunNorms {
   private cache = new Map<string, number | null>();
   private splits = new Map<string, number | null>();
   private kernels = new Map<string, DerivedKernel | null>();
+  private residuals = new Map<string, number | null>();
   private spent = 0;
   constructor(
     private readonly layers: readonly Layer[],
     private readonly layerBounds: readonly (number | null)[],
     readonly oracle: NormOracle,
     private readonly budget: { cost: (layer: Layer) => number; limit: number },
+    /** Layer pairs `a>b` with an activation between them (the only places a plane composition may cross). */
+    private readonly activationEdges: ReadonlySet<string>,
   ) {}
 
-  /** Reserves the estimated cost of bounding the merge of these layers; false when it does not fit (nothing is computed then). */
-  reserve(indices: number[], compressed: boolean): boolean {
-    const shape = mergedShape(indices.map((i) => this.layers[i]), compressed);
-    if (!shape) return false;
-    const cost = this.budget.cost(shape.layer) + shape.extra;
-    if (this.spent + cost > this.budget.limit) return false;
+  /** Whether a run through `left` then layer `right` crosses zero padding behind a kxk at an activation (plane composition). */
+  planeEdge(left: readonly number[], right: number): boolean {
+    return this.activationEdges.has(`${left[left.length - 1]}>${right}`) && left.some((i) => isWide(this.layers[i])) && isWide(this.layers[right]);
+  }
+
+  /** Whether splitting there needs the plane's sections (the right layer reads padding the left run's output spills into). */
+  splitNeedsSections(left: readonly number[], right: number): boolean {
+    return this.planeEdge(left, right) && readsPad(this.layers[right]);
+  }
+
+  /** The estimated cost of bounding these runs' merges (null when one is not a single layer). */
+  cost(runs: readonly Run[], compressed: boolean): number | null {
+    let total = 0;
+    for (const r of runs) {
+      const shape = mergedShape(r.indices.map((i) => this.layers[i]), compressed, (j) => this.planeEdge(r.indices.slice(0, j), r.indices[j]));
+      if (!shape) return null;
+      total += this.budget.cost(shape.layer) + shape.extra;
+    }
+    return total;
+  }
+
+  /** Whether this much more work fits in the budget. */
+  fits(cost: number): boolean {
+    return this.spent + cost <= this.budget.limit;
+  }
+
+  /** Reserves the estimated cost of bounding these merges; false when it does not fit (nothing is computed then). */
+  reserve(runs: readonly Run[], compressed: boolean): boolean {
+    const cost = this.cost(runs, compressed);
+    if (cost === null || !this.fits(cost)) return false;
     this.spent += cost;
     return true;
   }
 
   /**
-   * Exact merge of layers (forward order), or null; computed once per run of layers. `compressed`:
-   * the run's 1x1 ends replaced by their Gram roots (compressEnd): a different operator with the
-   * same norm, fewer channels (for norms only, never for a residual sum).
+   * Merge of a run (forward order), or null; computed once per run. `compressed`: the run's 1x1 ends
+   * replaced by their Gram roots (compressEnd): a different operator with the same norm, fewer
+   * channels (for norms only, never for a residual sum).
    */
-  async merged(indices: number[], compressed = false): Promise<DerivedKernel | null> {
-    const key = `${compressed ? 'c' : ''}${indices.join(',')}`;
+  async merged(run: Run, compressed = false): Promise<DerivedKernel | null> {
+    const { indices } = run;
+    const key = `${compressed ? 'c ' : ''}${runKey(run)}`;
     if (!this.kernels.has(key)) {
       let k: DerivedKernel | null = null;
       for (const [j, i] of indices.entries()) {
@@ -322,42 +405,75 @@ class RunNorms {
         let d = l.kind === 'unsupported' ? null : fromLayer(l);
         if (d && compressed && indices.length > 1 && j === 0) d = (await compressEnd(d, 'input')) ?? d;
         if (d && compressed && indices.length > 1 && j === indices.length - 1) d = (await compressEnd(d, 'output')) ?? d;
-        k = d === null ? null : k === null ? d : await compose(k, d);
+        if (d === null) k = null;
+        else if (k === null) k = d;
+        else k = (await compose(k, d)) ?? (this.planeEdge(indices.slice(0, j), i) ? await composeThroughPadding(k, d) : null);
         if (!k) break;
       }
+      if (k && run.full) k = extendOutput(k);
+      if (k && run.open) k = extendInput(k);
       this.kernels.set(key, k);
     }
     return this.kernels.get(key)!;
   }
 
-  /** Computes the certified norm of the merged run (compressed ends) when not known yet and the budget allows. */
-  async compute(indices: number[]): Promise<void> {
-    const key = indices.join(',');
-    if (indices.length === 1 || this.cache.has(key) || !this.reserve(indices, true)) return;
-    const k = await this.merged(indices, true);
-    const layer = k && toLayer(k, `merged(${indices.map((i) => this.layers[i].name).join(' -> ')})`);
-    const merged = layer ? await this.oracle(layer, this.spentShare()) : null;
-    this.cache.set(key, merged);
+  /** Whether the run's norm is known from its layer bound alone (one layer, no section). */
+  private isLayer(run: Run): boolean {
+    return run.indices.length === 1 && !run.open && !run.full;
+  }
+
+  /** Computes the certified norm of each run (compressed ends) not known yet, if all fit in the budget together. */
+  async compute(runs: readonly Run[]): Promise<void> {
+    const todo = runs.filter((r) => !this.isLayer(r) && !this.cache.has(runKey(r)));
+    if (todo.length === 0 || !this.reserve(todo, true)) return;
+    for (const run of todo) {
+      const k = await this.merged(run, true);
+      const layer = k && toLayer(k, `merged(${run.open ? 'open ' : ''}${run.full ? 'full ' : ''}${run.indices.map((i) => this.layers[i].name).join(' -> ')})`);
+      this.cache.set(runKey(run), layer ? await this.oracle(layer, this.spentShare()) : null);
+    }
   }
 
   /**
-   * Upper bound on ||M_b ... M_a|| from what is known: the run's merged norm if computed, else the
-   * best split into two shorter runs (their bounds multiplied), down to the layers' own bounds.
+   * Upper bound on the run's norm from what is known: its merged norm if computed, else the best
+   * split into two shorter runs (their bounds multiplied; at a padded activation, the plane's
+   * sections), down to the layers' own bounds.
    */
-  norm(indices: number[]): number | null {
-    const key = indices.join(',');
+  norm(run: Run): number | null {
+    if (run.open && run.full) return null;
+    const key = runKey(run);
     const memo = this.splits.get(key);
     if (memo !== undefined) return memo;
-    let best: number | null = indices.length === 1 ? (this.layerBounds[indices[0]] ?? null) : (this.cache.get(key) ?? null);
+    const { indices } = run;
+    let best: number | null = this.isLayer(run) ? (this.layerBounds[indices[0]] ?? null) : (this.cache.get(key) ?? null);
     if (best !== null && !Number.isFinite(best)) best = null;
     for (let j = 1; j < indices.length; j++) {
-      const a = this.norm(indices.slice(0, j));
-      const b = this.norm(indices.slice(j));
+      const sections = this.splitNeedsSections(indices.slice(0, j), indices[j]);
+      const a = this.norm({ indices: indices.slice(0, j), open: run.open, full: sections });
+      const b = this.norm({ indices: indices.slice(j), open: sections, full: run.full });
       if (a !== null && b !== null && (best === null || mulUp(a, b) < best)) best = mulUp(a, b);
     }
     // a value may tighten once more runs are computed: memoise only within one evaluation
     this.splits.set(key, best);
     return best;
+  }
+
+  /** The certified norm of S + coef M (the plan's exact residual sum), computed once per plan when the budget allows. */
+  async residual(plan: BlockPlan, coef: number, buy: boolean): Promise<number | null> {
+    const key = `${plan.nodeIndex} ${plan.x} ${plan.shortcut}`;
+    if (this.residuals.has(key) || !buy) return this.residuals.get(key) ?? null;
+    const all = plan.segments.flat();
+    if (!this.reserve([plain(all)], false)) return null;
+    const branch = await this.merged(plain(all));
+    const sLayer = plan.shortcut === 'identity' ? null : this.layers[plan.shortcut as number];
+    const sKernel = sLayer && sLayer.kind !== 'unsupported' ? fromLayer(sLayer) : null;
+    let value: number | null = null;
+    if (branch && !(sLayer && !sKernel)) {
+      const sum = addShortcut(branch, coef, sKernel, plan.shapes);
+      const layer = sum && toLayer(sum, `merged(${plan.node}: shortcut + ${coef} x branch)`);
+      value = layer ? await this.oracle(layer, this.spentShare()) : null;
+    }
+    this.residuals.set(key, value);
+    return value;
   }
 
   spentShare(): number {
@@ -370,85 +486,107 @@ class RunNorms {
   }
 }
 
-/** Contiguous runs of a plan's segments (as layer lists) whose merged norms the plan can use, shortest first. */
-function planRuns(plan: BlockPlan): number[][] {
+/** The signed product of the activations' midpoints (the residual term's coefficient), and its upper-rounded magnitude. */
+function residualCoefficient(plan: BlockPlan): { signed: number; abs: number } {
+  let signed = 1;
+  let abs = 1;
+  for (const a of plan.activations) {
+    signed *= a.c;
+    abs = mulUp(abs, Math.abs(a.c));
+  }
+  return { signed, abs };
+}
+
+/** The runs each expansion term of a plan multiplies (mask bit i: activation i takes e S_i), in planBound's order. */
+function termRuns(plan: BlockPlan, runs: RunNorms, mask: number): Run[] {
   const m = plan.segments.length;
-  const out: number[][] = [];
+  const flat = (a: number, b: number) => plan.segments.slice(a, b + 1).flat();
+  const out: Run[] = [];
+  let start = 0;
+  let open = false;
+  for (let i = 0; i < m - 1; i++) {
+    if (!(mask & (1 << i))) continue;
+    const left = flat(start, i);
+    const sections = runs.splitNeedsSections(left, plan.segments[i + 1][0]);
+    out.push({ indices: left, open, full: sections });
+    open = sections;
+    start = i + 1;
+  }
+  out.push({ indices: flat(start, m - 1), open, full: false });
+  return out;
+}
+
+/**
+ * What a plan buys, in purchase order: each entry is bought whole or not at all. Contiguous runs,
+ * shortest first, each on its own; a plan with a padded activation (Activation.spill) needs its
+ * sections and the plane merges together, so they are one purchase.
+ */
+function planPurchases(plan: BlockPlan, runs: RunNorms): Run[][] {
+  const m = plan.segments.length;
+  const contiguous: Run[] = [];
   for (let len = 1; len <= m; len++)
     for (let a = 0; a + len <= m; a++) {
       const run = plan.segments.slice(a, a + len).flat();
-      if (run.length > 1) out.push(run);
+      if (run.length > 1) contiguous.push(plain(run));
     }
-  return out.sort((x, y) => x.length - y.length);
+  contiguous.sort((x, y) => x.indices.length - y.indices.length);
+  if (!plan.activations.some((a) => a.spill)) return contiguous.map((r) => [r]);
+  const needed = new Map<string, Run>();
+  for (let mask = 1; mask < 1 << (m - 1); mask++)
+    for (const r of termRuns(plan, runs, mask)) {
+      // a run between two padded splits is not bounded here (RunNorms.norm): the plan cannot be, buy nothing
+      if (r.open && r.full) return [];
+      if (!(r.indices.length === 1 && !r.open && !r.full)) needed.set(runKey(r), r);
+    }
+  // the whole branch: its own norm without a shortcut (with one, the exact residual sum is bought instead)
+  if (plan.shortcut === null) needed.set(runKey(plain(plan.segments.flat())), plain(plan.segments.flat()));
+  const bundle = [...needed.values()].sort((x, y) => x.indices.length - y.indices.length);
+  return bundle.length > 0 ? [bundle] : [];
 }
 
 /**
  * The bound of one plan: ||S + c_all M_m...M_1|| + sum over the other 2^(m-1) - 1 expansion terms of
  * (coefficient) x (product of the merged runs' norms), or null when a needed norm is missing.
  */
-async function planBound(
-  plan: BlockPlan, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[], exactResidual: boolean,
-): Promise<Refinement | null> {
+async function planBound(plan: BlockPlan, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[], exactResidual: boolean): Promise<Refinement | null> {
   const m = plan.segments.length;
-  const flat = (a: number, b: number) => plan.segments.slice(a, b + 1).flat();
-  // term J = set of activations taking e S_i; runs split at those activations
   let total = 0;
   let merged = false;
   for (let mask = 0; mask < 1 << (m - 1); mask++) {
-    // |coefficient| for norms; the signed product of the c's for the exact residual merge (mask 0)
     let coef = 1;
-    let signed = 1;
-    let term = 1;
-    let start = 0;
-    for (let i = 0; i < m - 1; i++) {
-      const a = plan.activations[i];
-      if (mask & (1 << i)) {
-        coef = mulUp(coef, a.e);
-        const n = runs.norm(flat(start, i));
-        if (n === null) return null;
-        term = mulUp(term, n);
-        start = i + 1;
-      } else {
-        coef = mulUp(coef, Math.abs(a.c));
-        signed *= a.c;
-      }
-    }
+    for (let i = 0; i < m - 1; i++) coef = mulUp(coef, mask & (1 << i) ? plan.activations[i].e : Math.abs(plan.activations[i].c));
     if (coef === 0) continue;
     if (mask === 0 && plan.shortcut !== null) {
       // the residual term: S + c M (one exact operator when it merges), else ||S|| + c ||M||
-      const s = await shortcutTerm(plan, signed, coef, runs, layerBounds, layers, exactResidual);
+      const s = await shortcutTerm(plan, runs, layerBounds, exactResidual);
       if (s === null) return null;
       merged ||= s.merged;
       total = addUp(total, s.value);
       continue;
     }
-    const n = runs.norm(flat(start, m - 1));
-    if (n === null) return null;
-    total = addUp(total, mulUp(coef, mulUp(term, n)));
+    let term = coef;
+    for (const r of termRuns(plan, runs, mask)) {
+      const n = runs.norm(r);
+      if (n === null) return null;
+      term = mulUp(term, n);
+    }
+    total = addUp(total, term);
   }
   if (plan.shortcut === null && m === 1) merged = true;
   const rule: Refinement['rule'] = m === 1 ? 'merged' : 'block-averaging';
   const shape = plan.segments.map((s) => s.map((i) => layers[i].name).join('*')).join(' | ');
-  return { value: total, x: plan.x, rule, detail: `${plan.shortcut === null ? 'chain' : 'residual'} ${shape}${merged ? ' (exact merge)' : ''}` };
+  const padded = plan.activations.some((a) => a.spill) ? ', padding as slope 0' : '';
+  return { value: total, x: plan.x, rule, detail: `${plan.shortcut === null ? 'chain' : 'residual'} ${shape}${merged ? ' (exact merge)' : ''}${padded}` };
 }
 
-async function shortcutTerm(
-  plan: BlockPlan, coef: number, absCoef: number, runs: RunNorms, layerBounds: readonly (number | null)[], layers: readonly Layer[], exactResidual: boolean,
-): Promise<{ value: number; merged: boolean } | null> {
-  const all = plan.segments.flat();
+async function shortcutTerm(plan: BlockPlan, runs: RunNorms, layerBounds: readonly (number | null)[], exactResidual: boolean): Promise<{ value: number; merged: boolean } | null> {
+  const { signed, abs } = residualCoefficient(plan);
   const sNorm = plan.shortcut === 'identity' ? 1 : layerBounds[plan.shortcut as number];
-  const mNorm = runs.norm(all);
-  if (sNorm === null || sNorm === undefined || mNorm === null) return null;
-  const fallback = addUp(sNorm, mulUp(absCoef, mNorm));
-  if (!exactResidual || !runs.reserve(all, false)) return { value: fallback, merged: false };
-  const branch = await runs.merged(all);
-  const sLayer = plan.shortcut === 'identity' ? null : layers[plan.shortcut as number];
-  const sKernel = sLayer && sLayer.kind !== 'unsupported' ? fromLayer(sLayer) : null;
-  if (!branch || (sLayer && !sKernel)) return { value: fallback, merged: false };
-  const sum = addShortcut(branch, coef, sKernel, plan.shapes);
-  const layer = sum && toLayer(sum, `merged(${plan.node}: shortcut + ${coef} x branch)`);
-  const exact = layer ? await runs.oracle(layer, runs.spentShare()) : null;
-  return exact !== null && exact < fallback ? { value: exact, merged: true } : { value: fallback, merged: false };
+  const mNorm = runs.norm(plain(plan.segments.flat()));
+  const fallback = sNorm === null || sNorm === undefined || mNorm === null ? null : addUp(sNorm, mulUp(abs, mNorm));
+  const exact = await runs.residual(plan, signed, exactResidual);
+  if (exact !== null && (fallback === null || exact < fallback)) return { value: exact, merged: true };
+  return fallback === null ? null : { value: fallback, merged: false };
 }
 
 /**
@@ -471,23 +609,47 @@ export async function refineBlocks(
   // merged operators may cost at most budgetShare of what the per-layer spectral method costs
   const cost = (l: Layer) => spectralCostEstimate(l, opts.samples);
   const limit = Math.max(MIN_MERGE_BUDGET, opts.budgetShare * layers.reduce((acc, l) => acc + cost(l), 0));
-  // residual blocks first, then chain windows; cheapest first, so the budget buys as many blocks as it can (same order every run)
-  // a plan's price: its first (shortest) merged run, what the breadth-first purchase below pays first
-  const mergedCost = (l: Layer) => spectralCostEstimate(l, opts.mergedSamples);
+  const edges = new Set(plans.flatMap((p) => p.activations.map((_, i) => `${p.segments[i][p.segments[i].length - 1]}>${p.segments[i + 1][0]}`)));
+  const runs = new RunNorms(layers, layerBounds, oracle, { cost: (l) => spectralCostEstimate(l, opts.mergedSamples), limit }, edges);
+  // Merged runs are bought breadth-first: every plan's first purchase (cheapest plans first, residual
+  // blocks before chain windows, the same order every run), then every plan's next one, so a budget
+  // that cannot pay for everything still tightens as many blocks as it can (the first run of a
+  // bottleneck buys most of its gain). Then each plan is bounded with what was bought, and with the
+  // budget left, the exact residual sums S + c M (full channel count, the costliest operators); a
+  // plan with padded activations buys its residual sum with its sections.
+  const purchases = new Map(plans.map((p) => [p, planPurchases(p, runs)]));
+  const residualFirst = (p: BlockPlan) => p.shortcut !== null && p.activations.some((a) => a.spill);
   const planCost = (p: BlockPlan) => {
-    const run = planRuns(p)[0];
-    const shape = run && mergedShape(run.map((i) => layers[i]), true);
-    return shape ? mergedCost(shape.layer) + shape.extra : Infinity;
+    const first = purchases.get(p)![0];
+    const c = first ? runs.cost(first, true) : residualFirst(p) ? 0 : null;
+    const r = residualFirst(p) ? runs.cost([plain(p.segments.flat())], false) : 0;
+    return c === null || r === null ? Infinity : c + r;
   };
-  const runs = new RunNorms(layers, layerBounds, oracle, { cost: mergedCost, limit });
   const ordered = [...plans].sort((a, b) => Number(a.shortcut === null) - Number(b.shortcut === null) || planCost(a) - planCost(b) || a.nodeIndex - b.nodeIndex);
-  // Merged runs are bought breadth-first: every plan's shortest run, then every plan's next one, so a
-  // budget that cannot pay for everything still tightens as many blocks as it can (the first run of
-  // a bottleneck buys most of its gain). Then each plan is bounded with what was bought, and with the
-  // budget left, the exact residual sums S + c M (full channel count, the costliest operators).
-  const runLists = ordered.map((p) => planRuns(p));
-  const depth = Math.max(0, ...runLists.map((l) => l.length));
-  for (let q = 0; q < depth; q++) for (const list of runLists) if (list[q]) await runs.compute(list[q]);
+  const depth = Math.max(0, ...ordered.map((p) => purchases.get(p)!.length));
+  // the walk chains refinements end to end, so of two overlapping padded chain windows only one can
+  // count on a path: windows sharing a layer with a bought one are skipped
+  const windowLayers = new Set<number>();
+  const paddedWindow = (p: BlockPlan) => p.shortcut === null && p.activations.some((a) => a.spill);
+  for (let q = 0; q < Math.max(1, depth); q++)
+    for (const plan of ordered) {
+      const bundle = purchases.get(plan)![q];
+      if (paddedWindow(plan)) {
+        const layersOf = plan.segments.flat();
+        if (q > 0 || !bundle || layersOf.some((i) => windowLayers.has(i))) continue;
+        const c = runs.cost(bundle, true);
+        if (c === null || !runs.fits(c)) continue;
+        await runs.compute(bundle);
+        layersOf.forEach((i) => windowLayers.add(i));
+      } else if (q === 0 && residualFirst(plan)) {
+        // sections and the residual sum together, or neither (either alone bounds nothing better)
+        const sections = runs.cost(bundle ?? [], true);
+        const sum = runs.cost([plain(plan.segments.flat())], false);
+        if (sections === null || sum === null || !runs.fits(sections + sum)) continue;
+        await runs.compute(bundle ?? []);
+        await runs.residual(plan, residualCoefficient(plan).signed, true);
+      } else if (bundle) await runs.compute(bundle);
+    }
   runs.refresh();
   const found = new Map<BlockPlan, Refinement>();
   for (const plan of ordered) {
@@ -496,7 +658,7 @@ export async function refineBlocks(
   }
   for (const plan of ordered) {
     const before = found.get(plan);
-    if (!before || plan.shortcut === null) continue;
+    if (!before || plan.shortcut === null || residualFirst(plan)) continue;
     const r = await planBound(plan, runs, layerBounds, layers, true);
     if (r && r.value < before.value) found.set(plan, r);
   }

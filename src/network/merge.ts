@@ -131,13 +131,17 @@ async function channelProduct(
   return out;
 }
 
-/** The error of a product B A from the factors' errors: (B+dB)(A+dA) - BA, plus float64 rounding of the sums. */
-function productError(b: DerivedKernel, a: DerivedKernel, mid: number): number {
+/**
+ * The error of a product B A from the factors' errors: (B+dB)(A+dA) - BA, plus float64 rounding of
+ * sums of `terms` products. `spread`: sqrt(taps of B x taps of A) when both have several taps (the
+ * plane composition: ||B * A||_F <= sum_r,t ||B_r||_F ||A_t||_F <= spread ||B||_F ||A||_F), else 1.
+ */
+function productError(b: DerivedKernel, a: DerivedKernel, terms: number, spread = 1): number {
   const nb = frobenius(b.values);
   const na = frobenius(a.values);
   // per tap ||dB A_t + B dA_t + dB dA_t||_F, summed in squares over taps (Minkowski; one side is 1x1),
-  // and the float64 sums: |fl - exact| <= gamma_mid |B||A_t| entrywise
-  return b.errorF * (na + a.errorF) + nb * a.errorF + gamma(mid) * nb * na;
+  // and the float64 sums: |fl - exact| <= gamma_terms |B||A_t| entrywise
+  return spread * (b.errorF * (na + a.errorF) + nb * a.errorF + gamma(terms) * nb * na);
 }
 
 /** Largest multiply-add count a merge may cost (native DGEMM once large: ~0.1 s per 1e9). */
@@ -186,6 +190,145 @@ export async function compose(first: DerivedKernel, second: DerivedKernel): Prom
     };
   }
   return null;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** Output length of one conv axis (extent = dilation (k - 1) + 1). */
+function outputLength(n: number, k: number, s: number, d: number, pb: number, pe: number): number {
+  return Math.floor((n + pb + pe - d * (k - 1) - 1) / s) + 1;
+}
+
+/** Spatial output lengths of a conv kernel on its input shape, or null when the shape is unknown. */
+function outputLengths(k: DerivedKernel): number[] | null {
+  if (k.kind !== 'conv' || !k.inputShape) return null;
+  const nd = k.kernel.length;
+  return k.kernel.map((kk, a) => outputLength(k.inputShape![1 + a], kk, k.strides[a], k.dilations[a], k.pads[a], k.pads[a + nd]));
+}
+
+/** Positions `second` reads of its input, per axis: [lo, hi] (lo = -begin pad), or null when the size is unknown. */
+function readRange(second: DerivedKernel, inputLengths: number[]): [number, number][] {
+  const nd = second.kernel.length;
+  return second.kernel.map((k, a) => {
+    const s = second.strides[a];
+    const d = second.dilations[a];
+    const pb = second.pads[a];
+    const m = outputLength(inputLengths[a], k, s, d, pb, second.pads[a + nd]);
+    return [-pb, (m - 1) * s + d * (k - 1) - pb];
+  });
+}
+
+/** Whether a conv reads zero padding (a kxk after another kxk then needs the plane composition). */
+export const readsPadding = (k: DerivedKernel) => k.kind === 'conv' && k.pads.some((p) => p !== 0);
+
+/**
+ * The plane composition of two convs across an activation: R C2 C1 E, the second conv applied to the
+ * first's output computed everywhere on the plane (x zero outside its window), not to the zero-padded
+ * output. It is one conv (strides multiply, taps at s1 d2 r + d1 t, begin pads p1 + s1 p2). The real
+ * block reads zeros where this reads C1 x outside the window: the activation's slope there is taken as
+ * 0, so its range must contain 0 (blocks.ts widens it), and splitting the product at that activation
+ * needs the extended sections (extendOutput, extendInput). Null for anything but two convs, or too costly.
+ * docs/derivations.md#kxk-after-kxk-through-zero-padding
+ */
+export async function composeThroughPadding(first: DerivedKernel, second: DerivedKernel): Promise<DerivedKernel | null> {
+  if (first.kind !== 'conv' || second.kind !== 'conv' || first.cout !== second.cin || first.kernel.length !== second.kernel.length) return null;
+  const nd = first.kernel.length;
+  const mid = first.cout;
+  const t1 = taps(first);
+  const t2 = taps(second);
+  // per axis: merged dilation g (the gcd of both step sizes), extent, stride, begin pad
+  const step2 = second.dilations.map((d, a) => first.strides[a] * d);
+  const dil = step2.map((s, a) => gcd(s, first.dilations[a]));
+  const kernel = first.kernel.map((k1, a) => (step2[a] * (second.kernel[a] - 1) + first.dilations[a] * (k1 - 1)) / dil[a] + 1);
+  const strides = first.strides.map((s, a) => s * second.strides[a]);
+  const begin = first.pads.slice(0, nd).map((p, a) => p + first.strides[a] * second.pads[a]);
+  let end = first.pads.slice(nd).map((p, a) => p + first.strides[a] * second.pads[a + nd]);
+  const m1 = outputLengths(first);
+  if (m1) {
+    const m2 = second.kernel.map((k, a) => outputLength(m1[a], k, second.strides[a], second.dilations[a], second.pads[a], second.pads[a + nd]));
+    if (m2.some((m) => m < 1)) return null;
+    // end pads so the merged conv has the second's outputs (more only when it can have no fewer: extra rows only loosen)
+    end = kernel.map((k, a) => Math.max(0, strides[a] * (m2[a] - 1) + dil[a] * (k - 1) - begin[a] - first.inputShape![1 + a] + 1));
+  }
+  // output tap of each pair (r of second, t of first), row-major over axes
+  const unflat = (i: number, dims: number[]) => {
+    const out = Array<number>(dims.length);
+    for (let a = dims.length - 1; a >= 0; a--) {
+      out[a] = i % dims[a];
+      i = Math.floor(i / dims[a]);
+    }
+    return out;
+  };
+  const T = kernel.reduce((a, b) => a * b, 1);
+  const pairs: [number, number][][] = Array.from({ length: T }, () => []);
+  for (let r = 0; r < t2; r++) {
+    const rr = unflat(r, second.kernel);
+    for (let t = 0; t < t1; t++) {
+      const tt = unflat(t, first.kernel);
+      let tau = 0;
+      for (let a = 0; a < nd; a++) tau = tau * kernel[a] + (step2[a] * rr[a] + first.dilations[a] * tt[a]) / dil[a];
+      pairs[tau].push([r, t]);
+    }
+  }
+  if (second.cout * mid * first.cin * t1 * t2 > MAX_MERGE_MACS) return null;
+  const values = new Float64Array(second.cout * first.cin * T);
+  let most = 0;
+  for (let tau = 0; tau < T; tau++) {
+    const list = pairs[tau];
+    if (list.length === 0) continue;
+    most = Math.max(most, list.length);
+    // one channel product per output tap, the pairs side by side along the inner dimension
+    const p = await channelProduct(
+      (o, j) => second.values[(o * mid + (j % mid)) * t2 + list[Math.floor(j / mid)][0]],
+      (j, c) => first.values[((j % mid) * first.cin + c) * t1 + list[Math.floor(j / mid)][1]],
+      second.cout, mid * list.length, first.cin, 1,
+    );
+    for (let i = 0; i < p.length; i++) values[i * T + tau] = p[i];
+  }
+  return {
+    kind: 'conv', cout: second.cout, cin: first.cin, kernel, strides, dilations: dil, pads: [...begin, ...end], values,
+    errorF: productError(second, first, mid * most, Math.sqrt(t1 * t2)),
+    inputShape: first.inputShape, inputSizeAssumed: first.inputSizeAssumed || second.inputSizeAssumed, names: [...first.names, ...second.names],
+  };
+}
+
+/**
+ * `k` (a conv) with its outputs extended to every position its taps reach from the input window
+ * (J C E in the derivation: the support of its output on the plane, zero rows at most added). Without
+ * a known input size, the same kernel and no shape: the sup route then bounds every section of it.
+ */
+export function extendOutput(k: DerivedKernel): DerivedKernel | null {
+  if (k.kind !== 'conv') return null;
+  const names = [`full(${k.names.join('*')})`];
+  if (!k.inputShape) return { ...k, inputShape: null, names };
+  const nd = k.kernel.length;
+  const begin: number[] = [];
+  const end: number[] = [];
+  for (let a = 0; a < nd; a++) {
+    const [n, s, d, span] = [k.inputShape[1 + a], k.strides[a], k.dilations[a], k.dilations[a] * (k.kernel[a] - 1)];
+    // outputs i with s i + d t - B in [0, n) for some tap t; from floor, so the new begin pad is >= 0
+    const first = Math.floor((k.pads[a] - span) / s);
+    const last = Math.floor((n - 1 + k.pads[a]) / s);
+    if (last < first) return null;
+    begin.push(k.pads[a] - s * first);
+    end.push(Math.max(0, s * (last - first) + span - begin[a] - n + 1));
+  }
+  return { ...k, pads: [...begin, ...end], names };
+}
+
+/**
+ * `k` (a conv that reads zero padding) reading the real values there instead: no pads, its input the
+ * whole range its outputs read (R C J in the derivation). Without a known input size, no pads, no shape.
+ */
+export function extendInput(k: DerivedKernel): DerivedKernel | null {
+  if (k.kind !== 'conv') return null;
+  const nd = k.kernel.length;
+  const pads = Array<number>(2 * nd).fill(0);
+  const names = [`open(${k.names.join('*')})`];
+  if (!k.inputShape) return { ...k, pads, inputShape: null, names };
+  const range = readRange(k, k.inputShape.slice(1));
+  if (range.some(([lo, hi]) => hi < lo)) return null;
+  return { ...k, pads, inputShape: [k.inputShape[0], ...range.map(([lo, hi]) => hi - lo + 1)], names };
 }
 
 /**
