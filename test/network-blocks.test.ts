@@ -336,6 +336,26 @@ describe('network bound with exact merges and ReLU averaging', () => {
   });
 });
 
+describe('activations in front of zero padding', () => {
+  it('a LeakyReLU between two padded 3x3s is widened to [0, 1]; one in front of a 3x3 after a 1x1 keeps its slopes', async () => {
+    const n = new Net();
+    const leaky = (x: string) => n.op('LeakyRelu', [x], { alpha: attr.f(0.25) });
+    const a = leaky(n.conv('x', 4, 4, 3, { seed: 31 }));
+    const y = n.op('Add', [n.conv(a, 4, 4, 3, { seed: 32 }), 'x']);
+    const b = leaky(n.conv(y, 4, 4, 1, { seed: 33 }));
+    const c = leaky(n.conv(b, 4, 4, 3, { seed: 34 }));
+    const model = await loadModel(n.file(n.op('Add', [n.conv(c, 4, 4, 1, { seed: 35 }), y]), [1, 4, 5, 5]).file);
+    const plans = findBlocks(model.graph!, model.layers, 'averaging').filter((p) => p.shortcut === 'identity');
+    const basic = plans.find((p) => p.segments.length === 2)!;
+    const bottleneck = plans.find((p) => p.segments.length === 3)!;
+    expect(basic.activations.map(({ c, e, spill }) => ({ c, e, spill }))).toEqual([{ c: 0.5, e: 0.5, spill: true }]);
+    expect(bottleneck.activations.map(({ c, e, spill }) => ({ c, e, spill }))).toEqual([
+      { c: 0.625, e: 0.375, spill: false },
+      { c: 0.625, e: 0.375, spill: false },
+    ]);
+  });
+});
+
 describe('buying merged runs under a work cap', () => {
   it('breadth-first: every bottleneck gets its first run before any gets a second; a larger effort buys a superset', async () => {
     const n = new Net();
