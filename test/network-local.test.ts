@@ -1,7 +1,7 @@
 // The local Lipschitz bound over an input box (src/network/local.ts, interval.ts): interval boxes
 // checked against onnxruntime's intermediate values, and the certified local bound against an
 // empirical lower bound measured inside the box, on gated models that have no global bound.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -219,4 +219,32 @@ describe('local bound >= empirical lower bound inside the box', () => {
       if (c.tight) expect(local.bound!).toBeLessThanOrEqual(emp * c.tight);
       if (global.bound !== null) expect(local.bound!).toBeLessThanOrEqual(global.bound);
     });
+});
+
+describe('a Pad merged into the next conv (fixture pad-conv)', () => {
+  it('propagates: the Pad gets its padded box, the conv reads the unpadded one, every sampled value lies in its box', async () => {
+    const file = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'fixtures', 'pad-conv.onnx');
+    const model = await loadModel(file);
+    const shape = [1, ...model.info.inputShape!.slice(1)];
+    const inBox = boxOf(parseInputRange('0:1'), shape);
+    const { boxes, failed } = propagateBoxes(model.graph!, model.layers, new Map([[model.graph!.inputs[0], inBox]]));
+    expect(failed).toEqual([]);
+    const rnd = seededRandom(3);
+    const xs = Array.from({ length: 12 }, () => inBox.lo.map((l, i) => l + rnd() * (inBox.hi[i] - l)));
+    const values = await allTensorValues(new Uint8Array(readFileSync(file)), shape, xs);
+    let checked = 0;
+    for (const [t, samples] of values) {
+      const b = boxes.get(t);
+      if (!b) continue;
+      for (const v of samples) {
+        expect(v.length).toBe(b.lo.length);
+        for (let i = 0; i < v.length; i++) {
+          const tol = 1e-5 * (1 + Math.abs(b.lo[i]) + Math.abs(b.hi[i]));
+          if (!(v[i] >= b.lo[i] - tol && v[i] <= b.hi[i] + tol)) throw new Error(`${t}[${i}] = ${v[i]} outside [${b.lo[i]}, ${b.hi[i]}]`);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
+  });
 });

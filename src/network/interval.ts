@@ -821,7 +821,6 @@ const HANDLERS: Record<string, Handler> = {
   Pad: (c) => {
     const b = c.box(0);
     if (!b) return 'input has no box';
-    if (c.node.absorbedInto !== null) return b; // merged into the next conv's pads (the conv pads itself)
     const mode = (typeof c.node.attrs.mode === 'string' ? c.node.attrs.mode : 'constant') as PadMode;
     const pads = c.node.inputs.length > 1 && c.node.inputs[1] ? (c.node.constInputs[1] ? Array.from(c.node.constInputs[1]) : null) : attrInts(c.node, 'pads');
     if (!pads) return 'Pad pads are not known constants';
@@ -1069,7 +1068,10 @@ export function propagateBoxes(graph: GraphSummary, layers: readonly Layer[], in
         if (layer.kind === 'unsupported' && node.op === 'MatMul' && node.domain === '') {
           res = HANDLERS.MatMul({ node, layer, box: get, outShape: (k) => outShapes[k] ?? null, producer: (t) => producers.get(t), boxOf: (t) => boxes.get(t) });
         } else {
-        const x = node.inputs.map((t, i) => (t && boxes.has(t) ? get(i) : undefined)).find((b) => b);
+        let x = node.inputs.map((t, i) => (t && boxes.has(t) ? get(i) : undefined)).find((b) => b);
+        // a Pad merged into this conv's pads: the conv reads the unpadded tensor (the Pad's own box is the padded one)
+        const pad = node.inputs[0] ? producers.get(node.inputs[0]) : undefined;
+        if (pad && pad.op === 'Pad' && pad.absorbedInto === layer.name && pad.inputs[0]) x = boxes.get(pad.inputs[0]);
         if (!x) res = 'layer input has no box';
         else if (layer.kind === 'conv') res = convBox(node, layer, x, outShapes[0]!);
         else if (layer.kind === 'dense') res = denseBox(node, layer, x, outShapes[0]!);
