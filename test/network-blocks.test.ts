@@ -16,20 +16,11 @@ import { loadModel } from '../src/onnx/load.js';
 import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
 import { normalArray } from '../src/util/random.js';
 import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
-import { explicitMatrix, largestSingularValue, makeConv, makeDense, type ConvSpec } from './helpers/exact.js';
+import { explicitMatrix, largestSingularValue, makeConv, makeDense, matMul, type ConvSpec } from './helpers/exact.js';
 
 const ENGINE: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'] };
 /** Float32 rounding of a measured ratio (outputs are float32; perturbations >= 1e-2 relative). */
 const FLOAT_SLACK = 6e-6;
-
-function matmul(b: Float64Array, br: number, bc: number, a: Float64Array, ac: number): Float64Array {
-  const out = new Float64Array(br * ac);
-  for (let i = 0; i < br; i++) for (let k = 0; k < bc; k++) {
-    const v = b[i * bc + k];
-    if (v !== 0) for (let j = 0; j < ac; j++) out[i * ac + j] += v * a[k * ac + j];
-  }
-  return out;
-}
 
 /** The merged layer with its shapes set from the first layer's input (as the walk has them). */
 function withShapes(merged: ConvLayer | DenseLayer, input: number[], output: number[]): ConvLayer | DenseLayer {
@@ -69,7 +60,7 @@ describe('exact merges of linear layers', () => {
     const ea = explicitMatrix(a);
     const eb = explicitMatrix(b);
     expect(eb.cols).toBe(ea.rows);
-    const product = matmul(eb.a, eb.rows, eb.cols, ea.a, ea.cols);
+    const product = matMul(eb.a, eb.rows, eb.cols, ea.a, ea.cols);
     const k = await compose(fromLayer(a)!, fromLayer(b)!);
     expect(k).not.toBeNull();
     const merged = toLayer(k!, 'merged') as ConvLayer;
@@ -101,7 +92,7 @@ describe('exact merges of linear layers', () => {
   it('dense after dense: the matrix product, certified >= its exact norm', async () => {
     const a = makeDense(12, 9, 1);
     const b = makeDense(5, 12, 2);
-    const product = matmul(Float64Array.from(b.weight), 5, 12, Float64Array.from(a.weight), 9);
+    const product = matMul(Float64Array.from(b.weight), 5, 12, Float64Array.from(a.weight), 9);
     const merged = toLayer((await compose(fromLayer(a)!, fromLayer(b)!))!, 'merged') as DenseLayer;
     expect(merged.weightShape).toEqual([5, 9]);
     expect(await certified(merged)).toBeGreaterThanOrEqual(largestSingularValue(product, 5, 9));
@@ -167,7 +158,7 @@ describe('compressed runs: a wide 1x1 at the input end, a tall one at the output
     let product: { a: Float64Array; rows: number; cols: number } | null = null;
     for (const l of layers) {
       const e = explicitMatrix(l);
-      product = product === null ? e : { a: matmul(e.a, e.rows, e.cols, product.a, product.cols), rows: e.rows, cols: product.cols };
+      product = product === null ? e : { a: matMul(e.a, e.rows, e.cols, product.a, product.cols), rows: e.rows, cols: product.cols };
     }
     const exact = largestSingularValue(product!.a, product!.rows, product!.cols);
     const ends = await Promise.all(layers.map(async (l, i) => {
@@ -199,7 +190,7 @@ describe('compressed runs: a wide 1x1 at the input end, a tall one at the output
   it('dense: a wide then a tall matrix become two 4 x 4 roots; norm kept', async () => {
     const a = makeDense(4, 12, 41);
     const b = makeDense(12, 4, 42);
-    const product = matmul(Float64Array.from(b.weight), 12, 4, Float64Array.from(a.weight), 12);
+    const product = matMul(Float64Array.from(b.weight), 12, 4, Float64Array.from(a.weight), 12);
     const k = (await compose((await compressEnd(fromLayer(a)!, 'input'))!, (await compressEnd(fromLayer(b)!, 'output'))!))!;
     const merged = toLayer(k, 'compressed') as DenseLayer;
     expect(merged.weightShape).toEqual([4, 4]);

@@ -167,6 +167,17 @@ export function explicitMatrix(layer: ConvLayer | DenseLayer): { a: Float64Array
   return { a, rows, cols };
 }
 
+/** B A for row-major B (br x bc) and A (bc x ac), in float64. */
+export function matMul(b: Float64Array, br: number, bc: number, a: Float64Array, ac: number): Float64Array {
+  const out = new Float64Array(br * ac);
+  for (let i = 0; i < br; i++)
+    for (let k = 0; k < bc; k++) {
+      const v = b[i * bc + k];
+      if (v !== 0) for (let j = 0; j < ac; j++) out[i * ac + j] += v * a[k * ac + j];
+    }
+  return out;
+}
+
 /** A x (or A^T x) for a row-major rows x cols matrix, in float64. */
 export function matVec(a: Float64Array, rows: number, cols: number, x: ArrayLike<number>, transpose = false): Float64Array {
   const out = new Float64Array(transpose ? cols : rows);
