@@ -188,6 +188,14 @@ describe.concurrent('lipcheck CLI', () => {
     expect(parseReport(given).layers[0].inputShape).toEqual([2, 4, 4]);
   });
 
+  it('the network settings behind network.bound are in the report settings', async () => {
+    const plain = parseReport(await inproc(['chain.onnx', '--json']));
+    expect([plain.settings.networkMethod, plain.settings.networkEffort, plain.settings.inputRange]).toEqual(['averaging', 0.15, null]);
+    const set = parseReport(await inproc(['chain.onnx', '--json', '--network-method', 'graph', '--network-effort', '2', '--input-range', '0:1']));
+    expect([set.settings.networkMethod, set.settings.networkEffort, set.settings.inputRange]).toEqual(['graph', 2, '0:1']);
+    expect(set.network.local?.range).toBe('0:1');
+  });
+
   it('--methods and --layers select what runs', async () => {
     const run = await inproc(['chain.onnx', '--json', '--methods', 'frobenius,spectral', '--layers', 'f*']);
     expect(run.code).toBe(0);

@@ -8,6 +8,7 @@ import { auditModel } from '../audit.js';
 import type { EngineOptions, MethodName } from '../layer/types.js';
 import { resolveBudgets } from '../report/budget.js';
 import { buildReport } from '../report/build.js';
+import { DEFAULT_NETWORK_EFFORT } from '../network/blocks.js';
 import { chalkFor } from '../report/color.js';
 import type { LipcheckReport } from '../report/types.js';
 import {
@@ -96,7 +97,8 @@ async function checkpointReport(file: string, opts: DiffOptions, io: CliIO, prog
   return buildReport({
     toolVersion: toolVersion(),
     model: { ...audit.model.info, path: file },
-    settings: { ...opts.engine, inputShape: opts.inputShape ?? null, layers: null, budgetMethod: null },
+    // the audit's defaults: every network rule at the default effort, no input box
+    settings: { ...opts.engine, inputShape: opts.inputShape ?? null, layers: null, budgetMethod: null, networkMethod: 'averaging', networkEffort: DEFAULT_NETWORK_EFFORT, inputRange: null },
     layers: audit.layers,
     bounds: audit.bounds,
     totalLayers: audit.model.layers.length,

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ChalkInstance } from 'chalk';
 import { auditModel, frequencyMapsFor, type AuditOptions } from '../audit.js';
-import { parseInputRange, type InputRange } from '../network/local.js';
+import { formatInputRange, parseInputRange, type InputRange } from '../network/local.js';
 import { DEFAULT_NETWORK_EFFORT } from '../network/blocks.js';
 import { ALL_METHODS, type EngineOptions, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
@@ -230,6 +230,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   });
   if (baseline) checkBaselineSettings(baseline, opts.baseline!, runSettings(baseline.settings.inputShape, baseline.settings.inputShapeSource), () => {});
 
+  const inputRange = opts.inputRange ?? (config?.inputRange === undefined ? undefined : parseConfigRange(config.inputRange, config.source));
   const audit = await auditModel({
     file: opts.model,
     cwd: io.cwd,
@@ -238,7 +239,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     select: opts.layers === undefined ? undefined : { pattern: opts.layers, matches: compileNamePattern(opts.layers) },
     networkMethod: opts.networkMethod,
     networkEffort: opts.networkEffort,
-    inputRange: opts.inputRange ?? (config?.inputRange === undefined ? undefined : parseConfigRange(config.inputRange, config.source)),
+    inputRange,
     onProgress: (text) => progress.update(`lipcheck: ${text}`),
   });
   const { model, layers: selected, bounds } = audit;
@@ -259,6 +260,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     settings: {
       methods: opts.methods, samples: opts.samples, iterations: opts.iterations, tolerance: opts.tolerance, seed: opts.seed,
       inputShape: opts.inputShape ?? null, layers: opts.layers ?? null, budgetMethod: budgets.method,
+      networkMethod: opts.networkMethod, networkEffort: opts.networkEffort, inputRange: inputRange ? formatInputRange(inputRange) : null,
     },
     layers: selected,
     bounds,
@@ -282,7 +284,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
   const wantsHtml = opts.format === 'html' || opts.html !== undefined;
   const frequencyMaps = wantsHtml ? frequencyMapsFor(heatMapLayers(report), selected, opts.samples) : [];
   if (opts.html !== undefined) writeReportFile(io, opts.html, renderHtml(report, { frequencyMaps }));
-  if (opts.writeBaseline !== undefined) writeReportFile(io, opts.writeBaseline, renderBaseline(baselineOf(report, opts.networkMethod, opts.networkEffort)));
+  if (opts.writeBaseline !== undefined) writeReportFile(io, opts.writeBaseline, renderBaseline(baselineOf(report)));
   if (opts.junit !== undefined) writeReportFile(io, opts.junit, renderJunit(report));
   io.stdout.write(render(report, opts.format, chalkFor({ flag: opts.color, env: io.env, isTTY: Boolean(io.stdout.isTTY) }), { bars: opts.bars, frequencyMaps }));
 

@@ -48,8 +48,9 @@ export interface Baseline {
   network: { bound: number | null; certified: boolean; method: string; graphBound: number | null; naiveProduct: number | null };
 }
 
-export function baselineOf(report: LipcheckReport, networkMethod: string, networkEffort: number): Baseline {
+export function baselineOf(report: LipcheckReport): Baseline {
   const s = report.settings;
+  const { networkMethod, networkEffort } = s;
   return {
     schemaVersion: BASELINE_SCHEMA_VERSION,
     kind: BASELINE_KIND,

@@ -192,6 +192,10 @@ export const REPORT_JSON_SCHEMA = {
         inputShapeSource: { enum: ['model', 'flag', 'assumed', 'unknown'] },
         layers: stringOrNull,
         budgetMethod: { enum: ['toeplitz', 'spectral', 'power', 'frobenius', null] },
+        // not in `required`: reports from before these keys (same schemaVersion) have none
+        networkMethod: { enum: ['graph', 'merged', 'averaging'] },
+        networkEffort: { type: 'number', minimum: 0 },
+        inputRange: stringOrNull,
       },
     },
     layers: { type: 'array', items: layer },

@@ -114,6 +114,11 @@ export interface LipcheckReport {
     layers: string | null;
     /** The method whose value budgets gate; null = each layer's best certified bound. */
     budgetMethod: MethodName | null;
+    /** The network rules (--network-method) and the work cap (--network-effort) behind network.bound. */
+    networkMethod: 'graph' | 'merged' | 'averaging';
+    networkEffort: number;
+    /** The input box of the local bound (--input-range or config), as LO:HI[,...]; null without one. */
+    inputRange: string | null;
   };
   layers: ReportLayer[];
   network: NetworkReport;

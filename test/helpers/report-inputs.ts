@@ -88,6 +88,7 @@ export function makeReport(layers: Layer[], bounds: LayerBounds[], opts: MakeRep
       methods: opts.methods ?? ['toeplitz', 'spectral', 'power', 'frobenius'],
       samples: 50, iterations: 200, tolerance: 1e-4, seed: 1, inputShape: null, layers: null,
       budgetMethod: opts.flags?.budgetMethod ?? opts.config?.budgetMethod ?? null,
+      networkMethod: 'averaging', networkEffort: 0.15, inputRange: null,
     },
     layers,
     bounds,
