@@ -3,10 +3,16 @@
 // exactly, where M is the plane composition, F the first conv's full output, O the second conv
 // reading real values where it read padding, and S~ = (D - c) / e inside the window, -c / e outside.
 // Checked on explicit matrices built from the ONNX definitions (test/helpers/exact.ts).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { boundLayer } from '../src/layer/engine.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
-import type { ConvLayer } from '../src/model/layer.js';
+import type { ConvLayer, DenseLayer } from '../src/model/layer.js';
+import { findBlocks, refineBlocks } from '../src/network/blocks.js';
+import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type TensorObj } from '../src/onnx/build.js';
+import { loadModel } from '../src/onnx/load.js';
 import { convOutputSize } from '../src/onnx/geometry.js';
 import { composeThroughPadding, extendInput, extendOutput, fromLayer, toLayer, type DerivedKernel } from '../src/network/merge.js';
 import { normalArray } from '../src/util/random.js';
@@ -106,4 +112,79 @@ describe('kxk after kxk through zero padding', () => {
       expect(bound).toBeLessThanOrEqual(exact * 1.001);
     }
   });
+});
+
+/** A 1-D chain of convs (kernel, pads) with ReLU between them, as an ONNX file the loader reads. */
+function chainFile(channels: number, length: number, convs: { k: number; pad: number }[], seed: number, weights?: number[][]): string {
+  const nodes: NodeObj[] = [];
+  const inits: TensorObj[] = [];
+  let x = 'x';
+  convs.forEach((c, i) => {
+    const g = normalArray(channels * channels * c.k, seed + i);
+    inits.push(floatTensor(`w${i}`, [channels, channels, c.k], weights?.[i] ?? Float32Array.from(g, (v) => v / Math.sqrt(channels * c.k))));
+    nodes.push(node('Conv', [x, `w${i}`], [`c${i}`], { kernel_shape: attr.ints([c.k]), pads: attr.ints([c.pad, c.pad]) }, `conv${i}`));
+    x = `c${i}`;
+    if (i < convs.length - 1) {
+      nodes.push(node('Relu', [x], [`r${i}`], {}, `relu${i}`));
+      x = `r${i}`;
+    }
+  });
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'lipcheck-padding-')), 'm.onnx');
+  writeFileSync(file, buildModel({ nodes, initializers: inits, inputs: [valueInfo('x', [1, channels, length])], outputs: [valueInfo(x, null)] }));
+  return file;
+}
+
+/** max over every ReLU slope pattern (0 or 1 per unit) of ||M_m D ... D M_1||: the chain's Lipschitz constant over slopes in [0, 1]. */
+function worstSlopes(mats: { a: Float64Array; rows: number; cols: number }[]): number {
+  const units = mats.slice(0, -1).reduce((s, m) => s + m.rows, 0);
+  let best = 0;
+  for (let pattern = 0; pattern < 1 << units; pattern++) {
+    let bit = 0;
+    let j = mats[0];
+    for (const m of mats.slice(1)) {
+      const masked = Float64Array.from(j.a, (v, i) => ((pattern >> (bit + Math.floor(i / j.cols))) & 1 ? v : 0));
+      bit += j.rows;
+      j = { a: matMul(m.a, m.rows, m.cols, masked, j.cols), rows: m.rows, cols: j.cols };
+    }
+    best = Math.max(best, largestSingularValue(j.a, j.rows, j.cols));
+  }
+  return best;
+}
+
+describe('padded chains: the network bound against every slope pattern', () => {
+  // pads 1 / 0 / 1: a plane edge before an unpadded kxk, then a padded one (a review's counterexample: 9.78 for a slope of 9.80)
+  const CHAINS = [
+    {
+      channels: 1, length: 3, convs: [{ k: 3, pad: 1 }, { k: 3, pad: 0 }, { k: 3, pad: 1 }], seeds: [1, 2, 3, 4, 5, 6, 7, 8],
+      // the review's weights (found by a search): the earlier rule's bound fell below the worst pattern here
+      weights: [[1.166, 0.0053, 1.0982], [1.4049, 2.3931, 1.4596], [1.0781, -1.9452, 1.0449]],
+    },
+    { channels: 1, length: 4, convs: [{ k: 3, pad: 1 }, { k: 3, pad: 1 }, { k: 3, pad: 1 }], seeds: [11, 12, 13, 14] },
+    { channels: 2, length: 3, convs: [{ k: 3, pad: 1 }, { k: 1, pad: 0 }, { k: 3, pad: 1 }], seeds: [21, 22, 23] },
+    { channels: 1, length: 5, convs: [{ k: 3, pad: 0 }, { k: 3, pad: 1 }, { k: 3, pad: 2 }], seeds: [31, 32, 33] },
+  ];
+  for (const c of CHAINS)
+    it(`pads ${c.convs.map((v) => `${v.k}/${v.pad}`).join(', ')} (${c.channels} ch, length ${c.length}): every refinement >= the worst slope pattern`, async () => {
+      for (const seed of [...c.seeds, ...(c.weights ? [0] : [])]) {
+        const model = await loadModel(chainFile(c.channels, c.length, c.convs, seed, seed === 0 ? c.weights : undefined));
+        const bound = async (l: ConvLayer | DenseLayer) => (await boundLayer(l, { ...DEFAULT_ENGINE_OPTIONS, methods: ['spectral'] })).best;
+        const layerBounds = await Promise.all(model.layers.map((l) => bound(l as ConvLayer)));
+        const plans = findBlocks(model.graph!, model.layers, 'averaging');
+        // all plans together (windows compete for layers) and each alone, at every budget: what was not
+        // bought is bounded by splits of what was
+        let checked = 0;
+        for (const budgetShare of [0, 0.15, 100])
+          for (const subset of [plans, ...plans.map((p) => [p])]) {
+            const refined = await refineBlocks(subset, model.layers, layerBounds, (l) => bound(l), { samples: 50, mergedSamples: 32, budgetShare });
+            for (const plan of subset) {
+              const r = refined.get(plan.nodeIndex)?.find((x) => x.x === plan.x);
+              if (!r) continue;
+              const product = plan.segments.map((seg) => seg.map((i) => explicitMatrix(model.layers[i] as ConvLayer)).reduce((acc, m) => ({ a: matMul(m.a, m.rows, m.cols, acc.a, acc.cols), rows: m.rows, cols: acc.cols })));
+              expect(r.value, `seed ${seed}, budget ${budgetShare}, ${r.detail}`).toBeGreaterThanOrEqual(worstSlopes(product));
+              checked++;
+            }
+          }
+        expect(checked).toBeGreaterThan(0);
+      }
+    });
 });

@@ -1,8 +1,8 @@
 // Tighter network bounds from the graph's structure (Combettes & Pesquet 2020; LipLT, Fazlyab et al.
 // 2023): a ReLU-like slope D with entries in [alpha, beta] is c I + e S with c = (alpha+beta)/2,
 // e = (beta-alpha)/2, ||S|| <= 1, so a block y = S x + W_m D ... D W_1 x expands into 2^(m-1)
-// products whose norms need only *products* of consecutive linear maps, merged exactly (merge.ts)
-// and bounded by the per-layer engine. Plans are found here (pure); norms come from an oracle.
+// products whose norms need only *products* of consecutive linear maps, merged (merge.ts: exactly,
+// or on the plane across a padded activation) and bounded by the per-layer engine. Plans are found here (pure); norms come from an oracle.
 // Derivation: docs/derivations.md#network-walk-and-op-constants.
 import type { GraphNode, GraphSummary } from '../model/graph.js';
 import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
@@ -24,17 +24,19 @@ interface Activation {
   c: number;
   e: number;
   /**
-   * The next layer is a kxk conv reading zero padding and a kxk conv comes before: runs across this
-   * activation use the plane composition (merge.ts composeThroughPadding), the padding read as slope 0,
-   * so [alpha, beta] was widened to contain 0.
+   * A kxk conv comes before and the next layer is a kxk conv: runs across this activation use the
+   * plane composition (merge.ts composeThroughPadding), whatever the activation's output is outside
+   * its window read as slope 0, so [alpha, beta] was widened to contain 0.
    */
   spill: boolean;
 }
 
-/** A conv with a spatial extent (kxk, not 1x1): its output reaches past its window on the plane. */
-const isWide = (l: Layer | undefined) => l !== undefined && l.kind === 'conv' && l.op === 'Conv' && l.weightShape.slice(2).some((k) => k > 1);
-/** A conv that reads zero padding (SAME pads count, resolved or not). */
-const readsPad = (l: Layer) => l.kind === 'conv' && (l.pads.some((p) => p !== 0) || l.autoPad === 'SAME_UPPER' || l.autoPad === 'SAME_LOWER');
+/**
+ * A conv whose output on the plane reaches past its window (a spatial extent, or padding): not one
+ * that merge.ts composes exactly with another such conv.
+ */
+const isWide = (l: Layer | undefined) =>
+  l !== undefined && l.kind === 'conv' && l.op === 'Conv' && (l.weightShape.slice(2).some((k) => k > 1) || l.pads.some((p) => p !== 0) || l.autoPad === 'SAME_UPPER' || l.autoPad === 'SAME_LOWER');
 
 /** c I + e S for slopes in [alpha, beta] (float32 slopes: c and e exact in float64). */
 function averaging(node: string, lo: number, hi: number, spill = false): Activation {
@@ -158,9 +160,9 @@ export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method
       }
     }
     if (segments.length > MAX_SEGMENTS) return null;
-    // zero padding read after a kxk: the slope range at that activation must contain 0 (derivations.md)
+    // a kxk read on the plane after a kxk: the slope range at that activation must contain 0 (derivations.md)
     const widened = activations.map((a, i) => {
-      const spill = segments.slice(0, i + 1).flat().some((j) => isWide(layers[j])) && isWide(layers[segments[i + 1][0]]) && readsPad(layers[segments[i + 1][0]]);
+      const spill = segments.slice(0, i + 1).flat().some((j) => isWide(layers[j])) && isWide(layers[segments[i + 1][0]]);
       return spill ? averaging(a.node, Math.min(a.c - a.e, 0), Math.max(a.c + a.e, 0), true) : a;
     });
     return { nodeIndex: node.index, node: node.name, x, segments, activations: widened, shortcut, shapes };
@@ -266,13 +268,13 @@ function compressedSide(l: Layer, end: 'input' | 'output'): number | null {
  * `plane(j)` does not allow the plane composition before run[j]). With `compressed`, the channel
  * counts after compressEnd shrank the run's 1x1 ends, plus the factorisations' own work.
  */
-function mergedShape(run: readonly Layer[], compressed: boolean, plane: (j: number) => boolean = () => false): { layer: Layer; extra: number } | null {
+function mergedShape(run: readonly Layer[], compressed: boolean, plane: (j: number) => boolean): { layer: Layer; extra: number } | null {
   if (run.some((l) => l.kind === 'unsupported')) return null;
   const first = run[0] as ConvLayer | DenseLayer;
   const last = run[run.length - 1] as ConvLayer | DenseLayer;
   const inSide = compressed && run.length > 1 ? compressedSide(first, 'input') : null;
   const outSide = compressed && run.length > 1 ? compressedSide(last, 'output') : null;
-  // channels after compression, and the merge's own JS work: the Gram roots and each compose's channel products
+  // channels after compression, and the merge's own work: the Gram roots and each compose's channel products
   const dims = (run as (ConvLayer | DenseLayer)[]).map((l) => [l.weightShape[0], l.kind === 'dense' ? l.weightShape[1] : l.weightShape[1] * l.group, taps(l)]);
   let extra = 0;
   if (inSide) {
@@ -326,8 +328,8 @@ const JS_WEIGHT = 3;
 const NATIVE_WEIGHT = 0.5;
 
 /**
- * A run of consecutive layers whose merged norm a bound uses. Where a product is split at an
- * activation with zero padding behind a kxk (Activation.spill), the halves are the plane's sections:
+ * A run of consecutive layers whose merged norm a bound uses. Where a product is split at a plane
+ * edge (a kxk across an activation after a kxk, Activation.spill), the halves are the plane's sections:
  * `full`, the run's output everywhere its taps reach (extendOutput); `open`, the run reading real
  * values where its first layer reads padding (extendInput). Never both (a run between two such
  * splits is not bounded here).
@@ -350,7 +352,7 @@ class RunNorms {
   constructor(
     private readonly layers: readonly Layer[],
     private readonly layerBounds: readonly (number | null)[],
-    readonly oracle: NormOracle,
+    private readonly oracle: NormOracle,
     private readonly budget: { cost: (layer: Layer) => number; limit: number },
     /** Layer pairs `a>b` with an activation between them (the only places a plane composition may cross). */
     private readonly activationEdges: ReadonlySet<string>,
@@ -359,11 +361,6 @@ class RunNorms {
   /** Whether a run through `left` then layer `right` crosses zero padding behind a kxk at an activation (plane composition). */
   planeEdge(left: readonly number[], right: number): boolean {
     return this.activationEdges.has(`${left[left.length - 1]}>${right}`) && left.some((i) => isWide(this.layers[i])) && isWide(this.layers[right]);
-  }
-
-  /** Whether splitting there needs the plane's sections (the right layer reads padding the left run's output spills into). */
-  splitNeedsSections(left: readonly number[], right: number): boolean {
-    return this.planeEdge(left, right) && readsPad(this.layers[right]);
   }
 
   /** The estimated cost of bounding these runs' merges (null when one is not a single layer). */
@@ -447,9 +444,14 @@ class RunNorms {
     let best: number | null = this.isLayer(run) ? (this.layerBounds[indices[0]] ?? null) : (this.cache.get(key) ?? null);
     if (best !== null && !Number.isFinite(best)) best = null;
     for (let j = 1; j < indices.length; j++) {
-      const sections = this.splitNeedsSections(indices.slice(0, j), indices[j]);
-      const a = this.norm({ indices: indices.slice(0, j), open: run.open, full: sections });
-      const b = this.norm({ indices: indices.slice(j), open: sections, full: run.full });
+      // Every term must see one plane extension of each piece: the merged operator's (derivations.md).
+      // At a plane edge the halves are its sections; elsewhere the right half is composed exactly, so
+      // a full run's extension comes from the right half when it is wide, else from the left one.
+      const [left, right] = [indices.slice(0, j), indices.slice(j)];
+      const sections = this.planeEdge(left, right[0]);
+      const rightWide = right.some((i) => isWide(this.layers[i]));
+      const a = this.norm({ indices: left, open: run.open, full: sections || (run.full && !rightWide) });
+      const b = this.norm({ indices: right, open: sections, full: run.full && rightWide });
       if (a !== null && b !== null && (best === null || mulUp(a, b) < best)) best = mulUp(a, b);
     }
     // a value may tighten once more runs are computed: memoise only within one evaluation
@@ -507,7 +509,7 @@ function termRuns(plan: BlockPlan, runs: RunNorms, mask: number): Run[] {
   for (let i = 0; i < m - 1; i++) {
     if (!(mask & (1 << i))) continue;
     const left = flat(start, i);
-    const sections = runs.splitNeedsSections(left, plan.segments[i + 1][0]);
+    const sections = runs.planeEdge(left, plan.segments[i + 1][0]);
     out.push({ indices: left, open, full: sections });
     open = sections;
     start = i + 1;
