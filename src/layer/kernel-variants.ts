@@ -3,11 +3,8 @@
 // Derivation: docs/derivations.md#kernel-variants-groups-dilation-polyphase-stride-transposition
 import type { ConvLayer } from '../model/layer.js';
 import type { Kernel2D, KernelVariant } from './kernel.js';
+import { gcd } from '../util/integers.js';
 
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
 
 /** How one spatial axis maps original taps to polyphase (phase, offset) pairs. */
 interface AxisPhases {

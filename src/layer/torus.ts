@@ -3,11 +3,8 @@
 // Derivation: docs/derivations.md#spectral-bound-per-frequency-certificate-sup-and-torus-routes
 import type { ConvLayer } from '../model/layer.js';
 import { convTransposeOutputSize } from '../native/normal-operator.js';
+import { gcd } from '../util/integers.js';
 
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
 
 /**
  * N for one axis, or null when the data does not determine it. With the kernel length k, a stride-1

@@ -2,11 +2,10 @@
 // (r x r) with L L^T >= A' A'^T (Loewner order) for every A' within Frobenius distance `errorF` of
 // A. Then ||A'^T z|| <= ||L^T z|| for every z, so in any product X A' the wide factor can be
 // replaced by the small square L without lowering the norm: ||X A'|| <= ||X L||, equal in exact
-// arithmetic when errorF = 0. Derivation: docs/derivations.md ("Compressing 1x1 factors").
-import { UNIT_ROUNDOFF, addUp, divUp, mulUp, weightScale } from './rounding.js';
+// arithmetic when errorF = 0. Derivation: docs/derivations.md ("Compressing 1x1 ends").
+import { UNIT_ROUNDOFF, addUp, divUp, gamma, mulUp, weightScale } from './rounding.js';
 
 /** gamma_k = k u / (1 - k u), padded; bounds the rounding of a length-k float64 dot product. */
-const gamma = (k: number) => (1.01 * k * UNIT_ROUNDOFF) / (1 - k * UNIT_ROUNDOFF);
 
 /** Work (multiply-adds) of gramRootLower on an r x n matrix. */
 export const gramRootCost = (r: number, n: number) => (r * (r + 1) * n) / 2 + (r * r * r) / 6;

@@ -9,6 +9,9 @@
 /** Unit roundoff of float64. */
 export const UNIT_ROUNDOFF = 2 ** -53;
 
+/** gamma_n = n u / (1 - n u) (Higham), with 1% to spare: the relative error bound of an n-term float64 sum or dot product. */
+export const gamma = (n: number) => (1.01 * n * UNIT_ROUNDOFF) / (1 - n * UNIT_ROUNDOFF);
+
 /** x * (1 + k ulp): rounds a computed upper bound up past the few roundings that produced it. */
 export function roundUp(x: number, ulps = 4): number {
   return x * (1 + ulps * 2 * UNIT_ROUNDOFF);

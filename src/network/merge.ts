@@ -1,16 +1,18 @@
-// Exact merges of linear layers with no nonlinearity between them: a 1x1 conv after or before a
-// kxk conv is one kxk conv (1x1 channel mixing commutes with zero padding and subsampling), two
-// dense layers are one matrix, and a residual identity or 1x1 shortcut adds at the aligned tap. The
-// merged operator's certified norm is never above the product it replaces. Derivations:
+// Linear maps built from layers, for the norms the network bound multiplies (blocks.ts). Exact merges
+// with no nonlinearity between: a 1x1 conv after or before a kxk conv is one kxk conv (1x1 channel
+// mixing commutes with zero padding and subsampling), two dense layers are one matrix, and a residual
+// identity or 1x1 shortcut adds at the aligned tap. Across an activation, a kxk after a kxk is one
+// conv on the plane (composeThroughPadding) with its sections (extendOutput, extendInput); a run's
+// 1x1 ends can be replaced by same-norm Gram roots (compressEnd). Derivations:
 // docs/derivations.md#network-walk-and-op-constants. Pure: plain arrays in, layer records out.
 import type { ConvLayer, DenseLayer } from '../model/layer.js';
 import { gramRootCost, gramRootLower } from '../linalg/gram-root.js';
-import { UNIT_ROUNDOFF } from '../linalg/rounding.js';
+import { UNIT_ROUNDOFF, gamma } from '../linalg/rounding.js';
+import { convOutputSize } from '../onnx/geometry.js';
+import { gcd } from '../util/integers.js';
 import { gramNative, multiplyAtB, NATIVE_MIN_MACS } from '../native/blas.js';
 
 const U32 = 2 ** -24;
-/** float64 rounding of a length-n dot product, relative to the sum of |products| (gamma_n, generous). */
-const gamma = (n: number) => (1.01 * n * UNIT_ROUNDOFF) / (1 - n * UNIT_ROUNDOFF);
 
 /**
  * A linear map as one dense-in-channels kernel, computed in float64, with an absolute Frobenius
@@ -192,34 +194,16 @@ export async function compose(first: DerivedKernel, second: DerivedKernel): Prom
   return null;
 }
 
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-
-/** Output length of one conv axis (extent = dilation (k - 1) + 1). */
-function outputLength(n: number, k: number, s: number, d: number, pb: number, pe: number): number {
-  return Math.floor((n + pb + pe - d * (k - 1) - 1) / s) + 1;
-}
-
 /** Spatial output lengths of a conv kernel on its input shape, or null when the shape is unknown. */
 function outputLengths(k: DerivedKernel): number[] | null {
-  if (k.kind !== 'conv' || !k.inputShape) return null;
-  const nd = k.kernel.length;
-  return k.kernel.map((kk, a) => outputLength(k.inputShape![1 + a], kk, k.strides[a], k.dilations[a], k.pads[a], k.pads[a + nd]));
+  return k.kind === 'conv' && k.inputShape ? convOutputSize(k.inputShape.slice(1), k.kernel, k.strides, k.dilations, k.pads) : null;
 }
 
-/** Positions `second` reads of its input, per axis: [lo, hi] (lo = -begin pad), or null when the size is unknown. */
-function readRange(second: DerivedKernel, inputLengths: number[]): [number, number][] {
-  const nd = second.kernel.length;
-  return second.kernel.map((k, a) => {
-    const s = second.strides[a];
-    const d = second.dilations[a];
-    const pb = second.pads[a];
-    const m = outputLength(inputLengths[a], k, s, d, pb, second.pads[a + nd]);
-    return [-pb, (m - 1) * s + d * (k - 1) - pb];
-  });
+/** Positions a conv reads of its input (of these lengths), per axis: [lo, hi], lo = -begin pad. */
+function readRange(k: DerivedKernel, inputLengths: number[]): [number, number][] {
+  const m = convOutputSize(inputLengths, k.kernel, k.strides, k.dilations, k.pads);
+  return k.kernel.map((kk, a) => [-k.pads[a], (m[a] - 1) * k.strides[a] + k.dilations[a] * (kk - 1) - k.pads[a]]);
 }
-
-/** Whether a conv reads zero padding (a kxk after another kxk then needs the plane composition). */
-export const readsPadding = (k: DerivedKernel) => k.kind === 'conv' && k.pads.some((p) => p !== 0);
 
 /**
  * The plane composition of two convs across an activation: R C2 C1 E, the second conv applied to the
@@ -227,7 +211,8 @@ export const readsPadding = (k: DerivedKernel) => k.kind === 'conv' && k.pads.so
  * output. It is one conv (strides multiply, taps at s1 d2 r + d1 t, begin pads p1 + s1 p2). The real
  * block reads zeros where this reads C1 x outside the window: the activation's slope there is taken as
  * 0, so its range must contain 0 (blocks.ts widens it), and splitting the product at that activation
- * needs the extended sections (extendOutput, extendInput). Null for anything but two convs, or too costly.
+ * needs the extended sections (extendOutput, extendInput). Null for anything but two convs, when the
+ * second has no output, or too costly.
  * docs/derivations.md#kxk-after-kxk-through-zero-padding
  */
 export async function composeThroughPadding(first: DerivedKernel, second: DerivedKernel): Promise<DerivedKernel | null> {
@@ -243,9 +228,10 @@ export async function composeThroughPadding(first: DerivedKernel, second: Derive
   const strides = first.strides.map((s, a) => s * second.strides[a]);
   const begin = first.pads.slice(0, nd).map((p, a) => p + first.strides[a] * second.pads[a]);
   let end = first.pads.slice(nd).map((p, a) => p + first.strides[a] * second.pads[a + nd]);
+  if (second.cout * mid * first.cin * t1 * t2 > MAX_MERGE_MACS) return null;
   const m1 = outputLengths(first);
   if (m1) {
-    const m2 = second.kernel.map((k, a) => outputLength(m1[a], k, second.strides[a], second.dilations[a], second.pads[a], second.pads[a + nd]));
+    const m2 = convOutputSize(m1, second.kernel, second.strides, second.dilations, second.pads);
     if (m2.some((m) => m < 1)) return null;
     // end pads so the merged conv has the second's outputs (more only when it can have no fewer: extra rows only loosen)
     end = kernel.map((k, a) => Math.max(0, strides[a] * (m2[a] - 1) + dil[a] * (k - 1) - begin[a] - first.inputShape![1 + a] + 1));
@@ -270,7 +256,6 @@ export async function composeThroughPadding(first: DerivedKernel, second: Derive
       pairs[tau].push([r, t]);
     }
   }
-  if (second.cout * mid * first.cin * t1 * t2 > MAX_MERGE_MACS) return null;
   const values = new Float64Array(second.cout * first.cin * T);
   let most = 0;
   for (let tau = 0; tau < T; tau++) {
@@ -374,7 +359,7 @@ export function addShortcut(branch: DerivedKernel, coef: number, shortcut: Deriv
 }
 
 /** Largest Gram-root factorisation a compression may cost (multiply-adds; the Gram on native DGEMM once large). */
-export const MAX_ROOT_MACS = 4e9;
+const MAX_ROOT_MACS = 4e9;
 
 /**
  * The channel count a run's end keeps after compressEnd (a 1x1 conv without pads, or dense, that is

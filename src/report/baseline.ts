@@ -154,7 +154,8 @@ export function parseBaseline(text: string, file: string): Baseline {
     // keys a later lipcheck added within schemaVersion 1 default to what a run without them did
     inputShapeSource: strOrNull(s.inputShapeSource, 'settings.inputShapeSource') ?? 'unknown',
     networkMethod: strOrNull(s.networkMethod, 'settings.networkMethod') ?? 'graph',
-    // baselines from before --network-effort had no such knob: their merges were those of the default
+    // baselines from before --network-effort had no such knob (an older work cap and cost estimate that
+    // cannot be reproduced): they are compared as the default
     networkEffort: s.networkEffort === undefined ? DEFAULT_NETWORK_EFFORT : nonNegative(s.networkEffort, 'settings.networkEffort'),
     layers: strOrNull(s.layers, 'settings.layers'),
   };
