@@ -146,16 +146,17 @@ function failureVector(l: Float64Array, n: number, i: number, x: Float64Array): 
  * iff t I - G is (R has G's eigenvalues, each twice). Used where DGEMM beats the JS complex
  * factorisation despite twice the multiply-adds. The rounding margin is then the real one of order 2n
  * (GramOps.factored). On failure the real witness [u; v] gives x = u + iv (interleaved), with
- * x^H (t I - G) x = [u; v]^T (t I - R) [u; v] <= 0. lowerOnly: only G's entries j <= i are read.
+ * x^H (t I - G) x = [u; v]^T (t I - R) [u; v] <= 0. Like choleskyTestHermitian it reads only G's entries
+ * j <= i, so both test the same Hermitian matrix whatever the upper triangle holds.
  */
-export async function choleskyTestHermitianNative(g: Float64Array, n: number, t: number, x: Float64Array, lowerOnly: boolean): Promise<number> {
+export async function choleskyTestHermitianNative(g: Float64Array, n: number, t: number, x: Float64Array): Promise<number> {
   const m = 2 * n;
   return withScratch('hermitian-embedding', m * m, (r) =>
     withScratch('hermitian-factor', m * m, async (u) => {
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < n; j++) {
-          // G_ij = conj(G_ji) above the diagonal when only the lower triangle is stored
-          const upper = lowerOnly && j > i;
+          // above the diagonal, G_ij = conj(G_ji) from the lower triangle
+          const upper = j > i;
           const o = upper ? 2 * (j * n + i) : 2 * (i * n + j);
           const a = g[o];
           const b = i === j ? 0 : upper ? -g[o + 1] : g[o + 1];

@@ -154,7 +154,7 @@ export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array,
     len: 2 * n,
     trace,
     apply: lowerOnly ? (x, y) => hermitianLowerMatVec(g, n, x, y) : (x, y) => hermitianMatVec(g, n, x, y),
-    cholesky: native ? (t, x) => choleskyTestHermitianNative(g, n, t, x, lowerOnly) : (t, x) => choleskyTestHermitian(g, n, t, work, x),
+    cholesky: native ? (t, x) => choleskyTestHermitianNative(g, n, t, x) : (t, x) => choleskyTestHermitian(g, n, t, work, x),
     ...(native ? { factored: { order: 2 * n, trace: 2 * trace } } : {}),
   };
 }

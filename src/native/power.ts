@@ -292,7 +292,7 @@ function failed(error: string, details: MethodResult['details'], t0: number): Me
  * One onnxruntime session per layer, reused across iterations and released at the end.
  */
 export async function powerIteration(layer: ConvLayer | DenseLayer, opts: PowerOptions): Promise<MethodResult> {
-  return (await powerRun(layer, opts)).result;
+  return powerBody(layer, { ...opts, keepVector: false }, { vector: null });
 }
 
 /** powerIteration with the vector behind its value (the layer's input layout), for callers that start from it. */
