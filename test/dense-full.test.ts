@@ -39,6 +39,32 @@ async function expectExplicitGram(layer: ConvLayer): Promise<void> {
       ref[i * p.n + j] = s;
       if (i === j) trace += s;
     }
+  // the plan's counts from the explicit matrix's nonzero blocks (weights are nonzero): `terms` (the most
+  // long positions one small position meets, in G's rounding margin) and `pairs` (sum over long positions
+  // of the small positions they meet, squared: the work)
+  const [longPos, longCh] = p.smallIsInput ? [rows / p.cl, p.cl] : [cols / p.cl, p.cl];
+  const meets = (l: number, s: number) => {
+    for (let c = 0; c < longCh; c++)
+      for (let d = 0; d < p.cs; d++) {
+        const [li, si] = [c * longPos + l, d * positions + s];
+        if ((p.smallIsInput ? a[li * cols + si] : a[si * cols + li]) !== 0) return true;
+      }
+    return false;
+  };
+  let terms = 0;
+  let pairs = 0;
+  for (let s = 0; s < positions; s++) {
+    let k = 0;
+    for (let l = 0; l < longPos; l++) if (meets(l, s)) k++;
+    terms = Math.max(terms, k);
+  }
+  for (let l = 0; l < longPos; l++) {
+    let k = 0;
+    for (let s = 0; s < positions; s++) if (meets(l, s)) k++;
+    pairs += k * k;
+  }
+  expect(p.terms).toBe(Math.max(1, terms));
+  expect(p.pairs).toBe(pairs);
   // both ways of forming G: block by block from a table of pairs, and scattering (tableLimit 0)
   for (const tableLimit of [undefined, 0]) {
     const { g, frob2 } = await assembleFullGram(p, layer.weight, 1, undefined, tableLimit);
