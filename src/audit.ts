@@ -47,6 +47,8 @@ export interface Audit {
 }
 
 export async function auditModel(o: AuditOptions): Promise<Audit> {
+  // resolve('') is the working directory: say what was given
+  if (o.file === '') throw new InputError('the model path is empty');
   const modelPath = path.resolve(o.cwd, o.file);
   o.onProgress?.(`loading ${o.file}`);
   const loadStart = performance.now();

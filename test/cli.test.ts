@@ -217,6 +217,11 @@ describe.concurrent('lipcheck CLI', () => {
       [['chain.onnx', '--budget', 'NaN'], /--budget <x>' argument 'NaN' is invalid\. expected a positive number/],
       [['chain.onnx', '--layer-budget', '-3'], /--layer-budget <x>' argument '-3' is invalid/],
       [['chain.onnx', '--network-effort', 'lots'], /--network-effort <x>' argument 'lots' is invalid\. expected a number from 0 to 1000/],
+      // numbers are decimal: Number() alone would read '0x10' as 16
+      [['chain.onnx', '--network-effort', '0x10'], /--network-effort <x>' argument '0x10' is invalid/],
+      [['chain.onnx', '--budget', 'Infinity'], /--budget <x>' argument 'Infinity' is invalid/],
+      [['chain.onnx', '--input-range', '0x1:2'], /input range '0x1:2': expected LO:HI/],
+      [[''], /^lipcheck: the model path is empty\n$/],
       [['chain.onnx', '--input-shape', '1x3xAx4'], /--input-shape <shape>' argument '1x3xAx4' is invalid/],
       [['chain.onnx', '--methods', 'svd'], /unknown method svd/],
       [['chain.onnx', '--format', 'xml'], /Allowed choices are table, json, markdown/],

@@ -25,6 +25,7 @@ import { diffMain } from './diff.js';
 import {
   EXIT, oneLine, parseGrowth, parseInputShape, processIO, ProgressLine, runCommand, toolVersion, withCommonOptions, type CliIO,
 } from './shared.js';
+import { decimal } from '../util/numbers.js';
 
 export type NetworkMethod = NonNullable<AuditOptions['networkMethod']>;
 const NETWORK_METHODS: NetworkMethod[] = ['graph', 'merged', 'averaging'];
@@ -174,13 +175,13 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
 }
 
 function parseEffort(value: string): number {
-  const n = value.trim() === '' ? Number.NaN : Number(value);
+  const n = decimal(value);
   if (!(n >= 0 && n <= 1000)) throw new InvalidArgumentError('expected a number from 0 to 1000');
   return n;
 }
 
 function parseBudget(value: string): number {
-  const n = value.trim() === '' ? Number.NaN : Number(value);
+  const n = decimal(value);
   const problem = budgetProblem(n);
   if (problem) throw new InvalidArgumentError('expected a positive number');
   return n;

@@ -7,6 +7,7 @@ import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type MethodName } from '../layer/t
 import { InputError } from '../errors.js';
 import { budgetProblem } from '../report/budget.js';
 import { printable } from '../util/printable.js';
+import { decimal } from '../util/numbers.js';
 
 export const EXIT = { ok: 0, budgetExceeded: 1, usage: 2, internal: 3 } as const;
 
@@ -146,8 +147,8 @@ export function parseNonNegativeInt(value: string): number {
 }
 
 export function parseTolerance(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a number between 0 and 1 (exclusive)');
+  const n = decimal(value);
+  if (!Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('expected a number between 0 and 1 (exclusive)');
   return n;
 }
 
@@ -161,7 +162,7 @@ export function parseMethods(value: string): MethodName[] {
 
 /** --max-growth: a positive factor (a budget's rules). */
 export function parseGrowth(value: string): number {
-  const n = value.trim() === '' ? Number.NaN : Number(value);
+  const n = decimal(value);
   if (budgetProblem(n) !== null) throw new InvalidArgumentError('expected a positive number such as 1.1');
   return n;
 }

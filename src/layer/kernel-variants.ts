@@ -3,7 +3,7 @@
 // Derivation: docs/derivations.md#kernel-variants-groups-dilation-polyphase-stride-transposition
 import type { ConvLayer } from '../model/layer.js';
 import type { Kernel2D, KernelVariant } from './kernel.js';
-import { gcd } from '../util/integers.js';
+import { gcd } from '../util/numbers.js';
 
 
 /** How one spatial axis maps original taps to polyphase (phase, offset) pairs. */

@@ -3,7 +3,7 @@
 // Derivation: docs/derivations.md#spectral-bound-per-frequency-certificate-sup-and-torus-routes
 import type { ConvLayer } from '../model/layer.js';
 import { convTransposeOutputSize } from '../native/normal-operator.js';
-import { gcd } from '../util/integers.js';
+import { gcd } from '../util/numbers.js';
 
 
 /**

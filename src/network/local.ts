@@ -12,6 +12,7 @@ import type { Refinement } from './blocks.js';
 import { activationConstant } from './op-constants.js';
 import { broadcastIndex, matchLayerNorm, minVariances, propagateBoxes, type Box } from './interval.js';
 import { networkBound } from './walk.js';
+import { decimal } from '../util/numbers.js';
 
 export interface InputRange {
   lo: number[];
@@ -37,8 +38,8 @@ export function parseInputRange(text: string): InputRange {
   const hi: number[] = [];
   for (const p of parts) {
     const m = /^([^:]+):([^:]+)$/.exec(p);
-    const [a, b] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-    if (!m || m[1].trim() === '' || m[2].trim() === '' || !Number.isFinite(a) || !Number.isFinite(b))
+    const [a, b] = m ? [decimal(m[1]), decimal(m[2])] : [NaN, NaN];
+    if (!Number.isFinite(a) || !Number.isFinite(b))
       throw new Error(`input range '${text}': expected LO:HI or LO:HI,LO:HI,... with finite numbers (got '${p}')`);
     if (a > b) throw new Error(`input range '${text}': LO ${a} is above HI ${b}`);
     lo.push(a);

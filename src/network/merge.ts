@@ -9,7 +9,7 @@ import type { ConvLayer, DenseLayer } from '../model/layer.js';
 import { gramRootCost, gramRootLower } from '../linalg/gram-root.js';
 import { UNIT_ROUNDOFF, gamma } from '../linalg/rounding.js';
 import { convOutputSize } from '../onnx/geometry.js';
-import { gcd } from '../util/integers.js';
+import { gcd } from '../util/numbers.js';
 import { gramNative, multiplyAtB, NATIVE_MIN_MACS } from '../native/blas.js';
 
 const U32 = 2 ** -24;
