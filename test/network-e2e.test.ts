@@ -94,6 +94,8 @@ describe('pinned: which fixtures get a certified network bound', () => {
     if (f in UNCERTIFIED) {
       expect(net.bound).toBeNull();
       expect(net.uncertifiedOps).toEqual(UNCERTIFIED[f]);
+      // and the notes say why, per op
+      for (const op of UNCERTIFIED[f]) expect(net.notes.some((n) => n.startsWith(`not certified at ${op}: `) && n.length > `not certified at ${op}: `.length)).toBe(true);
     } else {
       expect(net.uncertifiedOps).toEqual([]);
       expect(net.bound).not.toBeNull();

@@ -747,6 +747,8 @@ export function networkBound(graph: GraphSummary, layerBounds: (number | null)[]
   for (const o of perOutput) if ('blame' in o.state) o.state.blame.forEach((b) => reaching.add(b));
   const uncertifiedNodes = [...reaching].sort((x, y) => x - y).map((i) => culprits[i]);
   const certified = perOutput.length > 0 && reaching.size === 0;
+  // why each node that reaches an output stops the certificate
+  for (const u of uncertifiedNodes) notes.add(`not certified at ${u.op} (${u.node}): ${u.reason}`);
   const values = perOutput.map((o) => ('L' in o.state ? o.state.L : null));
   let bound: number | null = null;
   if (certified) {
