@@ -117,6 +117,17 @@ describe('bad tensors', () => {
     expect(await inputError(write('inf.onnx', convModel(floatTensor('w', [3, 2, 3, 3], data, 'float16'))))).toBe("layer 'conv': weight contains Inf");
   });
 
+  it('a folded BatchNormalization with a NaN scale or a negative variance is named, not the conv weights', async () => {
+    const bnModel = (gamma: number[], variance: number[]) => buildModel({
+      nodes: [node('Conv', ['x', 'w'], ['c'], {}, 'conv'), node('BatchNormalization', ['c', 'g', 'b', 'm', 'v'], ['y'], {}, 'bn')],
+      initializers: [goodWeight(), floatTensor('g', [3], gamma), floatTensor('b', [3], [0, 0, 0]), floatTensor('m', [3], [0, 0, 0]), floatTensor('v', [3], variance)],
+      inputs: [valueInfo('x', [1, 2, 4, 4])],
+      outputs: [valueInfo('y', null)],
+    });
+    expect(await inputError(write('nan-bn.onnx', bnModel([1, NaN, 1], [1, 1, 1])))).toMatch(/^layer 'conv': BatchNormalization 'bn': gamma \/ sqrt\(var \+ eps\) is NaN at channel 1 \(gamma NaN, var 1, eps /);
+    expect(await inputError(write('neg-var-bn.onnx', bnModel([1, 1, 1], [1, 1, -5])))).toMatch(/^layer 'conv': BatchNormalization 'bn': gamma \/ sqrt\(var \+ eps\) is NaN at channel 2 \(gamma 1, var -5, /);
+  });
+
   it('absurd declared dims are refused before allocating', async () => {
     const huge = { name: 'w', dims: [100000, 100000, 3, 3], data_type: DataType.FLOAT, raw_data: new Uint8Array(16) };
     expect(await inputError(write('huge.onnx', convModel(huge)))).toMatch(/shape \[100000, 100000, 3, 3\] needs 335\.3 GiB, over the 2\.0 GiB limit/);

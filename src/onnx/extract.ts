@@ -297,7 +297,11 @@ function foldableBatchNorm(convOut: string, ctx: Ctx, rank: number, channels: nu
   if (gamma.roundingAbs || variance.roundingAbs || (variance.rounding && variance.data.some((v) => v < 0))) return null;
   const eps = new Attributes(bn).float('epsilon', 1e-5);
   const scale = new Float64Array(gamma.data.length);
-  for (let c = 0; c < scale.length; c++) scale[c] = gamma.data[c] / Math.sqrt(variance.data[c] + eps);
+  for (let c = 0; c < scale.length; c++) {
+    scale[c] = gamma.data[c] / Math.sqrt(variance.data[c] + eps);
+    // name the BatchNormalization, not the conv's weights the NaN would otherwise show up in
+    if (!Number.isFinite(scale[c])) throw new InputError(`BatchNormalization '${nodeLabel(bn)}': gamma / sqrt(var + eps) is ${scale[c]} at channel ${c} (gamma ${gamma.data[c]}, var ${variance.data[c]}, eps ${eps})`);
+  }
   // gamma (1 + a) / sqrt((var + eps)(1 + b)) = scale (1 + a) (1 + b')  with |b'| <= |b| (for |b| <= 1/2)
   return { node: bn, scale, rounding: composeRounding(gamma.rounding ?? 0, variance.rounding ?? 0), biasAdd };
 }
