@@ -220,6 +220,11 @@ describe.concurrent('CI-native output', () => {
     for (const f of r.baseline!.gate.failures) add(f.name, `growth: ${f.reason}`);
     expect(Object.fromEntries(reasons)).toEqual(Object.fromEntries([...expected].map(([k, v]) => [k, v.join('; ')])));
     expect(reasons.get(hostileShown)).toMatch(/^budget: best certified bound .* > budget 3\.000 \(--layer-budget\); growth: best bound grew 1\.500x > max growth 1\.100x$/);
+    // the properties name what each hash is of
+    const props = new Map(Array.from(doc.getElementsByTagName('property')).map((p) => [p.getAttribute('name'), p.getAttribute('value')]));
+    expect(props.get('model.sha256')).toBe(r.model.sha256);
+    expect(props.get('baseline.model.sha256')).toBe(r.baseline!.sha256);
+    expect(props.has('baseline.sha256')).toBe(false);
   });
 });
 

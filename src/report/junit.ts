@@ -50,7 +50,7 @@ export function renderJunit(report: LipcheckReport): string {
       ['lipcheck.version', report.tool.version],
       ['model.path', report.model.path],
       ['model.sha256', report.model.sha256],
-      ...(base ? [['baseline.file', base.file], ['baseline.sha256', base.sha256]] : []),
+      ...(base ? [['baseline.file', base.file], ['baseline.model.sha256', base.sha256]] : []),
     ].map(([k, v]) => `      <property name="${attr(k)}" value="${attr(v)}"/>`),
     '    </properties>',
   ];
