@@ -9,7 +9,7 @@ import { certifyRealGram, effectiveTolerance } from './dense-norm.js';
 import { newTarget } from '../linalg/eigen-certificate.js';
 import { addABt, mirrorLower } from '../linalg/gram.js';
 import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
-import { NATIVE_MIN_MACS, multiplyABt } from '../native/blas.js';
+import { NATIVE_MIN_MACS, gramNative } from '../native/blas.js';
 import { powerRun } from '../native/power.js';
 import { withScratch } from '../util/scratch.js';
 
@@ -102,20 +102,18 @@ export async function assembleFullGram(
         tapNorm2[t] += v * v;
       }
   return withScratch('tap-products', tc * tc, async (pm) => {
-    // the lower block triangle of P: block row t against block rows 0..t (one DGEMM each when large)
+    // P = X X^T, exactly symmetric (its lower triangle computed and mirrored), on DGEMM when large
     if ((tc * tc * cl) / 2 >= NATIVE_MIN_MACS) {
-      for (let t = 0; t < taps; t++) {
-        const w = (t + 1) * cs;
-        const part = await multiplyABt(x.subarray(t * cs * cl, w * cl), cs, x.subarray(0, w * cl), w, cl);
-        for (let i = 0; i < cs; i++) pm.set(part.subarray(i * w, (i + 1) * w), (t * cs + i) * tc);
-      }
+      await gramNative(tc, cl, (c0, w, out) => {
+        for (let r = 0; r < tc; r++) out.set(x.subarray(r * cl + c0, r * cl + c0 + w), r * w);
+      }, pm);
     } else {
       pm.fill(0);
       addABt(x, 0, x, 0, tc, cl, pm, true);
+      mirrorLower(pm, tc);
     }
     // G[s][s'] and G[s'][s] then add the same numbers in the same order (long positions in turn; one
     // contribution per long position, since the small position determines the tap): G is exactly symmetric
-    mirrorLower(pm, tc);
     g.fill(0);
     let frob2 = 0;
     for (const list of p.lists) for (let a = 1; a < list.length; a += 2) frob2 += tapNorm2[list[a]];

@@ -115,12 +115,13 @@ const GRAM_MIN_BLOCK_ROWS = 256;
 const CHUNK_ENTRIES = 8 * 1024 * 1024;
 
 /**
- * G = A A^T (rows x rows, full symmetric storage) of a rows x k matrix delivered in column chunks:
- * fill(c0, w, out) writes A[:, c0 : c0 + w] row-major (rows x w) into out. Only the lower block
- * triangle is multiplied (row blocks I against rows 0..I: 17/32 of the full product for 16 blocks).
+ * G = A A^T (rows x rows, full symmetric storage, exactly symmetric) of a rows x k matrix delivered in
+ * column chunks: fill(c0, w, out) writes A[:, c0 : c0 + w] row-major (rows x w) into out. Only the
+ * lower block triangle is multiplied (row blocks I against rows 0..I: 17/32 of the full product for 16
+ * blocks). `g`: where to write it (pooled scratch), else a new array.
  */
-export async function gramNative(rows: number, k: number, fill: (c0: number, w: number, out: Float64Array) => void): Promise<Float64Array> {
-  const g = new Float64Array(rows * rows);
+export async function gramNative(rows: number, k: number, fill: (c0: number, w: number, out: Float64Array) => void, g: Float64Array = new Float64Array(rows * rows)): Promise<Float64Array> {
+  g.fill(0);
   const width = Math.max(1, Math.min(k, Math.floor(CHUNK_ENTRIES / Math.max(1, rows))));
   const buf = new Float64Array(rows * width);
   const blocks = Math.max(1, Math.min(GRAM_ROW_BLOCKS, Math.floor(rows / GRAM_MIN_BLOCK_ROWS)));
