@@ -1,10 +1,11 @@
 // [spectral] "dense per group" route for a one-group conv whose real operator is too large for the
 // banded Gram matrix of dense-groups.ts but small enough for a dense one (full convs on tiny maps,
 // where the torus and sup routes are loosest): G is assembled from the products of the tap matrices
-// (one DGEMM), started from the power method's vector and certified by the blocked Cholesky test.
+// (one DGEMM), started from the power method's vector and certified by the Cholesky test (blocked,
+// on DGEMM, from order 512).
 // Derivation: docs/derivations.md#dense-route-for-full-convs-on-tiny-maps
 import type { ConvLayer } from '../model/layer.js';
-import { convGeometry, weightOffset, type ConvGeometry } from './dense-groups.js';
+import { operatorGeometry, weightOffset, type OperatorGeometry } from './dense-groups.js';
 import { certifyRealGram, effectiveTolerance } from './dense-norm.js';
 import { newTarget } from '../linalg/eigen-certificate.js';
 import { addABt, mirrorLower } from '../linalg/gram.js';
@@ -19,7 +20,7 @@ import { withScratch } from '../util/scratch.js';
  * entries (G = A^T A on the input side, A A^T on the output side, order n = positions x cs).
  */
 export interface FullGramPlan {
-  geo: ConvGeometry;
+  geo: OperatorGeometry;
   n: number;
   /** Channels per position on the small side (cs) and on the long side (cl). */
   cs: number;
@@ -35,7 +36,7 @@ export interface FullGramPlan {
 
 /** The plan of a one-group conv with a known input size whose Gram order is <= maxOrder, else null. */
 export function fullGramPlan(layer: ConvLayer, maxOrder: number): FullGramPlan | null {
-  const geo = convGeometry(layer);
+  const geo = operatorGeometry(layer);
   if (!geo || geo.groups !== 1) return null;
   const { coutG, cinG, kw, axes, inSp, outSp } = geo;
   const sIn = inSp[0] * inSp[1];
@@ -123,7 +124,7 @@ export async function assembleFullGram(
   });
 }
 
-/** Most block pairs listed per block of G (two int32 each) before G is formed by scattering instead. */
+/** Most block pairs (p.pairs, in all; two int32 each) listed before G is formed by scattering instead. */
 const PAIR_TABLE_LIMIT = 4e6;
 
 /**

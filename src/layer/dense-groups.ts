@@ -60,11 +60,10 @@ function axisTriples(nIn: number, nOut: number, k: number, s: number, d: number,
 
 /**
  * The geometry of a conv layer's real operator on its input size (per group: coutG outputs and cinG
- * inputs per position; per spatial axis, the (output, input, tap) triples), or null when the input
- * size is unknown or assumed or the output size disagrees with the record. 1-D layers get a
- * second axis of length 1.
+ * inputs per position; per spatial axis, the (output, input, tap) triples). 1-D layers get a second
+ * axis of length 1. (onnx/conv-attrs.ts's ConvGeometry is the attributes, this is the operator.)
  */
-export interface ConvGeometry {
+export interface OperatorGeometry {
   transpose: boolean;
   groups: number;
   coutG: number;
@@ -77,7 +76,8 @@ export interface ConvGeometry {
   outSp: number[];
 }
 
-export function convGeometry(layer: ConvLayer): ConvGeometry | null {
+/** The layer's OperatorGeometry, or null when the input size is unknown or assumed or the output size disagrees with the record. */
+export function operatorGeometry(layer: ConvLayer): OperatorGeometry | null {
   const nd = layer.spatialDims;
   const shape = layer.inputShape;
   if (layer.inputSizeAssumed || !shape || shape.length !== nd + 1 || (nd !== 1 && nd !== 2)) return null;
@@ -111,17 +111,17 @@ export function convGeometry(layer: ConvLayer): ConvGeometry | null {
 }
 
 /** Offset of weight (output o, input c, tap) inside its group's slice. */
-export function weightOffset(geo: ConvGeometry, o: number, c: number, tap: number): number {
+export function weightOffset(geo: OperatorGeometry, o: number, c: number, tap: number): number {
   return (geo.transpose ? c * geo.coutG + o : o * geo.cinG + c) * geo.taps + tap;
 }
 
 /**
- * The pattern of the layer's operator on its input size, or null when convGeometry is null, G's
+ * The pattern of the layer's operator on its input size, or null when operatorGeometry is null, G's
  * order would exceed maxOrder, or merely forming every group's G would cost more than maxWork
  * multiply-adds.
  */
 export function convGroupPattern(layer: ConvLayer, maxOrder: number, maxWork = Infinity): GroupPattern | null {
-  const geo = convGeometry(layer);
+  const geo = operatorGeometry(layer);
   if (!geo) return null;
   const { groups: g, coutG, cinG, taps, kw, axes, inSp, outSp } = geo;
   const rows = coutG * outSp[0] * outSp[1];

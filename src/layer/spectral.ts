@@ -159,7 +159,8 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
  * blocks of the same shape can share one target.
  */
 function commonScale(blocks: Kernel2D[]): number {
-  const maxAbs = Math.max(0, ...blocks.map((b) => weightScale(b.data, 'kernel').maxAbs));
+  // reduce, not spread: a depthwise layer has thousands of blocks
+  const maxAbs = blocks.reduce((m, b) => Math.max(m, weightScale(b.data, 'kernel').maxAbs), 0);
   return weightScale([maxAbs]).scale;
 }
 

@@ -1,5 +1,5 @@
 // Cholesky test of t*I - G for a complex Hermitian G (interleaved re/im): the certificate behind
-// every spectral-bound frequency. The real version is cholesky-real.ts; the scheme and its rounding
+// every spectral-bound frequency (in JS, or from order 448 through the real embedding on native DGEMM). The real version is cholesky-real.ts; the scheme and its rounding
 // margin: docs/derivations.md#certified-largest-eigenvalue-of-a-gram-matrix-cholesky-test-and-rounding-margins
 
 import { choleskyTestRealNative } from './cholesky-real.js';

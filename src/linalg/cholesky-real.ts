@@ -1,4 +1,5 @@
-// Cholesky tests of t*I - G for a real symmetric G, the certificate behind every dense / 1x1 bound: a
+// Cholesky tests of t*I - G for a real symmetric G, the certificate behind every dense / 1x1 bound
+// (and the spectral route's complex tests through their real embedding, and the dense route): a
 // plain version for small n and a blocked one whose O(n^3) parts run as float64 DGEMM (native/blas.ts).
 // Scheme, margin and why blocking keeps it: docs/derivations.md#blocked-cholesky-keeps-the-certificate
 import { multiplyAtB, subtractAtB } from '../native/blas.js';

@@ -141,7 +141,8 @@ export function realGramOps(g: Float64Array, n: number, work: Float64Array): Gra
 // ---------------------------------------------------------------- complex Hermitian Gram matrices
 
 /**
- * Complex Hermitian n x n G (n x n storage, interleaved re/im) as GramOps; `work` has 2*n*n entries.
+ * Complex Hermitian n x n G (n x n storage, interleaved re/im) as GramOps; `work` (2*n*n entries) is
+ * the JS test's scratch, unused on the native route.
  * native: Cholesky tests through the real embedding on native DGEMM (default from NATIVE_HERMITIAN_MIN).
  * lowerOnly: only the entries j <= i are read (the upper triangle may hold anything): the Cholesky
  * test reads no others, and the product takes G_ji = conj(G_ij).

@@ -242,7 +242,7 @@ export async function lanczosLoop(size: number, step: NormalStep, opts: PowerOpt
  * inside onnxruntime on extreme weights; multiplying by 2^k is exact, so the operator is unchanged.
  * Returns 1 (no copy needed) for ordinary weights.
  */
-function weightScale(maxAbs: number): number {
+function float32Scale(maxAbs: number): number {
   const e = Math.round(Math.log2(maxAbs));
   return Math.abs(e) > 40 ? 2 ** -e : 1;
 }
@@ -331,7 +331,7 @@ async function powerBody(layer: ConvLayer | DenseLayer, opts: PowerOptions, kept
   }
 
   let model: NormalOperatorModel;
-  const scale = maxAbs === 0 ? 1 : weightScale(maxAbs);
+  const scale = maxAbs === 0 ? 1 : float32Scale(maxAbs);
   const weight = scale === 1 ? layer.weight : layer.weight.map((w) => w * scale);
   try {
     model = layer.kind === 'conv' ? convNormalModel(layer, layer.inputShape as number[]) : denseNormalModel(layer);
