@@ -24,6 +24,13 @@ async function checkAgainstEmpirical(bytes: Uint8Array, inputShape: number[], bo
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
+/** max secant slope of f on a grid of step h (sup |f'| from below). */
+function secantMax(f: (x: number) => number, lo: number, hi: number, h: number): number {
+  let m = 0;
+  for (let k = 0, n = Math.round((hi - lo) / h); k < n; k++) m = Math.max(m, Math.abs(f(lo + (k + 1) * h) - f(lo + k * h)) / h);
+  return m;
+}
+
 describe('networkBound on onnxruntime fixtures', () => {
   it('plain chain: the graph bound is the product of the layer bounds', async () => {
     const f = new Fixture([1, 2, 6, 6]);
@@ -135,6 +142,36 @@ describe('networkBound on onnxruntime fixtures', () => {
     expect(nb.certified).toBe(true);
     expect(rel(nb.bound!, layerBounds[0] * GELU_ERF_CONSTANT)).toBeLessThan(1e-12);
     await checkAgainstEmpirical(bytes, f.inputShape, nb.bound!);
+  });
+
+  // x * s clip(a x + b, 0, m) written out (HardSwish in PaddleOCR exports and friends): the walk's
+  // constant against float64 secants of the same function, and the whole chain against onnxruntime
+  const gates: { name: string; f: (x: number) => number; build: (f: Fixture, d: string) => string }[] = [
+    { name: 'x*clip(x+3,0,6)/6', f: (x) => (x * Math.min(6, Math.max(0, x + 3))) / 6, build: (f, d) => f.op('Div', [f.op('Mul', [d, f.op('Clip', [f.op('Add', [d, f.constant('three', [], [3])]), f.constant('zero', [], [0]), f.constant('six', [], [6])])]), f.constant('six2', [], [6])]) },
+    { name: 'x*(clip(3+x,0,6)/6)', f: (x) => (x * Math.min(6, Math.max(0, x + 3))) / 6, build: (f, d) => f.op('Mul', [f.op('Div', [f.op('Clip', [f.op('Add', [f.constant('three', [], [3]), d]), f.constant('zero', [], [0]), f.constant('six', [], [6])]), f.constant('six2', [], [6])]), d]) },
+    { name: 'x*clip(0.2x+0.5,0,1)', f: (x) => x * Math.min(1, Math.max(0, Math.fround(0.2) * x + 0.5)), build: (f, d) => f.op('Mul', [d, f.op('Clip', [f.op('Add', [f.op('Mul', [d, f.constant('a', [], [0.2])]), f.constant('b', [], [0.5])]), f.constant('zero', [], [0]), f.constant('one', [], [1])])]) },
+    { name: 'x*clip((x-1)*2,0,4)', f: (x) => x * Math.min(4, Math.max(0, (x - 1) * 2)), build: (f, d) => f.op('Mul', [d, f.op('Clip', [f.op('Mul', [f.op('Sub', [d, f.constant('one', [], [1])]), f.constant('two', [], [2])]), f.constant('zero', [], [0]), f.constant('four', [], [4])])]) },
+  ];
+  for (const g of gates)
+    it(`written-out clipped gate ${g.name}: the constant is sup |f'| (float64 secants), never below onnxruntime`, async () => {
+      const f = new Fixture([1, 6]);
+      const d = f.dense('x', 6, 6, 21);
+      const { bytes, summary, layerBounds } = await f.build([g.build(f, d)]);
+      const nb = networkBound(summary, layerBounds);
+      expect(nb.certified, nb.notes.join('; ')).toBe(true);
+      const k = nb.bound! / layerBounds[0];
+      const brute = secantMax(g.f, -8, 8, 1e-4);
+      expect(k).toBeGreaterThanOrEqual(brute);
+      expect(k - brute).toBeLessThan(1e-3);
+      await checkAgainstEmpirical(bytes, f.inputShape, nb.bound!);
+    });
+
+  it('x*clip(3-x,0,6) (a decreasing gate) is not taken for a clipped gate', async () => {
+    const f = new Fixture([1, 6]);
+    const d = f.dense('x', 6, 6, 22);
+    const y = f.op('Mul', [d, f.op('Clip', [f.op('Sub', [f.constant('three', [], [3]), d]), f.constant('zero', [], [0]), f.constant('six', [], [6])])]);
+    const { summary, layerBounds } = await f.build([y]);
+    expect(networkBound(summary, layerBounds).certified).toBe(false);
   });
 
   it('broadcast Add of a runtime tensor (x + GAP(x)) counts the copies: tight bound 2', async () => {

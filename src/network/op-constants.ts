@@ -45,6 +45,17 @@ export function hardSwishConstant(alpha: number, beta: number): Certified {
   return ok(Math.max(1, Math.abs(beta), subUp(2, beta), subUp(beta, 2)), `x*clip(${alpha}x+${beta},0,1): max(1,|beta|,|2-beta|)`);
 }
 
+/**
+ * x * s clip(a x + b, 0, m) with a, s, m > 0 (HardSwish written out: x * clip(x + 3, 0, 6), then / 6):
+ * it is s m x clip((a/m) x + b/m, 0, 1), so s m times the x*HardSigmoid constant at beta = b/m,
+ * which does not depend on the slope. `betaLo..betaHi` encloses b/m (rounding of the chain).
+ */
+export function clippedGateConstant(s: number, m: number, betaLo: number, betaHi: number): Certified {
+  if (!(s > 0 && m > 0 && Number.isFinite(s * m) && betaLo <= betaHi)) return no('x*clip(ax+b,0,m) with a non-positive or infinite scale');
+  const c = Math.max(1, Math.abs(betaLo), Math.abs(betaHi), subUp(2, betaLo), subUp(betaHi, 2));
+  return ok(mulUp(mulUp(s, m), c), `x*${s === 1 ? '' : `${s}*`}clip(ax+b,0,${m}): ${m === 1 && s === 1 ? '' : 's*m*'}max(1,|b/m|,|2-b/m|)`);
+}
+
 export type AttrGetter = {
   f(name: string, dflt: number): number;
   s(name: string, dflt: string): string;

@@ -18,6 +18,7 @@ import {
   averagePoolConstant,
   batchNormConstant,
   broadcastReplication,
+  clippedGateConstant,
   gatherMultiplicity,
   hardSwishConstant,
   maxMultiplicity,
@@ -28,7 +29,7 @@ import {
   scaleConstant,
   sizeDependentBroadcast,
 } from './op-constants.js';
-import { addUp, divUp, mulUp, rssUp, sqrtDown, sqrtUp, sumUp } from '../linalg/rounding.js';
+import { addUp, divDown, divUp, mulUp, nextDown, nextUp, rssUp, sqrtDown, sqrtUp, sumUp } from '../linalg/rounding.js';
 import { MAX_SIZE_FREE_LENGTH, resizeLinearAxisNorm, resizeNearestAxisCopies } from './resize.js';
 
 export interface UncertifiedNode {
@@ -179,6 +180,53 @@ function scaledOf(c: NodeCtx, t: string, x: string): boolean {
   return false;
 }
 
+/** A positive scalar constant factor of a Mul / Div node: [run-time input, factor k, divides], or null. */
+function scalarFactor(c: NodeCtx, p: GraphNode): [string, number, boolean] | null {
+  if (p.domain !== '' || p.inputs.length !== 2 || (p.op !== 'Mul' && p.op !== 'Div')) return null;
+  for (const [xi, ki] of p.op === 'Mul' ? [[0, 1], [1, 0]] : [[0, 1]]) {
+    const k = p.constInputs[ki];
+    if (p.constInputs[xi] === null && k && k.length === 1 && k[0] > 0) return [p.inputs[xi], k[0], p.op === 'Div'];
+  }
+  return null;
+}
+
+/**
+ * g = s clip(a x + b, 0, m) for a chain of Mul / Div by positive scalars (s), a Clip at [0, m] and
+ * Add / Sub / Mul / Div by scalars down to x (a > 0, b): the x * g constant, or null.
+ */
+function clippedGate(c: NodeCtx, x: string, g: string): Certified | null {
+  let s = 1;
+  let p = c.producer(g);
+  for (let f = p && scalarFactor(c, p); p && f; f = p && scalarFactor(c, p)) {
+    s = f[2] ? divUp(s, f[1]) : mulUp(s, f[1]);
+    p = c.producer(f[0]);
+  }
+  if (!p || p.op !== 'Clip' || p.domain !== '' || p.inputs.length === 0) return null;
+  const limit = (i: number, name: string) =>
+    p!.inputs.length > i && p!.inputs[i] ? (p!.constInputs[i]?.length === 1 ? p!.constInputs[i]![0] : NaN) : attrGetters(p!.attrs).f(name, NaN);
+  const m = limit(2, 'max');
+  if (limit(1, 'min') !== 0 || !(m > 0 && Number.isFinite(m))) return null;
+  // the affine chain u = a x + b from x up to the Clip's input, collected top-down
+  const ops: GraphNode[] = [];
+  for (let t = p.inputs[0]; t !== x; ) {
+    const q = c.producer(t);
+    if (!q || q.domain !== '' || q.inputs.length !== 2 || ops.length >= 6) return null;
+    const ri = q.constInputs[0] === null ? 0 : 1;
+    const k = q.constInputs[1 - ri];
+    if (!k || k.length !== 1 || q.constInputs[ri] !== null) return null;
+    if (!(q.op === 'Add' || (q.op === 'Sub' && ri === 0) || ((q.op === 'Mul' || (q.op === 'Div' && ri === 0)) && k[0] > 0))) return null;
+    ops.unshift(q);
+    t = q.inputs[ri];
+  }
+  let [bl, bh] = [0, 0];
+  for (const q of ops) {
+    const k = q.constInputs[q.constInputs[0] === null ? 1 : 0]![0];
+    if (q.op === 'Add' || q.op === 'Sub') [bl, bh] = q.op === 'Add' ? [nextDown(bl + k), nextUp(bh + k)] : [nextDown(bl - k), nextUp(bh - k)];
+    else [bl, bh] = q.op === 'Mul' ? [nextDown(bl * k), nextUp(bh * k)] : [divDown(bl, k), divUp(bh, k)];
+  }
+  return clippedGateConstant(s, m, divDown(bl, m), divUp(bh, m));
+}
+
 /** Elementwise x * g(x) products exported as graphs (SiLU, QuickGelu, Mish, HardSwish, erf-GELU): their constant, or null. */
 function selfGatedProduct(c: NodeCtx, x: string, g: string): Certified | null {
   const p = c.producer(g);
@@ -193,6 +241,8 @@ function selfGatedProduct(c: NodeCtx, x: string, g: string): Certified | null {
     const a = attrGetters(p.attrs);
     return hardSwishConstant(a.f('alpha', 0.2), a.f('beta', 0.5));
   }
+  const clipped = clippedGate(c, x, g);
+  if (clipped) return clipped;
   if (src(p, 'Add') && p.inputs.length === 2) {
     // x * (1 + erf(x/k)): with u = x/k the derivative is d/du[u(1+erf u)], sup = 2 * GELU constant, for any k > 0
     for (const [ei, oi] of [[0, 1], [1, 0]]) {
