@@ -205,6 +205,44 @@ describe('interval propagation vs onnxruntime', () => {
     });
 });
 
+describe('self-gated products x * f(x): the box keeps that both factors are the same x', () => {
+  // x * clip(x + 3, 0, 6) has minimum -2.25 at -1.5; x * sigmoid(x) has minimum -0.2784645 at -1.2784645
+  const gates: { name: string; f: (x: number) => number; min: number; build: (n: Net) => string }[] = [
+    { name: 'x * clip(x + 3, 0, 6)', f: (x) => x * Math.min(6, Math.max(0, x + 3)), min: -2.25, build: (n) => n.op('Mul', ['x', n.op('Clip', [n.op('Add', ['x', n.const(3)]), n.const(0), n.const(6)])]) },
+    { name: 'x * sigmoid(x)', f: (x) => x / (1 + Math.exp(-x)), min: -0.27846454276107, build: (n) => n.op('Mul', [n.op('Sigmoid', ['x']), 'x']) },
+  ];
+  const ranges = ['-100:50', '-10:-2', '-1:0.5', '2:7'];
+  for (const g of gates)
+    it(`${g.name}: contains f on a fine grid of each input interval, and is within 10% of its minimum (the plain product gives -h f(h))`, async () => {
+      const net = new Net(1);
+      const y = net.eye(g.build(net), ranges.length);
+      const file = path.join(dir, `gate-${g.name.replace(/\W+/g, '-')}.onnx`);
+      writeFileSync(file, buildModel(net.spec([1, ranges.length, 1, 1], y)));
+      const model = await loadModel(file, { inputShape: [1, ranges.length, 1, 1] });
+      const inBox = boxOf(parseInputRange(ranges.join(',')), [1, ranges.length, 1, 1]);
+      const { boxes, failed } = propagateBoxes(model.graph!, model.layers, new Map([[model.graph!.inputs[0], inBox]]));
+      expect(failed).toEqual([]);
+      const mul = model.graph!.nodes.find((q) => q.op === 'Mul')!;
+      const b = boxes.get(mul.outputs[0])!;
+      for (let c = 0; c < ranges.length; c++) {
+        const [l, h] = [inBox.lo[c], inBox.hi[c]];
+        let [mn, mx] = [Infinity, -Infinity];
+        for (let k = 0; k <= 100_000; k++) {
+          const v = g.f(l + ((h - l) * k) / 100_000);
+          [mn, mx] = [Math.min(mn, v), Math.max(mx, v)];
+        }
+        if (l <= -1.5 && h >= -1) mn = Math.min(mn, g.min);
+        expect(b.lo[c]).toBeLessThanOrEqual(mn);
+        expect(b.hi[c]).toBeGreaterThanOrEqual(mx);
+        // one-sided tightness: the lower end within 10% of the true minimum (or of 0 when that is the minimum)
+        expect(b.lo[c]).toBeGreaterThanOrEqual(mn < 0 ? 1.1 * Math.min(mn, g.min) : mn - 1e-9 * Math.abs(mx));
+        // the upper end h f(h) is exact for h > 0 (for h <= 0 the rule's h f(l) is only an upper bound)
+        if (h > 0) expect(b.hi[c]).toBeLessThanOrEqual(mx + 1e-9 * Math.max(1, Math.abs(mx)));
+        else expect(b.hi[c]).toBeLessThanOrEqual(1e-290); // 0, plus the outward rounding of a Clip at 0
+      }
+    });
+});
+
 describe('local bound >= empirical lower bound inside the box', () => {
   for (const c of CASES)
     it(`${c.name}`, async () => {

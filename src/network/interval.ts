@@ -736,7 +736,10 @@ const HANDLERS: Record<string, Handler> = {
   Unsqueeze: unary((b, c) => reshaped(b, c.outShape(0)!)),
   Add: (c) => binaryOp(c, addIv),
   Sub: (c) => binaryOp(c, subIv),
-  Mul: (c) => binaryOp(c, mulIv),
+  Mul: (c) => {
+    const r = binaryOp(c, mulIv);
+    return typeof r === 'string' ? r : selfGatedProduct(c, r);
+  },
   Div: (c) => {
     const r = binaryOp(c, divIv);
     if (typeof r === 'string') return r;
@@ -980,6 +983,108 @@ function matmulBox(a: Box, b: Box, out: number[]): Box | string {
       }
   }
   return o;
+}
+
+/** A scalar constant input of `n` (index i), or null. */
+const scalarAt = (n: GraphNode, i: number) => (n.constInputs[i]?.length === 1 ? n.constInputs[i]![0] : null);
+
+/**
+ * The nodes from x to g (in graph order) when g = f(x) for an elementwise, non-decreasing f built from
+ * ops with scalar constants only (so f is the same function at every position); else null.
+ */
+function monotoneChain(g: string, x: string, producer: (t: string) => GraphNode | undefined): GraphNode[] | null {
+  const chain: GraphNode[] = [];
+  let t = g;
+  while (t !== x) {
+    const p = producer(t);
+    if (!p || p.domain !== '' || p.layerIndex !== null || chain.length >= 8) return null;
+    // the run-time input: first for Sub / Div, either for Add / Mul
+    const ri = (p.op === 'Add' || p.op === 'Mul') && p.inputs.length === 2 && p.constInputs[0] !== null ? 1 : 0;
+    const k = scalarAt(p, 1 - ri);
+    const ok =
+      ['Relu', 'Sigmoid', 'Softplus', 'Exp', 'Tanh', 'Erf', 'Identity'].includes(p.op) && p.inputs.length === 1 ? true
+      : p.op === 'Clip' ? p.inputs.slice(1).every((s, i) => !s || scalarAt(p, i + 1) !== null)
+      : p.op === 'HardSigmoid' ? attrNum(p, 'alpha', 0.2) > 0
+      : p.op === 'LeakyRelu' ? attrNum(p, 'alpha', 0.01) >= 0
+      : p.op === 'Add' || p.op === 'Sub' ? p.inputs.length === 2 && k !== null
+      : p.op === 'Mul' || p.op === 'Div' ? p.inputs.length === 2 && k !== null && k > 0
+      : false;
+    if (!ok) return null;
+    chain.unshift(p);
+    t = p.inputs[ri];
+  }
+  return chain.length > 0 ? chain : null;
+}
+
+/**
+ * y = x * f(x) with f non-decreasing and >= 0 (HardSwish and SiLU written out): the plain interval
+ * product forgets that both factors are the same x, and gives [-h f(h), h f(h)] where y stays above a
+ * small constant. For x in [l, h] (docs: "Self-gated products"):
+ *   y <= h f(h) (h > 0), h f(l) (h <= 0);   y >= l f(l) (l >= 0), max(M, l f(min(h, 0))) (l < 0),
+ * with M = min over pieces [a, b] of [min l, 0] of a f(b). f is evaluated by the chain's own interval
+ * rules on point boxes. Returns the plain product `r` intersected with these.
+ */
+function selfGatedProduct(c: Ctx, r: Box): Box {
+  const n = c.node;
+  if (n.inputs.length !== 2) return r;
+  for (const [xi, gi] of [[0, 1], [1, 0]]) {
+    const [x, g] = [n.inputs[xi], n.inputs[gi]];
+    const chain = monotoneChain(g, x, c.producer);
+    const [xb, gb] = [c.boxOf(x), c.boxOf(g)];
+    if (!chain || !xb || !gb || xb.lo.length !== r.lo.length || gb.lo.length !== r.lo.length) continue;
+    // f >= 0 up to the outward rounding of the chain's boxes (-2^-1000 for a Clip at 0): with d that
+    // slack, x f(x) = x (f(x) + d) - d x, and the rules below use f + d
+    let d = 0;
+    for (const v of gb.lo) d = Math.max(d, -v);
+    if (!(d <= 2 ** -900)) continue;
+    const N = r.lo.length;
+    // upper ends of f at any number of points, through the chain's interval rules, N points a pass
+    const fUp = (points: Float64Array): Float64Array | null => {
+      const res = new Float64Array(points.length);
+      for (let at = 0; at < points.length; at += N) {
+        const p = new Float64Array(N);
+        p.set(points.subarray(at, at + N));
+        const out = propagateBoxes({ inputs: [x], outputs: [g], nodes: chain }, [], new Map([[x, { shape: xb.shape, lo: p, hi: p }]])).boxes.get(g);
+        if (!out) return null;
+        res.set(out.hi.subarray(0, Math.min(N, points.length - at)), at);
+      }
+      return res;
+    };
+    let lMin = 0;
+    for (const v of xb.lo) lMin = Math.min(lMin, v);
+    let M = 0;
+    if (lMin < 0) {
+      // pieces [p_{k+1}, p_k] from 0 down to lMin, geometric below a tiny first piece
+      const K = 512;
+      const first = Math.max(-lMin * 2 ** -40, 2 ** -900);
+      const ratio = Math.pow(-lMin / first, 1 / Math.max(1, K - 1));
+      const ends = new Float64Array(K);
+      const starts = new Float64Array(K);
+      for (let k = 0; k < K; k++) {
+        ends[k] = k === 0 ? 0 : -first * Math.pow(ratio, k - 1);
+        starts[k] = k === K - 1 ? lMin : -first * Math.pow(ratio, k);
+      }
+      const f = fUp(ends);
+      if (!f) continue;
+      M = Infinity;
+      for (let k = 0; k < K; k++) M = Math.min(M, widenLo(Math.min(starts[k], ends[k]) * (f[k] + d)));
+    }
+    const at = new Float64Array(N);
+    for (let i = 0; i < N; i++) at[i] = Math.min(xb.hi[i], 0);
+    const fh = fUp(at);
+    if (!fh) continue;
+    for (let i = 0; i < N; i++) {
+      const [l, h] = [xb.lo[i], xb.hi[i]];
+      const [gl, gh] = [gb.lo[i] + d, gb.hi[i] + d]; // exact or rounded up: d is far below their ulp unless 0
+      const hi = h > 0 ? widenHi(h * gh) : widenHi(h * Math.max(0, gl));
+      const lo = l >= 0 ? widenLo(l * Math.max(0, gl)) : Math.max(M, widenLo(l * (fh[i] + d)));
+      const slack = d * Math.max(-l, h) * 2;
+      r.lo[i] = Math.max(r.lo[i], lo - slack);
+      r.hi[i] = Math.min(r.hi[i], hi + slack);
+    }
+    return r;
+  }
+  return r;
 }
 
 function binaryOp(c: Ctx, f: (al: number, ah: number, bl: number, bh: number) => [number, number] | string): Box | string {
