@@ -70,6 +70,11 @@ class Net {
     const c = this.op('Clip', [this.op('Add', [x, this.const(3)]), this.const(0), this.const(6)]);
     return this.op('Div', [this.op('Mul', [x, c]), this.const(6)]);
   }
+  /** GELU written out before opset 20: x * (1 + erf(x / sqrt 2)) * 0.5. */
+  geluWritten(x: string): string {
+    const e = this.op('Erf', [this.op('Div', [x, this.const(Math.SQRT2)])]);
+    return this.op('Mul', [this.op('Mul', [x, this.op('Add', [e, this.const(1)])]), this.const(0.5)]);
+  }
   /** LayerNorm over the channel axis written out (ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div), with gamma and beta. */
   layerNormWritten(x: string, c: number): string {
     const m = this.op('ReduceMean', [x], { axes: attr.ints([1]) });
@@ -112,6 +117,7 @@ const CASES: Case[] = [
   { name: 'LayerNormalization op, separated channels', shape: [1, 3, 1, 2], range: '0:0.2,1:1.2,2:2.2', build: (n) => n.eye(n.layerNormOp('x', 3), 3), tight: 1.4 },
   { name: 'SE block', shape: [1, 4, 6, 6], range: '0:1', build: (n) => n.conv(n.se(n.op('Relu', [n.conv('x', 4, 4, 3)]), 4), 4, 3, 1) },
   { name: 'HardSwish written out', shape: [1, 3, 5, 5], range: '-1:1', build: (n) => n.conv(n.hardSwishWritten(n.conv('x', 3, 4, 3)), 4, 3, 3) },
+  { name: 'GELU written out (erf)', shape: [1, 3, 5, 5], range: '-1:1', build: (n) => n.conv(n.geluWritten(n.conv('x', 3, 4, 3)), 4, 3, 3) },
   { name: 'LayerNorm written out', shape: [1, 3, 4, 4], range: '-2.12:2.25,-2.04:2.43,-1.8:2.64', build: (n) => n.conv(n.layerNormWritten(n.conv('x', 3, 6, 3), 6), 6, 4, 1) },
   { name: 'LayerNormalization op', shape: [1, 3, 4, 4], range: '0:1', build: (n) => n.conv(n.layerNormOp(n.conv('x', 3, 6, 3), 6), 6, 4, 1) },
   {

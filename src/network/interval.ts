@@ -68,6 +68,14 @@ function elementwise(b: Box, f: (x: number) => number, extremes: (l: number, h: 
 
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
+/** erf by Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7 for every x. */
+function erfApprox(x: number): number {
+  const ax = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * ax);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-ax * ax);
+  return x < 0 ? -y : y;
+}
+
 /** Row-major strides. */
 function strides(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length).fill(1);
@@ -704,6 +712,15 @@ const HANDLERS: Record<string, Handler> = {
   Tanh: unary((b) => monotone(b, Math.tanh)),
   Softplus: unary((b) => monotone(b, (x) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x))))),
   Exp: unary((b) => monotone(b, Math.exp)),
+  // erf is increasing; the approximation is within 1.5e-7 of it (float evaluation adds ~1e-15)
+  Erf: unary((b) => {
+    const o = box(b.shape);
+    for (let i = 0; i < b.lo.length; i++) {
+      o.lo[i] = Math.max(-1, erfApprox(b.lo[i]) - 2e-7);
+      o.hi[i] = Math.min(1, erfApprox(b.hi[i]) + 2e-7);
+    }
+    return o;
+  }),
   Neg: unary((b) => ({ shape: b.shape, lo: b.hi.map((v) => -v), hi: b.lo.map((v) => -v) })),
   Abs: unary((b) => elementwise(b, Math.abs, (l, h) => (l < 0 && h > 0 ? [0] : []))),
   Sqrt: unary((b) => (b.lo.every((v) => v >= 0) ? monotone(b, Math.sqrt) : 'Sqrt of an interval reaching below 0')),
