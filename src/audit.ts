@@ -2,7 +2,9 @@
 // Shared by `lipcheck <model>` and `lipcheck diff a b`, so both audit a checkpoint the same way.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { boundLayer, boundLayers } from './layer/engine.js';
+import os from 'node:os';
+import { boundLayer } from './layer/engine.js';
+import { boundLayersParallel } from './parallel-layers.js';
 import { releaseScratch } from './util/scratch.js';
 import { DEFAULT_NETWORK_EFFORT, findBlocks, refineBlocks, type NetworkMethod, type Refinement } from './network/blocks.js';
 import { localNetworkBound, type InputRange, type LocalBound } from './network/local.js';
@@ -29,8 +31,13 @@ export interface AuditOptions {
   networkEffort?: number;
   /** --input-range: also bound the network over this input box (interval propagation; network/local.ts). */
   inputRange?: InputRange;
+  /** Processes bounding layers (1 or 2; default DEFAULT_JOBS): this one and a child on the same file. */
+  jobs?: number;
   onProgress?: (text: string) => void;
 }
+
+/** Two processes where there are two cores: the per-layer work is mostly JS. */
+export const DEFAULT_JOBS = Math.min(2, os.availableParallelism());
 
 export interface Audit {
   model: LoadedModel;
@@ -44,6 +51,8 @@ export interface Audit {
   naiveProduct: number | null;
   loadMs: number;
   boundsMs: number;
+  /** Processes that bounded the layers (this one and its children). */
+  processes: number;
 }
 
 export async function auditModel(o: AuditOptions): Promise<Audit> {
@@ -73,7 +82,8 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   }
 
   const boundsStart = performance.now();
-  const bounds = await boundLayers(layers, o.engine, (done, total, name) => {
+  const source = { file: modelPath, load: o.inputShape ? { inputShape: o.inputShape } : {}, indices: layers.map((l) => model.layers.indexOf(l)) };
+  const { bounds, processes } = await boundLayersParallel(layers, o.engine, source, o.jobs ?? DEFAULT_JOBS, (done, total, name) => {
     // the ETA scales elapsed time by layers left: rough (layers differ in cost), but it moves
     const elapsed = performance.now() - boundsStart;
     const left = done < total ? `, ~${formatDuration((elapsed / done) * (total - done))} left` : '';
@@ -86,7 +96,7 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
     o.onProgress?.('network: local bound over the input range');
     local = localNetworkBound(model.graph!, model.layers, best, o.inputRange, model.info.inputShape, walked.refinements);
   }
-  return { model, layers, bounds, network: walked?.network ?? null, local, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart };
+  return { model, layers, bounds, network: walked?.network ?? null, local, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart, processes };
 }
 
 /**

@@ -230,10 +230,23 @@ describe.concurrent('lipcheck CLI', () => {
       [['chain.onnx', '--layers', 'zzz'], /^lipcheck: chain\.onnx: no layer matches --layers zzz \(layers: conv1, fc\)\n$/],
       [['chain.onnx', '--layers', 'conv*', '--budget', '3'], /^lipcheck: a network budget \(--budget\) needs every layer: drop --layers\n$/],
       [[], /^lipcheck: missing required argument 'model'\n$/],
+      [['chain.onnx', '--jobs', '0'], /--jobs <n>' argument '0' is invalid\. expected a positive integer/],
     ];
     // Two spawned (the real process's exit code and stderr), the rest in-process.
     const runs = await Promise.all(cases.map(([args], i) => (i < 2 ? cli(args) : inproc(args))));
     runs.forEach((run, i) => expectOneLineError(run, cases[i][1]));
+  });
+
+  it('--jobs 2 bounds layers in a child process as well, with exactly the values of --jobs 1', async () => {
+    const file = path.join(ROOT, 'fixtures', 'residual.onnx');
+    const [one, two] = await Promise.all([cli([file, '--json', '--jobs', '1']), cli([file, '--json', '--jobs', '2'])]);
+    expect([one.code, two.code]).toEqual([0, 0]);
+    const [a, b] = [parseReport(one), parseReport(two)];
+    expect(a.timing.processes).toBe(1);
+    expect(b.timing.processes).toBe(2);
+    expect(a.layers.length).toBeGreaterThan(1);
+    expect(b.layers.map((l) => [l.name, l.bounds, l.best])).toEqual(a.layers.map((l) => [l.name, l.bounds, l.best]));
+    expect(b.network.bound).toBe(a.network.bound);
   });
 
   it('bad files: one line naming the file, exit 2, no stack (a stack only with --debug)', async () => {

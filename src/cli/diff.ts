@@ -27,6 +27,8 @@ export interface DiffOptions {
   b: string;
   format: DiffFormat;
   engine: EngineOptions;
+  /** --jobs: processes bounding layers. */
+  jobs: number;
   inputShape?: number[];
   maxGrowth: number | null;
   quiet: boolean;
@@ -61,7 +63,7 @@ export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
   withCommonOptions(program, io, HELP_AFTER);
   program.parse([argv[0], argv[1], ...argv.slice(3)]);
   const o = program.opts<{
-    format: DiffFormat; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
+    format: DiffFormat; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number; jobs: number;
     inputShape?: number[]; maxGrowth?: number; quiet?: boolean; debug?: boolean; color?: boolean;
   }>();
   if (o.json && program.getOptionValueSource('format') === 'cli' && o.format !== 'json') {
@@ -72,6 +74,7 @@ export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
     b: program.args[1],
     format: o.json ? 'json' : o.format,
     engine: { methods: o.methods, samples: o.samples, iterations: o.iterations, tolerance: o.tolerance, seed: o.seed },
+    jobs: o.jobs,
     inputShape: o.inputShape,
     maxGrowth: o.maxGrowth ?? null,
     quiet: o.quiet ?? false,
@@ -92,6 +95,7 @@ async function checkpointReport(file: string, opts: DiffOptions, io: CliIO, prog
     cwd: io.cwd,
     inputShape: opts.inputShape,
     engine: opts.engine,
+    jobs: opts.jobs,
     onProgress: (text) => progress.update(`lipcheck diff: ${text}`),
   });
   return buildReport({
@@ -105,7 +109,7 @@ async function checkpointReport(file: string, opts: DiffOptions, io: CliIO, prog
     network: audit.network,
     naiveProduct: audit.naiveProduct,
     budgets: resolveBudgets({}, null),
-    timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs },
+    timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs, processes: audit.processes },
     warnings: audit.model.warnings.map((w) => `${file}: ${w}`),
   });
 }

@@ -40,6 +40,8 @@ export interface CliOptions {
   iterations: number;
   tolerance: number;
   seed: number;
+  /** --jobs: processes bounding layers. */
+  jobs: number;
   inputShape?: number[];
   layers?: string;
   budget?: number;
@@ -132,7 +134,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
   withCommonOptions(program, io, HELP_AFTER);
   program.parse(argv);
   const o = program.opts<{
-    format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number;
+    format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number; jobs: number;
     inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
     quiet?: boolean; debug?: boolean; color?: boolean; html?: string; bars: boolean;
     networkMethod: NetworkMethod; networkEffort: number; inputRange?: InputRange; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;
@@ -153,6 +155,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
     iterations: o.iterations,
     tolerance: o.tolerance,
     seed: o.seed,
+    jobs: o.jobs,
     inputShape: o.inputShape,
     layers: o.layers,
     budget: o.budget,
@@ -241,6 +244,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     networkMethod: opts.networkMethod,
     networkEffort: opts.networkEffort,
     inputRange,
+    jobs: opts.jobs,
     onProgress: (text) => progress.update(`lipcheck: ${text}`),
   });
   const { model, layers: selected, bounds } = audit;
@@ -270,7 +274,7 @@ async function run(opts: CliOptions, io: CliIO): Promise<number> {
     local: audit.local,
     naiveProduct: audit.naiveProduct,
     budgets,
-    timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs },
+    timing: { totalMs: performance.now() - started, loadMs: audit.loadMs, boundsMs: audit.boundsMs, processes: audit.processes },
     warnings,
   });
   if (baseline) {

@@ -64,7 +64,10 @@ export function buildReport(input: ReportInput): LipcheckReport {
     network,
     budget: { limit: input.budgets.network?.limit ?? null, passed: failures.length === 0, failures },
     baseline: null,
-    timing: { totalMs: finiteOr0(input.timing.totalMs), loadMs: finiteOr0(input.timing.loadMs), boundsMs: finiteOr0(input.timing.boundsMs) },
+    timing: {
+      totalMs: finiteOr0(input.timing.totalMs), loadMs: finiteOr0(input.timing.loadMs), boundsMs: finiteOr0(input.timing.boundsMs),
+      ...(input.timing.processes === undefined ? {} : { processes: input.timing.processes }),
+    },
     warnings: [...input.warnings],
   };
 }

@@ -263,7 +263,8 @@ export const REPORT_JSON_SCHEMA = {
       type: 'object',
       required: ['totalMs', 'loadMs', 'boundsMs'],
       additionalProperties: false,
-      properties: { totalMs: nonNegative, loadMs: nonNegative, boundsMs: nonNegative },
+      // processes: not in `required` (reports from before --jobs have none)
+      properties: { totalMs: nonNegative, loadMs: nonNegative, boundsMs: nonNegative, processes: { type: 'integer', minimum: 1 } },
     },
     warnings: strings,
   },

@@ -131,7 +131,8 @@ export interface LipcheckReport {
   };
   /** The --baseline growth gate (same rules as `lipcheck diff`, side a = the baseline); null without --baseline. */
   baseline: BaselineComparison | null;
-  timing: { totalMs: number; loadMs: number; boundsMs: number };
+  /** processes: how many processes bounded the layers (--jobs; absent in reports written before it). */
+  timing: { totalMs: number; loadMs: number; boundsMs: number; processes?: number };
   warnings: string[];
 }
 
