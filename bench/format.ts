@@ -75,8 +75,8 @@ function modelRows(m: ModelRecord): string[][] {
       '',
       r.label,
       s(r.wallMs),
-      nativeShare(r.nativeMs, r.wallMs),
-      mb(r.peakRssMB ?? r.sampledPeakRssMB),
+      (r.processes ?? 1) > 1 ? '-' : nativeShare(r.nativeMs, r.wallMs),
+      `${mb(r.peakRssMB ?? r.sampledPeakRssMB)}${(r.processes ?? 1) > 1 ? ' (+child)' : ''}`,
       ...(single ? bounds(r.perMethod[single]) : ['', '', '', '']),
       ...referenceCells(ref),
       worstTightness(r),
@@ -115,6 +115,35 @@ function networkLines(x: ModelRecord): string[] {
   const all = x.runs.find((r) => r.label === 'all');
   const share = all && all.wallMs > 0 ? `, +${((100 * n.ms) / all.wallMs).toFixed(0)}% of the all-methods run` : '';
   return [`${x.model} network bound: plain walk ${fmt(n.graphBound)}, ${n.method} ${fmt(n.bound)}${ratio}, ${n.blocks} blocks, ${(n.ms / 1000).toFixed(2)} s${share}`];
+}
+
+/** The all-methods run over several processes against the one-process run: time, and whether every value is the same. */
+function parallelLines(x: ModelRecord): string[] {
+  const one = x.runs.find((r) => r.label === 'all');
+  const many = x.runs.find((r) => (r.processes ?? 1) > 1);
+  if (!one || !many) return [];
+  let differ = 0;
+  let compared = 0;
+  for (const [m, summary] of Object.entries(one.perMethod)) {
+    const other = new Map((many.perMethod[m as keyof typeof many.perMethod]?.layers ?? []).map((l) => [l.name, l.value]));
+    for (const l of summary?.layers ?? []) {
+      compared++;
+      if (other.get(l.name) !== l.value) differ++;
+    }
+  }
+  const same = differ === 0 ? `all ${compared} values identical` : `${differ} of ${compared} values DIFFER`;
+  return [`${x.model} all methods over ${many.processes} processes: ${s(many.wallMs)} s against ${s(one.wallMs)} s in one (x${(one.wallMs / many.wallMs).toFixed(2)}), ${same}`];
+}
+
+/** The local bound line: bound over onnxruntime's lower estimate in the same box, and its time against the toeplitz-only run. */
+function localLines(x: ModelRecord): string[] {
+  const l = x.local;
+  if (!l) return [];
+  const toeplitz = x.runs.find((r) => r.label === 'toeplitz');
+  const time = `${(l.ms / 1000).toFixed(2)} s` + (toeplitz && toeplitz.wallMs > 0 ? ` (x${(l.ms / toeplitz.wallMs).toFixed(2)} the toeplitz-only run)` : '');
+  const bound = l.bound === null ? 'not certified' : `${l.bound.toExponential(3)}${l.certified ? '' : ' (not certified)'}`;
+  const ratio = l.bound !== null && l.empirical > 0 ? `, bound / empirical ${(l.bound / l.empirical).toExponential(2)}` : '';
+  return [`${x.model} local bound over ${l.range}: ${bound}, empirical lower ${l.empirical.toExponential(3)}${ratio}, ${time}`];
 }
 
 /**
@@ -166,6 +195,8 @@ export function formatResults(res: BenchResults): string {
     '',
     ...notes,
     ...res.models.flatMap(networkLines),
+    ...res.models.flatMap(parallelLines),
+    ...res.models.flatMap(localLines),
     ...res.models.flatMap(powerStartLines),
     ...res.models.flatMap(denseLines),
     ...res.models.flatMap(threadLines),

@@ -4,13 +4,15 @@
 // Progress goes to stderr; the result is plain data.
 import fs from 'node:fs';
 import { loadModel } from '../src/onnx/load.js';
-import { boundLayers } from '../src/layer/engine.js';
+import { boundLayersParallel } from '../src/parallel-layers.js';
 import { walkGraph } from '../src/audit.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions, type LayerBounds, type MethodName } from '../src/layer/types.js';
 import type { ConvLayer, DenseLayer, Layer, LoadedModel } from '../src/model/layer.js';
 import { referenceBound, type ReferenceMethod } from './reference.js';
 import { measure, processPeakRssMB } from './memory.js';
 import { nativeTime } from '../src/native/clock.js';
+import { inputBox, localNetworkBound, parseInputRange } from '../src/network/local.js';
+import { empiricalLipschitzInBox } from '../test/helpers/empirical.js';
 import type { BenchConfig, LayerValue, MethodSummary, ModelRecord, ReferenceLayer, ReferenceRecord, RunRecord, ThreadsCheck } from './types.js';
 
 /** Allowance on "ours <= reference": the engine adds a rounding margin the naive code leaves out. */
@@ -68,11 +70,16 @@ function summarise(results: LayerBounds[], m: MethodName): MethodSummary {
   return { kind, count: layers.length - errors, errors, sumLayerMs, sum, log10Product, min, max, layers };
 }
 
-async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptions, model: string): Promise<RunRecord> {
+/**
+ * Every layer with `opts`, in this process (jobs 1) or over `jobs` processes as the CLI runs them
+ * (the children's native time and memory are not in the record: only wall time compares then).
+ */
+async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptions, model: string, parallel?: { file: string; jobs: number }): Promise<RunRecord> {
   let last = 0;
   const native0 = nativeTime();
-  const { value: results, wallMs, peakRssMB, sampledPeakRssMB } = await measure(() =>
-    boundLayers(layers, opts, (done, total) => {
+  const source = parallel ? { file: parallel.file, load: {}, indices: layers.map((_, i) => i) } : null;
+  const { value: run, wallMs, peakRssMB, sampledPeakRssMB } = await measure(() =>
+    boundLayersParallel(layers, opts, source, parallel?.jobs ?? 1, (done, total) => {
       const now = performance.now();
       if (now - last > 2000 || done === total) {
         last = now;
@@ -80,12 +87,13 @@ async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptio
       }
     }),
   );
+  const results = run.bounds;
   const native1 = nativeTime();
   const perMethod: RunRecord['perMethod'] = {};
   for (const m of opts.methods) perMethod[m] = summarise(results, m);
   const nativeMs = native1.ms - native0.ms;
   const nativeCalls = native1.calls - native0.calls;
-  return { label, methods: opts.methods, wallMs, nativeMs, nativeCalls, peakRssMB, sampledPeakRssMB, perMethod };
+  return { label, methods: opts.methods, wallMs, nativeMs, nativeCalls, peakRssMB, sampledPeakRssMB, perMethod, ...(run.processes > 1 ? { processes: run.processes } : {}) };
 }
 
 /** What makes two layers cost the same to bound: kind, op, weight shape, stride, dilation, groups. */
@@ -239,7 +247,7 @@ export function failedRecord(model: string, file: string, error: string): ModelR
 }
 
 /** The network bound as the CLI computes it, from a run's per-layer bounds (the smallest upper value per layer). */
-async function networkRecord(loaded: LoadedModel, run: RunRecord | undefined, config: BenchConfig, model: string): Promise<ModelRecord['network']> {
+async function networkRecord(loaded: LoadedModel, run: RunRecord | undefined, config: BenchConfig, model: string) {
   if (!run || !loaded.graph) return undefined;
   // summaries leave unsupported layers out: match by name, not position
   const upper = Object.values(run.perMethod).filter((m) => m && m.kind === 'upper').map((m) => new Map(m!.layers.map((l) => [l.name, l.value])));
@@ -250,7 +258,23 @@ async function networkRecord(loaded: LoadedModel, run: RunRecord | undefined, co
   progress(`  ${model} network: merges and ReLU averaging`);
   const { value, wallMs } = await measure(() => walkGraph(loaded, best, { engine: engineOptions(config, run.methods) }));
   const n = value.network;
-  return { graphBound: n.graphBound, bound: n.bound, method: n.method, blocks: n.blocks.length, ms: wallMs };
+  const record: ModelRecord['network'] = { graphBound: n.graphBound, bound: n.bound, method: n.method, blocks: n.blocks.length, ms: wallMs };
+  return { record, best, refinements: value.refinements };
+}
+
+/** The local bound over the input box as the CLI computes it, and onnxruntime's lower estimate inside the box. */
+async function localRecord(loaded: LoadedModel, file: string, net: NonNullable<Awaited<ReturnType<typeof networkRecord>>>, range: string, model: string): Promise<ModelRecord['local']> {
+  const shape = loaded.info.inputShape;
+  if (!loaded.graph || !shape) return undefined;
+  progress(`  ${model} local bound over ${range}`);
+  const r = parseInputRange(range);
+  const { value, wallMs } = await measure(async () => localNetworkBound(loaded.graph!, loaded.layers, net.best, r, shape, net.refinements));
+  const box = inputBox(r, shape);
+  if (typeof box === 'string') throw new Error(box);
+  progress(`  ${model} empirical lower bound inside the box (onnxruntime)`);
+  const t0 = performance.now();
+  const empirical = await empiricalLipschitzInBox(new Uint8Array(fs.readFileSync(file)), shape, box.lo, box.hi, { pairs: 8, steps: 4, seed: 1 });
+  return { range: value.range, bound: value.bound, certified: value.certified, ms: wallMs, empirical, empiricalMs: performance.now() - t0 };
 }
 
 export async function benchmarkModel(model: string, file: string, config: BenchConfig): Promise<ModelRecord> {
@@ -270,7 +294,11 @@ export async function benchmarkModel(model: string, file: string, config: BenchC
   progress(`${model}: loaded ${layers.length} layers in ${loaded.wallMs.toFixed(0)} ms`);
   for (const m of config.methods) rec.runs.push(await runMethods(m, layers, engineOptions(config, [m]), model));
   if (config.methods.length > 1) rec.runs.push(await runMethods('all', layers, engineOptions(config, config.methods), model));
-  rec.network = await networkRecord(loaded.value, rec.runs[rec.runs.length - 1], config, model);
+  const one = rec.runs[rec.runs.length - 1];
+  if (config.jobs > 1) rec.runs.push(await runMethods(`all, ${config.jobs} proc`, layers, engineOptions(config, config.methods), model, { file, jobs: config.jobs }));
+  const net = await networkRecord(loaded.value, one, config, model);
+  rec.network = net?.record;
+  if (net && config.inputRange) rec.local = await localRecord(loaded.value, file, net, config.inputRange, model);
   const max = config.referenceMaxWeights;
   const reps = representativeLayers(layers).filter((r) => max === 0 || r.layer.weight.length <= max);
   for (const m of config.reference) {

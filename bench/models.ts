@@ -54,6 +54,38 @@ class Net {
     this.inits.push(floatTensor(lo, [], [0]), floatTensor(hi, [], [6]));
     return this.op('Clip', [x, lo, hi]);
   }
+  scalar(v: number): string {
+    const n = this.id('k');
+    this.inits.push(floatTensor(n, [], [v]));
+    return n;
+  }
+  hardSwish(x: string): string {
+    return this.op('HardSwish', [x]);
+  }
+  /** SiLU as PyTorch exports it below opset 14: x * sigmoid(x). */
+  silu(x: string): string {
+    return this.op('Mul', [x, this.op('Sigmoid', [x])]);
+  }
+  /** Squeeze-and-excitation: x * gate(W2 act(W1 GAP(x) + b1) + b2), the two FCs as 1x1 convs. */
+  se(x: string, c: number, squeeze: number, act: (t: string) => string, gate: (t: string) => string): string {
+    const s = act(this.conv(this.op('GlobalAveragePool', [x]), c, squeeze, 1));
+    return this.op('Mul', [x, gate(this.conv(s, squeeze, c, 1))]);
+  }
+  /** LayerNorm over channels written out (ConvNeXt's channels-first LayerNorm): (x - mean) / sqrt(var + eps) * gamma + beta. */
+  layerNorm(x: string, c: number): string {
+    const u = this.op('Sub', [x, this.op('ReduceMean', [x], { axes: attr.ints([1]) })]);
+    const v = this.op('ReduceMean', [this.op('Pow', [u, this.scalar(2)])], { axes: attr.ints([1]) });
+    const z = this.op('Div', [u, this.op('Sqrt', [this.op('Add', [v, this.scalar(1e-6)])])]);
+    const name = this.id('ln');
+    this.inits.push(floatTensor(`${name}.gamma`, [1, c, 1, 1], Float32Array.from({ length: c }, () => 1 + 0.1 * this.gauss())));
+    this.inits.push(floatTensor(`${name}.beta`, [1, c, 1, 1], Float32Array.from({ length: c }, () => 0.1 * this.gauss())));
+    return this.op('Add', [this.op('Mul', [z, `${name}.gamma`]), `${name}.beta`]);
+  }
+  /** GELU as exported before opset 20: x * 0.5 * (1 + erf(x / sqrt 2)). */
+  gelu(x: string): string {
+    const e = this.op('Erf', [this.op('Div', [x, this.scalar(Math.SQRT2)])]);
+    return this.op('Mul', [this.op('Mul', [x, this.op('Add', [e, this.scalar(1)])]), this.scalar(0.5)]);
+  }
   maxpool(x: string, k: number, s: number, p: number): string {
     return this.op('MaxPool', [x], { kernel_shape: attr.ints([k, k]), strides: attr.ints([s, s]), pads: attr.ints([p, p, p, p]) });
   }
@@ -201,6 +233,84 @@ function convnextStack(seed: number): Uint8Array {
   return g.build([1, 192, 28, 28], g.dense(g.gap(x), c, 1000));
 }
 
+/** Channels rounded to a multiple of 8, as torchvision's _make_divisible. */
+function divisible8(v: number): number {
+  const d = Math.max(8, Math.floor((v + 4) / 8) * 8);
+  return d < 0.9 * v ? d + 8 : d;
+}
+
+/**
+ * MobileNetV3-Large as torchvision builds it (224x224, no BatchNorm: He-initialised convs with zero
+ * bias): HardSwish and ReLU bottlenecks, squeeze-and-excitation with a ReLU and a HardSigmoid gate.
+ * The gates make it not globally Lipschitz: the benchmark of the local bound over an input box.
+ */
+function mobilenetV3Large(seed: number): Uint8Array {
+  const g = new Net(seed);
+  const hsig = (t: string) => g.op('HardSigmoid', [t], { alpha: attr.f(1 / 6), beta: attr.f(0.5) });
+  let x = g.hardSwish(g.conv('input', 3, 16, 3, 2));
+  let cin = 16;
+  // [kernel, expanded, out, squeeze-excite, hardswish, stride]
+  const cfg: [number, number, number, boolean, boolean, number][] = [
+    [3, 16, 16, false, false, 1], [3, 64, 24, false, false, 2], [3, 72, 24, false, false, 1],
+    [5, 72, 40, true, false, 2], [5, 120, 40, true, false, 1], [5, 120, 40, true, false, 1],
+    [3, 240, 80, false, true, 2], [3, 200, 80, false, true, 1], [3, 184, 80, false, true, 1], [3, 184, 80, false, true, 1],
+    [3, 480, 112, true, true, 1], [3, 672, 112, true, true, 1], [5, 672, 160, true, true, 2], [5, 960, 160, true, true, 1], [5, 960, 160, true, true, 1],
+  ];
+  for (const [k, hidden, cout, se, hs, stride] of cfg) {
+    const act = (t: string) => (hs ? g.hardSwish(t) : g.relu(t));
+    let y = hidden === cin ? x : act(g.conv(x, cin, hidden, 1));
+    y = act(g.conv(y, hidden, hidden, k, stride, hidden));
+    if (se) y = g.se(y, hidden, divisible8(hidden / 4), (t) => g.relu(t), hsig);
+    y = g.conv(y, hidden, cout, 1);
+    x = stride === 1 && cin === cout ? g.op('Add', [x, y]) : y;
+    cin = cout;
+  }
+  x = g.hardSwish(g.conv(x, cin, 960, 1));
+  x = g.hardSwish(g.dense(g.gap(x), 960, 1280));
+  return g.build([1, 3, 224, 224], g.dense(x, 1280, 1000));
+}
+
+/** EfficientNet-B0 (224x224, no BatchNorm): MBConv blocks with SiLU written out and squeeze-and-excitation (SiLU, sigmoid gate). */
+function efficientNetB0(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = g.silu(g.conv('input', 3, 32, 3, 2));
+  let cin = 32;
+  // [expansion, kernel, stride, out, repeats]
+  const cfg: [number, number, number, number, number][] = [[1, 3, 1, 16, 1], [6, 3, 2, 24, 2], [6, 5, 2, 40, 2], [6, 3, 2, 80, 3], [6, 5, 1, 112, 3], [6, 5, 2, 192, 4], [6, 3, 1, 320, 1]];
+  for (const [t, k, s, cout, n] of cfg) {
+    for (let i = 0; i < n; i++) {
+      const stride = i === 0 ? s : 1;
+      const hidden = cin * t;
+      let y = t === 1 ? x : g.silu(g.conv(x, cin, hidden, 1));
+      y = g.silu(g.conv(y, hidden, hidden, k, stride, hidden));
+      y = g.se(y, hidden, Math.max(1, Math.floor(cin / 4)), (u) => g.silu(u), (u) => g.op('Sigmoid', [u]));
+      y = g.conv(y, hidden, cout, 1);
+      x = stride === 1 && cin === cout ? g.op('Add', [x, y]) : y;
+      cin = cout;
+    }
+  }
+  x = g.silu(g.conv(x, cin, 1280, 1));
+  return g.build([1, 3, 224, 224], g.dense(g.gap(x), 1280, 1000));
+}
+
+/** ConvNeXt-style blocks with their LayerNorm (written out over channels) and erf-GELU, from a 56x56 stage-1 map: 7x7 depthwise, LN, 4x MLP, residual. */
+function convnextLnStack(seed: number): Uint8Array {
+  const g = new Net(seed);
+  let x = 'input';
+  let c = 96;
+  for (const [width, blocks] of [[96, 3], [192, 3]] as const) {
+    if (width !== c) {
+      x = g.conv(g.layerNorm(x, c), c, width, 2, 2, 1, 0);
+      c = width;
+    }
+    for (let b = 0; b < blocks; b++) {
+      const y = g.layerNorm(g.conv(x, c, c, 7, 1, c), c);
+      x = g.op('Add', [x, g.conv(g.gelu(g.conv(y, c, 4 * c, 1)), 4 * c, c, 1)]);
+    }
+  }
+  return g.build([1, 96, 56, 56], g.dense(g.gap(g.layerNorm(x, c)), c, 1000));
+}
+
 export const BENCH_MODELS: Record<string, (seed: number) => Uint8Array> = {
   'cifar-resnet18': cifarResnet18,
   mobilenetv2: mobilenetV2,
@@ -209,4 +319,7 @@ export const BENCH_MODELS: Record<string, (seed: number) => Uint8Array> = {
   'mobilenetv3-stack': mobilenetV3Stack,
   'efficientnet-b0-stack': efficientNetB0Stack,
   'convnext-stack': convnextStack,
+  'mobilenetv3-large': mobilenetV3Large,
+  'efficientnet-b0': efficientNetB0,
+  'convnext-ln-stack': convnextLnStack,
 };

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ALL_METHODS, type MethodName } from '../src/layer/types.js';
+import { parseInputRange } from '../src/network/local.js';
+import { DEFAULT_JOBS } from '../src/audit.js';
 import { BENCH_MODELS } from './models.js';
 import { REFERENCE_METHODS, type ReferenceMethod } from './reference.js';
 import { benchmarkModel, failedRecord } from './model-bench.js';
@@ -37,6 +39,8 @@ const USAGE = `usage: npm run bench -- [options]
                         0 = full grid (default ${DEFAULT_REF_FREQUENCIES}; --quick ${QUICK_REF_FREQUENCIES})
   --ref-max-weights N   reference only on layers with at most N weights; 0 = all (default 0;
                         --quick ${QUICK_REF_MAX_WEIGHTS})
+  --jobs N              also time all methods over N processes, as lipcheck --jobs (default: the CLI's)
+  --input-range R|none  input box of the local bound, as lipcheck's --input-range (default 0:1)
   --check-threads       also run every method at 1 and 2 threads and compare the bounds (to 1e-6)
   --quick               a fast check: ${QUICK_MODELS.join(', ')} only, reference on small layers and few frequencies
   --seed N              weight seed of the generated models (default 1)
@@ -76,6 +80,8 @@ function parseCli(argv: string[]): Cli {
       'ref-frequencies': { type: 'string' },
       'ref-max-weights': { type: 'string' },
       'check-threads': { type: 'boolean', default: false },
+      'input-range': { type: 'string' },
+      jobs: { type: 'string' },
       quick: { type: 'boolean', default: false },
       seed: { type: 'string' },
       json: { type: 'string' },
@@ -104,7 +110,10 @@ function parseCli(argv: string[]): Cli {
     referenceFrequencies: positiveInt(values['ref-frequencies'], '--ref-frequencies', quick ? QUICK_REF_FREQUENCIES : DEFAULT_REF_FREQUENCIES, true),
     referenceMaxWeights: positiveInt(values['ref-max-weights'], '--ref-max-weights', quick ? QUICK_REF_MAX_WEIGHTS : 0, true),
     checkThreads: values['check-threads'] ?? false,
+    jobs: positiveInt(values.jobs, '--jobs', DEFAULT_JOBS),
+    inputRange: values['input-range'] === 'none' ? null : (values['input-range'] ?? '0:1'),
   };
+  if (config.inputRange) parseInputRange(config.inputRange); // a malformed range fails here, before any model runs
   const child = values.child !== undefined && values['child-file'] && values['child-out']
     ? { model: values.child, file: values['child-file'], out: values['child-out'] }
     : null;
@@ -145,6 +154,8 @@ function configArgs(c: BenchConfig): string[] {
     '--reference', c.reference.length ? c.reference.join(',') : 'none',
     '--ref-frequencies', String(c.referenceFrequencies),
     '--ref-max-weights', String(c.referenceMaxWeights),
+    '--input-range', c.inputRange ?? 'none',
+    '--jobs', String(c.jobs),
     ...(c.checkThreads ? ['--check-threads'] : []),
   ];
 }

@@ -15,6 +15,10 @@ export interface BenchConfig {
   /** Only layers with at most this many weights get a reference run (a fast check); 0 = no limit. */
   referenceMaxWeights: number;
   checkThreads: boolean;
+  /** Processes of the extra all-methods run as the CLI makes it (--jobs); 1 = no such run. */
+  jobs: number;
+  /** Input box of the local bound (`--input-range` syntax), or null to skip it. */
+  inputRange: string | null;
 }
 
 export interface LayerValue {
@@ -57,6 +61,8 @@ export interface RunRecord {
   /** Max of process.memoryUsage().rss sampled every 20 ms (samples only land between layers). */
   sampledPeakRssMB: number;
   perMethod: Partial<Record<MethodName, MethodSummary>>;
+  /** Processes that bounded the layers (absent: 1). With more, native time and RSS are this process's only. */
+  processes?: number;
 }
 
 /** Engine vs reference on one representative layer. */
@@ -121,6 +127,11 @@ export interface ModelRecord {
   threadsCheck?: ThreadsCheck;
   /** The network bound from the `all` run's layer bounds: the plain walk, and with merges and ReLU averaging (the CLI's default), with the time that adds. */
   network?: { graphBound: number | null; bound: number | null; method: string; blocks: number; ms: number };
+  /**
+   * The local bound over the input box (as `--input-range`), its time, and onnxruntime's lower
+   * estimate inside the same box (random pairs and ascent: the bound must never be below it).
+   */
+  local?: { range: string; bound: number | null; certified: boolean; ms: number; empirical: number; empiricalMs: number };
   /** Peak RSS of the whole child process (load + every run + reference), MB. */
   processPeakRssMB: number;
   error?: string;

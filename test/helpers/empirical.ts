@@ -11,7 +11,28 @@ import { seededNormal, seededRandom } from '../../src/util/random.js';
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
 /** Runs a batch of samples (each of `sampleShape`) and returns each sample's outputs concatenated (all graph outputs). */
+/** Sessions whose input has a fixed batch of 1 (generated benchmark models): run one sample at a time. */
+const batchOfOne = new WeakSet<ort.InferenceSession>();
+
 async function runBatch(session: ort.InferenceSession, sampleShape: number[], xs: Float64Array[]): Promise<Float64Array[]> {
+  if (xs.length > 1 && batchOfOne.has(session)) {
+    const out: Float64Array[] = [];
+    for (const x of xs) out.push(...(await runBatch1(session, sampleShape, [x])));
+    return out;
+  }
+  if (xs.length > 1) {
+    try {
+      return await runBatch1(session, sampleShape, xs);
+    } catch (err) {
+      if (!/invalid dimensions/i.test(String(err))) throw err;
+      batchOfOne.add(session);
+      return runBatch(session, sampleShape, xs);
+    }
+  }
+  return runBatch1(session, sampleShape, xs);
+}
+
+async function runBatch1(session: ort.InferenceSession, sampleShape: number[], xs: Float64Array[]): Promise<Float64Array[]> {
   const n = prod(sampleShape);
   const data = new Float32Array(xs.length * n);
   xs.forEach((x, b) => data.set(x, b * n));
