@@ -268,7 +268,7 @@ async function localRecord(loaded: LoadedModel, file: string, net: NonNullable<A
   if (!loaded.graph || !shape) return undefined;
   progress(`  ${model} local bound over ${range}`);
   const r = parseInputRange(range);
-  const { value, wallMs } = await measure(async () => localNetworkBound(loaded.graph!, loaded.layers, net.best, r, shape, net.refinements));
+  const { value, wallMs } = await measure(() => localNetworkBound(loaded.graph!, loaded.layers, net.best, r, shape, net.refinements));
   const box = inputBox(r, shape);
   if (typeof box === 'string') throw new Error(box);
   progress(`  ${model} empirical lower bound inside the box (onnxruntime)`);

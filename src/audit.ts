@@ -94,7 +94,7 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   let local: LocalBound | null = null;
   if (walked && o.inputRange) {
     o.onProgress?.('network: local bound over the input range');
-    local = localNetworkBound(model.graph!, model.layers, best, o.inputRange, model.info.inputShape, walked.refinements);
+    local = await localNetworkBound(model.graph!, model.layers, best, o.inputRange, model.info.inputShape, walked.refinements);
   }
   return { model, layers, bounds, network: walked?.network ?? null, local, naiveProduct: naiveProduct(best), loadMs, boundsMs: performance.now() - boundsStart, processes };
 }

@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { boundLayers } from '../src/layer/engine.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
 import { localNetworkBound, parseInputRange, inputBox, type InputRange } from '../src/network/local.js';
-import { propagateBoxes, minSquaredDeviation } from '../src/network/interval.js';
+import { propagateBoxes, propagateBoxesNative, minSquaredDeviation } from '../src/network/interval.js';
 import { networkBound } from '../src/network/walk.js';
+import { nativeTime } from '../src/native/clock.js';
 import { attr, buildModel, floatTensor, node, valueInfo, type ModelSpec } from '../src/onnx/build.js';
 import { loadModel } from '../src/onnx/load.js';
 import { normalArray, seededRandom } from '../src/util/random.js';
@@ -249,12 +250,54 @@ describe('self-gated products x * f(x): the box keeps that both factors are the 
     });
 });
 
+describe('pointwise convs on native DGEMM (propagateBoxesNative)', () => {
+  it('give the JS boxes up to summation order, and contain what onnxruntime computes', async () => {
+    // 64 -> 64 1x1 on 16 x 16 (1.05e6 multiply-adds) and 64 -> 8: one product natively, one in JS
+    const net = new Net(5);
+    const y = net.conv(net.op('Relu', [net.conv('x', 64, 64, 1)]), 64, 8, 1);
+    const shape = [1, 64, 16, 16];
+    const file = path.join(dir, 'pointwise-native.onnx');
+    const bytes = buildModel(net.spec(shape, y));
+    writeFileSync(file, bytes);
+    const model = await loadModel(file, { inputShape: shape });
+    const inBox = boxOf(parseInputRange('-1:1'), shape);
+    const inputs = new Map([[model.graph!.inputs[0], inBox]]);
+    const js = propagateBoxes(model.graph!, model.layers, inputs);
+    const calls = nativeTime().calls;
+    const nat = await propagateBoxesNative(model.graph!, model.layers, inputs);
+    expect(nat.failed).toEqual([]);
+    expect(nativeTime().calls - calls).toBeGreaterThanOrEqual(2); // c = W mid and [r | a] = |W| [rad | abs] (+ session start)
+    let compared = 0;
+    for (const [t, b] of js.boxes) {
+      const n = nat.boxes.get(t)!;
+      for (let i = 0; i < b.lo.length; i++) {
+        const tol = 1e-12 * (Math.abs(b.lo[i]) + Math.abs(b.hi[i]) + 1);
+        expect(Math.abs(n.lo[i] - b.lo[i])).toBeLessThanOrEqual(tol);
+        expect(Math.abs(n.hi[i] - b.hi[i])).toBeLessThanOrEqual(tol);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(2 * 64 * 16 * 16);
+    const rnd = seededRandom(9);
+    const xs = Array.from({ length: 4 }, () => inBox.lo.map((l, i) => l + rnd() * (inBox.hi[i] - l)));
+    for (const [t, samples] of await allTensorValues(bytes, shape, xs)) {
+      const b = nat.boxes.get(t);
+      if (!b) continue;
+      for (const v of samples)
+        for (let i = 0; i < v.length; i++) {
+          const tol = 1e-5 * (1 + Math.abs(b.lo[i]) + Math.abs(b.hi[i]));
+          if (!(v[i] >= b.lo[i] - tol && v[i] <= b.hi[i] + tol)) throw new Error(`${t}[${i}] = ${v[i]} outside [${b.lo[i]}, ${b.hi[i]}]`);
+        }
+    }
+  });
+});
+
 describe('local bound >= empirical lower bound inside the box', () => {
   for (const c of CASES)
     it(`${c.name}`, async () => {
       const { bytes, model, best, range } = await prepare(c, 11);
       const global = networkBound(model.graph!, best);
-      const local = localNetworkBound(model.graph!, model.layers, best, range, c.shape);
+      const local = await localNetworkBound(model.graph!, model.layers, best, range, c.shape);
       expect(local.certified, local.notes.join('; ')).toBe(true);
       const inBox = boxOf(range, c.shape);
       const emp = await empiricalLipschitzInBox(bytes, c.shape, inBox.lo, inBox.hi, { pairs: 64, steps: 40, seed: 3 });

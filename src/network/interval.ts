@@ -5,6 +5,7 @@ import type { GraphNode, GraphSummary } from '../model/graph.js';
 import type { ConvLayer, DenseLayer, Layer } from '../model/layer.js';
 import { UNIT_ROUNDOFF, divDown, nextDown, nextUp, sqrtDown } from '../linalg/rounding.js';
 import { padAxisMap, type PadMode } from './op-constants.js';
+import { multiplyAtB } from '../native/blas.js';
 
 /** A certified box for one tensor (row-major, shape with batch). */
 export interface Box {
@@ -135,10 +136,17 @@ export function minSquaredDeviation(lo: ArrayLike<number>, hi: ArrayLike<number>
     qAbs += L[i] * L[i] + H[i] * H[i];
     vMax = Math.max(vMax, Math.abs(L[i]), Math.abs(H[i]));
   }
-  // events: crossing lo_i leaves B (terms lo_i - t), crossing hi_i joins A (terms t - hi_i)
-  const ev: { t: number; lo: boolean; v: number }[] = [];
-  for (let i = 0; i < n; i++) ev.push({ t: L[i], lo: true, v: L[i] }, { t: H[i], lo: false, v: H[i] });
-  ev.sort((a, b) => a.t - b.t || (a.lo ? -1 : 1));
+  // events in ascending order (a lo before a hi at the same point): crossing lo_i leaves B (terms
+  // lo_i - t), crossing hi_i joins A (terms t - hi_i); two typed sorts and a merge
+  const los = L.slice().sort();
+  const his = H.slice().sort();
+  const evT = new Float64Array(2 * n);
+  const evLo = new Uint8Array(2 * n);
+  for (let k = 0, i = 0, j = 0; k < 2 * n; k++) {
+    const lo = j >= n || (i < n && los[i] <= his[j]);
+    evT[k] = lo ? los[i++] : his[j++];
+    evLo[k] = lo ? 1 : 0;
+  }
   let m = n;
   let S = 0;
   let Q = 0;
@@ -148,24 +156,24 @@ export function minSquaredDeviation(lo: ArrayLike<number>, hi: ArrayLike<number>
   }
   let best = Infinity;
   const q = (t: number) => m * t * t - 2 * S * t + Q;
-  for (let k = 0; k <= ev.length; k++) {
-    const t1 = k === 0 ? -Infinity : ev[k - 1].t;
-    const t2 = k === ev.length ? Infinity : ev[k].t;
+  for (let k = 0; k <= 2 * n; k++) {
+    const t1 = k === 0 ? -Infinity : evT[k - 1];
+    const t2 = k === 2 * n ? Infinity : evT[k];
     if (m > 0) {
       const v = S / m;
       if (v >= t1 && v <= t2) best = Math.min(best, Q - (S * S) / m);
     }
     if (Number.isFinite(t2)) best = Math.min(best, q(t2));
-    if (k === ev.length) break;
-    const e = ev[k];
-    if (e.lo) {
+    if (k === 2 * n) break;
+    const v = evT[k];
+    if (evLo[k]) {
       m--;
-      S -= e.v;
-      Q -= e.v * e.v;
+      S -= v;
+      Q -= v * v;
     } else {
       m++;
-      S += e.v;
-      Q += e.v * e.v;
+      S += v;
+      Q += v * v;
     }
   }
   // every quantity above is a sum of at most 4n + 8 terms of magnitude <= qAbs + n vMax^2
@@ -173,11 +181,31 @@ export function minSquaredDeviation(lo: ArrayLike<number>, hi: ArrayLike<number>
   return Math.max(0, best - margin);
 }
 
+/** An interval op: writes [lo, hi] of the result into out[0], out[1] (no allocation per element); a string when there is none. */
+type IntervalOp = (al: number, ah: number, bl: number, bh: number, out: Float64Array) => string | void;
+
 /** Interval [a*b] with outward rounding. */
-function mulIv(al: number, ah: number, bl: number, bh: number): [number, number] {
-  const p = [al * bl, al * bh, ah * bl, ah * bh].map((v) => (Number.isNaN(v) ? 0 : v)); // 0 * inf: the real product is 0
-  return [widenLo(Math.min(...p)), widenHi(Math.max(...p))];
-}
+const mulIv: IntervalOp = (al, ah, bl, bh, out) => {
+  // 0 * inf: the real product is 0
+  let p = al * bl;
+  if (p !== p) p = 0;
+  let mn = p;
+  let mx = p;
+  p = al * bh;
+  if (p !== p) p = 0;
+  if (p < mn) mn = p;
+  if (p > mx) mx = p;
+  p = ah * bl;
+  if (p !== p) p = 0;
+  if (p < mn) mn = p;
+  if (p > mx) mx = p;
+  p = ah * bh;
+  if (p !== p) p = 0;
+  if (p < mn) mn = p;
+  if (p > mx) mx = p;
+  out[0] = widenLo(mn);
+  out[1] = widenHi(mx);
+};
 
 /** Center/radius product of a box with a fixed linear map, rounded outward (docs: "Linear layers"). */
 class LinearAcc {
@@ -211,7 +239,8 @@ function finish(c: number, r: number, a: number, bias: number, k: number, wr: nu
   return [nextDown(c + bias - r2), nextUp(c + bias + r2)];
 }
 
-function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]): Box | string {
+/** A conv node's own weight, bias and weight rounding, as interval propagation uses them. */
+function convWeights(node: GraphNode, layer: ConvLayer): { w: Float32Array; bias: Float32Array | null; wr: number } | string {
   if (layer.op !== 'Conv' && layer.op !== 'ConvTranspose') return `${layer.op} not handled by interval propagation`;
   // the node's own weight (the BatchNormalization folded into the layer is propagated as its own node)
   const w = node.constInputs[1] ?? (layer.foldedBatchNorm ? null : layer.weight);
@@ -219,7 +248,58 @@ function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]):
   const bias = node.inputs[2] ? node.constInputs[2] : null;
   if (node.inputs[2] && !bias) return 'conv bias is not a known constant';
   // stored float32 weight vs the model's: the layer's rounding, and at most 2^-23 when the layer's weight was a BN fold
-  const wr = Math.max(layer.weightRounding ?? 0, layer.foldedBatchNorm ? 2 ** -23 : 0);
+  return { w, bias, wr: Math.max(layer.weightRounding ?? 0, layer.foldedBatchNorm ? 2 ** -23 : 0) };
+}
+
+/** A 1x1 conv with one group, stride 1 and no pads: per batch item a matrix product W X. */
+const isPointwise = (l: ConvLayer) =>
+  l.op === 'Conv' && l.group === 1 && l.weightShape.slice(2).every((k) => k === 1) && l.strides.every((v) => v === 1) && l.pads.every((p) => p === 0);
+
+/**
+ * convBox for a pointwise conv on native float64 DGEMM: c = W mid, and [r | a] = |W| [rad | abs]
+ * (any summation order meets the same gamma_k bound that finish() charges).
+ */
+async function pointwiseBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]): Promise<Box | string> {
+  const p = convWeights(node, layer);
+  if (typeof p === 'string') return p;
+  const { w, bias, wr } = p;
+  const [N, C] = x.shape;
+  const Co = outShape[1];
+  const hw = x.lo.length / (N * C);
+  const acc = new LinearAcc(x);
+  const at = new Float64Array(C * Co);
+  const atAbs = new Float64Array(C * Co);
+  for (let co = 0; co < Co; co++)
+    for (let ci = 0; ci < C; ci++) {
+      at[ci * Co + co] = w[co * C + ci];
+      atAbs[ci * Co + co] = Math.abs(w[co * C + ci]);
+    }
+  const o = box(outShape);
+  const c = new Float64Array(Co * hw);
+  const ra = new Float64Array(Co * 2 * hw);
+  const both = new Float64Array(C * 2 * hw);
+  for (let b = 0; b < N; b++) {
+    const off = b * C * hw;
+    await multiplyAtB(at, acc.mid.subarray(off, off + C * hw), C, Co, hw, c);
+    for (let ci = 0; ci < C; ci++) {
+      both.set(acc.rad.subarray(off + ci * hw, off + (ci + 1) * hw), ci * 2 * hw);
+      both.set(acc.abs.subarray(off + ci * hw, off + (ci + 1) * hw), ci * 2 * hw + hw);
+    }
+    await multiplyAtB(atAbs, both, C, Co, 2 * hw, ra);
+    for (let co = 0; co < Co; co++)
+      for (let t = 0; t < hw; t++) {
+        const [l, h] = finish(c[co * hw + t], ra[co * 2 * hw + t], ra[co * 2 * hw + hw + t], bias ? bias[co] : 0, C, wr);
+        o.lo[b * Co * hw + co * hw + t] = l;
+        o.hi[b * Co * hw + co * hw + t] = h;
+      }
+  }
+  return o;
+}
+
+function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]): Box | string {
+  const p = convWeights(node, layer);
+  if (typeof p === 'string') return p;
+  const { w, bias, wr } = p;
   const sd = layer.spatialDims;
   const [N, C] = x.shape;
   const inH = sd === 2 ? x.shape[2] : 1;
@@ -250,30 +330,38 @@ function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]):
     a.fill(0);
     const xo = b * C * inH * inW;
     if (!transpose) {
+      const { mid, rad, abs } = acc;
+      // the outputs whose input index o * s - p + k d lies in [0, len): o in [first, end)
+      const first = (k: number, s: number, p: number, d: number) => Math.max(0, Math.ceil((p - k * d) / s));
+      const end = (k: number, s: number, p: number, d: number, len: number, out: number) => Math.min(out, Math.floor((len - 1 + p - k * d) / s) + 1);
+      // a block of output rows (~512 values) stays in cache while every input channel and tap adds to it
+      const rows = Math.max(1, Math.floor(512 / outW));
       for (let co = 0; co < Co; co++) {
         const grp = Math.floor(co / coutG);
+        for (let rb = 0; rb < outH; rb += rows)
         for (let cl = 0; cl < ws[1]; cl++) {
           const ci = grp * cinG + cl;
-          for (let u = 0; u < kh; u++)
+          for (let u = 0; u < kh; u++) {
+            const [oh0, oh1] = [Math.max(rb, first(u, sh, ph, dh)), Math.min(rb + rows, end(u, sh, ph, dh, inH, outH))];
             for (let v = 0; v < kw; v++) {
               const wv = w[((co * ws[1] + cl) * kh + u) * kw + v];
               if (wv === 0) continue;
               const aw = Math.abs(wv);
-              for (let oh = 0; oh < outH; oh++) {
+              const [ow0, ow1] = [first(v, sw, pw, dw), end(v, sw, pw, dw, inW, outW)];
+              for (let oh = oh0; oh < oh1; oh++) {
                 const ih = oh * sh - ph + u * dh;
-                if (ih < 0 || ih >= inH) continue;
-                const rowIn = xo + (ci * inH + ih) * inW;
+                const rowIn = xo + (ci * inH + ih) * inW - pw + v * dw;
                 const rowOut = (co * outH + oh) * outW;
-                for (let ow = 0; ow < outW; ow++) {
-                  const iw = ow * sw - pw + v * dw;
-                  if (iw < 0 || iw >= inW) continue;
-                  const j = rowIn + iw;
-                  c[rowOut + ow] += wv * acc.mid[j];
-                  r[rowOut + ow] += aw * acc.rad[j];
-                  a[rowOut + ow] += aw * acc.abs[j];
+                for (let ow = ow0; ow < ow1; ow++) {
+                  const j = rowIn + ow * sw;
+                  const t = rowOut + ow;
+                  c[t] += wv * mid[j];
+                  r[t] += aw * rad[j];
+                  a[t] += aw * abs[j];
                 }
               }
             }
+          }
         }
       }
     } else {
@@ -520,26 +608,70 @@ function pool(node: GraphNode, b: Box, outShape: number[], max: boolean): Box | 
   return o;
 }
 
-/** Elementwise binary op with broadcasting. */
-function binary(a: Box, b: Box, outShape: number[], f: (al: number, ah: number, bl: number, bh: number) => [number, number] | string): Box | string {
-  const ma = broadcastIndex(a.shape, outShape);
-  const mb = broadcastIndex(b.shape, outShape);
-  if (!ma || !mb) return 'operands do not broadcast to the output shape';
+/** The elementwise binary ops with an interval rule. */
+type BinaryKind = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
+
+/**
+ * Elementwise binary op with broadcasting. One loop with a switch (each case calls one rule, so each
+ * call inlines), and index maps only for an operand that is actually broadcast.
+ */
+function binary(a: Box, b: Box, outShape: number[], kind: BinaryKind): Box | string {
+  const same = (x: Box) => x.shape.length === outShape.length && x.shape.every((d, i) => d === outShape[i]);
+  const ma = same(a) ? null : broadcastIndex(a.shape, outShape);
+  const mb = same(b) ? null : broadcastIndex(b.shape, outShape);
+  if ((!ma && !same(a)) || (!mb && !same(b))) return 'operands do not broadcast to the output shape';
   const o = box(outShape);
-  for (let k = 0; k < ma.length; k++) {
-    const r = f(a.lo[ma[k]], a.hi[ma[k]], b.lo[mb[k]], b.hi[mb[k]]);
-    if (typeof r === 'string') return r;
-    [o.lo[k], o.hi[k]] = r;
+  const t = new Float64Array(2);
+  const n = o.lo.length;
+  for (let k = 0; k < n; k++) {
+    const i = ma ? ma[k] : k;
+    const j = mb ? mb[k] : k;
+    const al = a.lo[i];
+    const ah = a.hi[i];
+    const bl = b.lo[j];
+    const bh = b.hi[j];
+    switch (kind) {
+      case 'add':
+        addIv(al, ah, bl, bh, t);
+        break;
+      case 'sub':
+        subIv(al, ah, bl, bh, t);
+        break;
+      case 'mul':
+        mulIv(al, ah, bl, bh, t);
+        break;
+      case 'div': {
+        const r = divIv(al, ah, bl, bh, t);
+        if (r !== undefined) return r;
+        break;
+      }
+      case 'max':
+        t[0] = Math.max(al, bl);
+        t[1] = Math.max(ah, bh);
+        break;
+      case 'min':
+        t[0] = Math.min(al, bl);
+        t[1] = Math.min(ah, bh);
+        break;
+    }
+    o.lo[k] = t[0];
+    o.hi[k] = t[1];
   }
   return o;
 }
 
-const addIv = (al: number, ah: number, bl: number, bh: number): [number, number] => [widenLo(al + bl), widenHi(ah + bh)];
-const subIv = (al: number, ah: number, bl: number, bh: number): [number, number] => [widenLo(al - bh), widenHi(ah - bl)];
-function divIv(al: number, ah: number, bl: number, bh: number): [number, number] | string {
+const addIv: IntervalOp = (al, ah, bl, bh, out) => {
+  out[0] = widenLo(al + bl);
+  out[1] = widenHi(ah + bh);
+};
+const subIv: IntervalOp = (al, ah, bl, bh, out) => {
+  out[0] = widenLo(al - bh);
+  out[1] = widenHi(ah - bl);
+};
+const divIv: IntervalOp = (al, ah, bl, bh, out) => {
   if (!(bl > 0 || bh < 0)) return 'divisor interval contains 0';
-  return mulIv(al, ah, widenLo(1 / bh), widenHi(1 / bl));
-}
+  return mulIv(al, ah, widenLo(1 / bh), widenHi(1 / bl), out);
+};
 
 /** The exported LayerNorm pattern (x - m) / sqrt(mean((x - m)^2) + eps), m = mean(x), matched at its Div. */
 export interface LayerNormPattern {
@@ -612,10 +744,10 @@ function normalizedBox(b: Box, axes: number[], eps: number): Box {
 function affine(z: Box, gamma: Float32Array | null, gShape: number[], beta: Float32Array | null, bShape: number[]): Box | string {
   let out: Box | string = z;
   if (gamma) {
-    out = binary(out, constBox(gamma, gShape), z.shape, mulIv);
+    out = binary(out, constBox(gamma, gShape), z.shape, 'mul');
     if (typeof out === 'string') return out;
   }
-  if (beta) out = binary(out, constBox(beta, bShape), z.shape, addIv);
+  if (beta) out = binary(out, constBox(beta, bShape), z.shape, 'add');
   return out;
 }
 
@@ -751,14 +883,14 @@ const HANDLERS: Record<string, Handler> = {
   Reshape: unary((b, c) => reshaped(b, c.outShape(0)!)),
   Squeeze: unary((b, c) => reshaped(b, c.outShape(0)!)),
   Unsqueeze: unary((b, c) => reshaped(b, c.outShape(0)!)),
-  Add: (c) => binaryOp(c, addIv),
-  Sub: (c) => binaryOp(c, subIv),
+  Add: (c) => binaryOp(c, 'add'),
+  Sub: (c) => binaryOp(c, 'sub'),
   Mul: (c) => {
-    const r = binaryOp(c, mulIv);
+    const r = binaryOp(c, 'mul');
     return typeof r === 'string' ? r : selfGatedProduct(c, r);
   },
   Div: (c) => {
-    const r = binaryOp(c, divIv);
+    const r = binaryOp(c, 'div');
     if (typeof r === 'string') return r;
     // a LayerNorm written out: intersect with the normalization's own box (|z| <= sqrt(n - 1), variance bound of x's box)
     const p = matchLayerNorm(c.node, c.producer, (t) => c.boxOf(t)?.shape.length ?? null);
@@ -782,9 +914,9 @@ const HANDLERS: Record<string, Handler> = {
     if (Number.isInteger(p) && p > 0 && b.lo.every((v) => v >= 0)) return monotone(b, (x) => x ** p);
     return `Pow with exponent ${p} not handled`;
   },
-  Max: (c) => naryOp(c, (al, ah, bl, bh) => [Math.max(al, bl), Math.max(ah, bh)]),
-  Min: (c) => naryOp(c, (al, ah, bl, bh) => [Math.min(al, bl), Math.min(ah, bh)]),
-  Sum: (c) => naryOp(c, addIv),
+  Max: (c) => naryOp(c, 'max'),
+  Min: (c) => naryOp(c, 'min'),
+  Sum: (c) => naryOp(c, 'add'),
   Concat: (c) => {
     const out = c.outShape(0)!;
     const boxes = c.node.inputs.map((_, i) => c.box(i));
@@ -1104,13 +1236,13 @@ function selfGatedProduct(c: Ctx, r: Box): Box {
   return r;
 }
 
-function binaryOp(c: Ctx, f: (al: number, ah: number, bl: number, bh: number) => [number, number] | string): Box | string {
+function binaryOp(c: Ctx, f: BinaryKind): Box | string {
   const [a, b] = [c.box(0), c.box(1)];
   if (!a || !b) return 'input has no box';
   return binary(a, b, c.outShape(0)!, f);
 }
 
-function naryOp(c: Ctx, f: (al: number, ah: number, bl: number, bh: number) => [number, number]): Box | string {
+function naryOp(c: Ctx, f: BinaryKind): Box | string {
   const boxes = c.node.inputs.map((_, i) => c.box(i));
   if (boxes.some((b) => !b)) return 'input has no box';
   let acc: Box | string = boxes[0]!;
@@ -1124,7 +1256,7 @@ function naryOp(c: Ctx, f: (al: number, ah: number, bl: number, bh: number) => [
   }
   return typeof acc === 'string' ? acc : reshaped(acc, c.outShape(0)!);
 }
-HANDLERS.Mean = (c) => naryOp(c, addIv);
+HANDLERS.Mean = (c) => naryOp(c, 'add');
 
 function reduceOp(b: Box, c: Ctx, f: (axes: number[], out: number[]) => Box | string): Box | string {
   const axes = reduceAxes(c.node, b.shape.length);
@@ -1158,7 +1290,41 @@ const RESHAPES = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identit
  * record (geometry) and the node's own weight; absorbed nodes are propagated as their own ops
  * (a folded BatchNormalization) or skipped (a Pad merged into the conv's pads).
  */
+/** A conv or dense layer's box, asked of the driver of the propagation loop. */
+interface LayerJob {
+  node: GraphNode;
+  layer: ConvLayer | DenseLayer;
+  x: Box;
+  outShape: number[];
+}
+
+const layerBox = (j: LayerJob) => (j.layer.kind === 'conv' ? convBox(j.node, j.layer, j.x, j.outShape) : denseBox(j.node, j.layer, j.x, j.outShape));
+
+/** Boxes for every tensor reachable from `inputs`, layers in JS (synchronous). */
 export function propagateBoxes(graph: GraphSummary, layers: readonly Layer[], inputs: ReadonlyMap<string, Box>): Propagation {
+  const run = propagation(graph, layers, inputs);
+  for (let step = run.next(); ; ) {
+    if (step.done) return step.value;
+    step = run.next(layerBox(step.value));
+  }
+}
+
+/** From here a pointwise conv's box is faster natively: the JS loop runs three sums per multiply-add. */
+const NATIVE_POINTWISE_MACS = 1e6;
+
+/** propagateBoxes with the large pointwise convs on native DGEMM (the bulk of modern CNNs' multiply-adds). */
+export async function propagateBoxesNative(graph: GraphSummary, layers: readonly Layer[], inputs: ReadonlyMap<string, Box>): Promise<Propagation> {
+  const run = propagation(graph, layers, inputs);
+  for (let step = run.next(); ; ) {
+    if (step.done) return step.value;
+    const j = step.value;
+    const native = j.layer.kind === 'conv' && isPointwise(j.layer) && j.layer.weight.length * (j.x.lo.length / j.x.shape[1]) >= NATIVE_POINTWISE_MACS;
+    step = run.next(native ? await pointwiseBoxNative(j.node, j.layer as ConvLayer, j.x, j.outShape) : layerBox(j));
+  }
+}
+
+/** The propagation loop: yields each layer's box to its driver. */
+function* propagation(graph: GraphSummary, layers: readonly Layer[], inputs: ReadonlyMap<string, Box>): Generator<LayerJob, Propagation, Box | string> {
   const boxes = new Map<string, Box>(inputs);
   const producers = new Map<string, GraphNode>();
   const failed: Propagation['failed'] = [];
@@ -1195,8 +1361,7 @@ export function propagateBoxes(graph: GraphSummary, layers: readonly Layer[], in
         const pad = node.inputs[0] ? producers.get(node.inputs[0]) : undefined;
         if (pad && pad.op === 'Pad' && pad.absorbedInto === layer.name && pad.inputs[0]) x = boxes.get(pad.inputs[0]);
         if (!x) res = 'layer input has no box';
-        else if (layer.kind === 'conv') res = convBox(node, layer, x, outShapes[0]!);
-        else if (layer.kind === 'dense') res = denseBox(node, layer, x, outShapes[0]!);
+        else if (layer.kind === 'conv' || layer.kind === 'dense') res = yield { node, layer, x, outShape: outShapes[0]! };
         else res = `unsupported layer: ${layer.reason}`;
         }
       } else if (node.domain !== '') res = `op from domain '${node.domain}'`;
@@ -1215,7 +1380,9 @@ export function propagateBoxes(graph: GraphSummary, layers: readonly Layer[], in
       node.outputs.forEach((t, k) => {
         const b = list[k];
         if (!t || !b) return;
-        if (b.lo.some((v, i) => !(Number.isFinite(v) && Number.isFinite(b.hi[i]) && v <= b.hi[i]))) {
+        let bad = false;
+        for (let i = 0; i < b.lo.length && !bad; i++) bad = !(Number.isFinite(b.lo[i]) && Number.isFinite(b.hi[i]) && b.lo[i] <= b.hi[i]);
+        if (bad) {
           fail('interval bounds are not finite or ordered');
           return;
         }

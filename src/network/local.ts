@@ -10,7 +10,7 @@ import type { Layer } from '../model/layer.js';
 import { divUp, mulUp, nextUp, sqrtDown, sqrtUp } from '../linalg/rounding.js';
 import type { Refinement } from './blocks.js';
 import { activationConstant } from './op-constants.js';
-import { broadcastIndex, matchLayerNorm, minVariances, propagateBoxes, type Box } from './interval.js';
+import { broadcastIndex, matchLayerNorm, minVariances, propagateBoxesNative, type Box } from './interval.js';
 import { networkBound } from './walk.js';
 import { decimal } from '../util/numbers.js';
 
@@ -334,14 +334,14 @@ function globalLocalConstant(node: GraphNode, producer: (t: string) => GraphNode
  * arithmetic), never above the global walk's bound. Needs concrete shapes: an assumed input size or
  * an unknown shape leaves it uncertified with a note.
  */
-export function localNetworkBound(
+export async function localNetworkBound(
   graph: GraphSummary,
   layers: readonly Layer[],
   layerBounds: (number | null)[],
   range: InputRange,
   inputShape: number[] | null,
   refinements?: ReadonlyMap<number, readonly Refinement[]>,
-): LocalBound {
+): Promise<LocalBound> {
   const text = formatInputRange(range);
   const fail = (note: string): LocalBound => ({ range: text, bound: null, certified: false, method: 'local', notes: [note], uncertifiedOps: [] });
   if (graph.inputSizeAssumed) return fail('input size assumed: the local bound needs concrete shapes (give the input shape)');
@@ -350,7 +350,7 @@ export function localNetworkBound(
   const inBox = inputBox(range, inputShape);
   if (typeof inBox === 'string') return fail(inBox);
 
-  const { boxes, failed } = propagateBoxes(graph, layers, new Map([[graph.inputs[0], inBox]]));
+  const { boxes, failed } = await propagateBoxesNative(graph, layers, new Map([[graph.inputs[0], inBox]]));
   const notes: string[] = [];
   if (failed.length > 0)
     notes.push(`interval propagation stopped at ${failed.slice(0, 3).map((f) => `${f.op} '${f.node}' (${f.reason})`).join(', ')}${failed.length > 3 ? ` and ${failed.length - 3} more` : ''}: downstream nodes use their global rules`);
