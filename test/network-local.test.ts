@@ -250,46 +250,50 @@ describe('self-gated products x * f(x): the box keeps that both factors are the 
     });
 });
 
-describe('pointwise convs on native DGEMM (propagateBoxesNative)', () => {
-  it('give the JS boxes up to summation order, and contain what onnxruntime computes', async () => {
-    // 64 -> 64 1x1 on 16 x 16 (1.05e6 multiply-adds) and 64 -> 8: one product natively, one in JS
-    const net = new Net(5);
-    const y = net.conv(net.op('Relu', [net.conv('x', 64, 64, 1)]), 64, 8, 1);
-    const shape = [1, 64, 16, 16];
-    const file = path.join(dir, 'pointwise-native.onnx');
-    const bytes = buildModel(net.spec(shape, y));
-    writeFileSync(file, bytes);
-    const model = await loadModel(file, { inputShape: shape });
-    const inBox = boxOf(parseInputRange('-1:1'), shape);
-    const inputs = new Map([[model.graph!.inputs[0], inBox]]);
-    const js = propagateBoxes(model.graph!, model.layers, inputs);
-    const calls = nativeTime().calls;
-    const nat = await propagateBoxesNative(model.graph!, model.layers, inputs);
-    expect(nat.failed).toEqual([]);
-    expect(nativeTime().calls - calls).toBeGreaterThanOrEqual(2); // c = W mid and [r | a] = |W| [rad | abs] (+ session start)
-    let compared = 0;
-    for (const [t, b] of js.boxes) {
-      const n = nat.boxes.get(t)!;
-      for (let i = 0; i < b.lo.length; i++) {
-        const tol = 1e-12 * (Math.abs(b.lo[i]) + Math.abs(b.hi[i]) + 1);
-        expect(Math.abs(n.lo[i] - b.lo[i])).toBeLessThanOrEqual(tol);
-        expect(Math.abs(n.hi[i] - b.hi[i])).toBeLessThanOrEqual(tol);
-        compared++;
-      }
-    }
-    expect(compared).toBeGreaterThan(2 * 64 * 16 * 16);
-    const rnd = seededRandom(9);
-    const xs = Array.from({ length: 4 }, () => inBox.lo.map((l, i) => l + rnd() * (inBox.hi[i] - l)));
-    for (const [t, samples] of await allTensorValues(bytes, shape, xs)) {
-      const b = nat.boxes.get(t);
-      if (!b) continue;
-      for (const v of samples)
-        for (let i = 0; i < v.length; i++) {
-          const tol = 1e-5 * (1 + Math.abs(b.lo[i]) + Math.abs(b.hi[i]));
-          if (!(v[i] >= b.lo[i] - tol && v[i] <= b.hi[i] + tol)) throw new Error(`${t}[${i}] = ${v[i]} outside [${b.lo[i]}, ${b.hi[i]}]`);
+describe('one-group convs on native DGEMM (propagateBoxesNative)', () => {
+  const cases: { name: string; shape: number[]; calls: number; build: (n: Net) => string }[] = [
+    // 3x3 pad 1 (5.3e6 multiply-adds) and 3x3 stride 2 (2.7e6) natively, the last 1x1 (7e4) in JS
+    { name: 'pad 1, stride 2, then JS', shape: [1, 16, 24, 24], calls: 4, build: (n) => n.conv(n.op('Relu', [n.conv(n.op('Relu', [n.conv('x', 16, 64, 3)]), 64, 32, 3, { stride: 2 })]), 32, 8, 1) },
+    // 576 x 64 columns per output row: two chunks of output rows (56 + 8)
+    { name: 'im2col in two chunks', shape: [1, 64, 64, 64], calls: 4, build: (n) => n.conv('x', 64, 8, 3) },
+  ];
+  for (const c of cases)
+    it(`${c.name}: the JS boxes up to summation order, and every onnxruntime value inside`, async () => {
+      const net = new Net(5);
+      const y = c.build(net);
+      const file = path.join(dir, `conv-native-${c.name.replace(/\W+/g, '-')}.onnx`);
+      const bytes = buildModel(net.spec(c.shape, y));
+      writeFileSync(file, bytes);
+      const model = await loadModel(file, { inputShape: c.shape });
+      const inBox = boxOf(parseInputRange('-1:1'), c.shape);
+      const inputs = new Map([[model.graph!.inputs[0], inBox]]);
+      const js = propagateBoxes(model.graph!, model.layers, inputs);
+      const calls = nativeTime().calls;
+      const nat = await propagateBoxesNative(model.graph!, model.layers, inputs);
+      expect(nat.failed).toEqual([]);
+      expect(nativeTime().calls - calls).toBeGreaterThanOrEqual(c.calls); // per native conv: c = W mid and [r | a] = |W| [rad | abs]
+      let compared = 0;
+      for (const [t, b] of js.boxes) {
+        const n = nat.boxes.get(t)!;
+        for (let i = 0; i < b.lo.length; i++) {
+          const tol = 1e-12 * (Math.abs(b.lo[i]) + Math.abs(b.hi[i]) + 1);
+          if (!(Math.abs(n.lo[i] - b.lo[i]) <= tol && Math.abs(n.hi[i] - b.hi[i]) <= tol)) throw new Error(`${t}[${i}]: native [${n.lo[i]}, ${n.hi[i]}], JS [${b.lo[i]}, ${b.hi[i]}]`);
+          compared++;
         }
-    }
-  });
+      }
+      expect(compared).toBeGreaterThan(c.shape.reduce((p, q) => p * q, 1));
+      const rnd = seededRandom(9);
+      const xs = Array.from({ length: 4 }, () => inBox.lo.map((l, i) => l + rnd() * (inBox.hi[i] - l)));
+      for (const [t, samples] of await allTensorValues(bytes, c.shape, xs)) {
+        const b = nat.boxes.get(t);
+        if (!b) continue;
+        for (const v of samples)
+          for (let i = 0; i < v.length; i++) {
+            const tol = 1e-5 * (1 + Math.abs(b.lo[i]) + Math.abs(b.hi[i]));
+            if (!(v[i] >= b.lo[i] - tol && v[i] <= b.hi[i] + tol)) throw new Error(`${t}[${i}] = ${v[i]} outside [${b.lo[i]}, ${b.hi[i]}]`);
+          }
+      }
+    });
 });
 
 describe('local bound >= empirical lower bound inside the box', () => {

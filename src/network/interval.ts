@@ -251,47 +251,84 @@ function convWeights(node: GraphNode, layer: ConvLayer): { w: Float32Array; bias
   return { w, bias, wr: Math.max(layer.weightRounding ?? 0, layer.foldedBatchNorm ? 2 ** -23 : 0) };
 }
 
-/** A 1x1 conv with one group, stride 1 and no pads: per batch item a matrix product W X. */
-const isPointwise = (l: ConvLayer) =>
-  l.op === 'Conv' && l.group === 1 && l.weightShape.slice(2).every((k) => k === 1) && l.strides.every((v) => v === 1) && l.pads.every((p) => p === 0);
+/** The geometry convBox and its native form share: 1D convs as 2D with height 1. */
+function convGeometry(layer: ConvLayer, x: Box, outShape: number[]) {
+  const sd = layer.spatialDims;
+  const ws = layer.weightShape;
+  return {
+    N: x.shape[0], C: x.shape[1], Co: outShape[1],
+    inH: sd === 2 ? x.shape[2] : 1, inW: x.shape[sd + 1], outH: sd === 2 ? outShape[2] : 1, outW: outShape[sd + 1],
+    kh: sd === 2 ? ws[2] : 1, kw: ws[sd + 1],
+    sh: sd === 2 ? layer.strides[0] : 1, sw: sd === 2 ? layer.strides[1] : layer.strides[0],
+    dh: sd === 2 ? layer.dilations[0] : 1, dw: sd === 2 ? layer.dilations[1] : layer.dilations[0],
+    ph: sd === 2 ? layer.pads[0] : 0, pw: sd === 2 ? layer.pads[1] : layer.pads[0],
+  };
+}
+
+/** Im2col columns per product (float64 values): the chunk of output rows one DGEMM covers. */
+const IM2COL_CHUNK = 2 ** 21;
 
 /**
- * convBox for a pointwise conv on native float64 DGEMM: c = W mid, and [r | a] = |W| [rad | abs]
- * (any summation order meets the same gamma_k bound that finish() charges).
+ * convBox for a one-group Conv on native float64 DGEMM: per chunk of output rows, the input
+ * patches as columns X (im2col; zero outside the input, which adds nothing), then c = W mid and
+ * [r | a] = |W| [rad | abs]. Any summation order meets the gamma_k bound finish() charges.
  */
-async function pointwiseBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]): Promise<Box | string> {
+async function convBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]): Promise<Box | string> {
   const p = convWeights(node, layer);
   if (typeof p === 'string') return p;
   const { w, bias, wr } = p;
-  const [N, C] = x.shape;
-  const Co = outShape[1];
-  const hw = x.lo.length / (N * C);
-  const acc = new LinearAcc(x);
-  const at = new Float64Array(C * Co);
-  const atAbs = new Float64Array(C * Co);
+  const { N, C, Co, inH, inW, outH, outW, kh, kw, sh, sw, dh, dw, ph, pw } = convGeometry(layer, x, outShape);
+  const K = C * kh * kw; // weight row [ci][u][v], as ONNX lays it out
+  const at = new Float64Array(K * Co);
+  const atAbs = new Float64Array(K * Co);
   for (let co = 0; co < Co; co++)
-    for (let ci = 0; ci < C; ci++) {
-      at[ci * Co + co] = w[co * C + ci];
-      atAbs[ci * Co + co] = Math.abs(w[co * C + ci]);
+    for (let q = 0; q < K; q++) {
+      at[q * Co + co] = w[co * K + q];
+      atAbs[q * Co + co] = Math.abs(w[co * K + q]);
     }
+  const acc = new LinearAcc(x);
   const o = box(outShape);
-  const c = new Float64Array(Co * hw);
-  const ra = new Float64Array(Co * 2 * hw);
-  const both = new Float64Array(C * 2 * hw);
+  const rows = Math.max(1, Math.min(outH, Math.floor(IM2COL_CHUNK / (K * outW))));
+  const cols = rows * outW;
+  const xm = new Float64Array(K * cols);
+  const xra = new Float64Array(K * 2 * cols);
+  const c = new Float64Array(Co * cols);
+  const ra = new Float64Array(Co * 2 * cols);
   for (let b = 0; b < N; b++) {
-    const off = b * C * hw;
-    await multiplyAtB(at, acc.mid.subarray(off, off + C * hw), C, Co, hw, c);
-    for (let ci = 0; ci < C; ci++) {
-      both.set(acc.rad.subarray(off + ci * hw, off + (ci + 1) * hw), ci * 2 * hw);
-      both.set(acc.abs.subarray(off + ci * hw, off + (ci + 1) * hw), ci * 2 * hw + hw);
+    const xo = b * C * inH * inW;
+    for (let r0 = 0; r0 < outH; r0 += rows) {
+      const nr = Math.min(rows, outH - r0);
+      const m = nr * outW; // columns of this chunk
+      xm.fill(0);
+      xra.fill(0);
+      for (let ci = 0; ci < C; ci++)
+        for (let u = 0; u < kh; u++)
+          for (let v = 0; v < kw; v++) {
+            const q = (ci * kh + u) * kw + v;
+            for (let oh = r0; oh < r0 + nr; oh++) {
+              const ih = oh * sh - ph + u * dh;
+              if (ih < 0 || ih >= inH) continue;
+              for (let ow = 0; ow < outW; ow++) {
+                const iw = ow * sw - pw + v * dw;
+                if (iw < 0 || iw >= inW) continue;
+                const j = xo + (ci * inH + ih) * inW + iw;
+                const t = (oh - r0) * outW + ow;
+                xm[q * m + t] = acc.mid[j];
+                xra[q * 2 * m + t] = acc.rad[j];
+                xra[q * 2 * m + m + t] = acc.abs[j];
+              }
+            }
+          }
+      await multiplyAtB(at, xm.subarray(0, K * m), K, Co, m, c.subarray(0, Co * m));
+      await multiplyAtB(atAbs, xra.subarray(0, K * 2 * m), K, Co, 2 * m, ra.subarray(0, Co * 2 * m));
+      for (let co = 0; co < Co; co++)
+        for (let t = 0; t < m; t++) {
+          const [l, h] = finish(c[co * m + t], ra[co * 2 * m + t], ra[co * 2 * m + m + t], bias ? bias[co] : 0, K, wr);
+          const at0 = b * Co * outH * outW + co * outH * outW + r0 * outW + t;
+          o.lo[at0] = l;
+          o.hi[at0] = h;
+        }
     }
-    await multiplyAtB(atAbs, both, C, Co, 2 * hw, ra);
-    for (let co = 0; co < Co; co++)
-      for (let t = 0; t < hw; t++) {
-        const [l, h] = finish(c[co * hw + t], ra[co * 2 * hw + t], ra[co * 2 * hw + hw + t], bias ? bias[co] : 0, C, wr);
-        o.lo[b * Co * hw + co * hw + t] = l;
-        o.hi[b * Co * hw + co * hw + t] = h;
-      }
   }
   return o;
 }
@@ -300,19 +337,8 @@ function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]):
   const p = convWeights(node, layer);
   if (typeof p === 'string') return p;
   const { w, bias, wr } = p;
-  const sd = layer.spatialDims;
-  const [N, C] = x.shape;
-  const inH = sd === 2 ? x.shape[2] : 1;
-  const inW = x.shape[sd + 1];
-  const outH = sd === 2 ? outShape[2] : 1;
-  const outW = outShape[sd + 1];
-  const Co = outShape[1];
+  const { N, C, Co, inH, inW, outH, outW, kh, kw, sh, sw, dh, dw, ph, pw } = convGeometry(layer, x, outShape);
   const ws = layer.weightShape;
-  const kh = sd === 2 ? ws[2] : 1;
-  const kw = ws[sd + 1];
-  const [sh, sw] = sd === 2 ? layer.strides : [1, layer.strides[0]];
-  const [dh, dw] = sd === 2 ? layer.dilations : [1, layer.dilations[0]];
-  const [ph, pw] = sd === 2 ? [layer.pads[0], layer.pads[1]] : [0, layer.pads[0]];
   const g = layer.group;
   const acc = new LinearAcc(x);
   const o = box(outShape);
@@ -1187,17 +1213,12 @@ function selfGatedProduct(c: Ctx, r: Box): Box {
     for (const v of gb.lo) d = Math.max(d, -v);
     if (!(d <= 2 ** -900)) continue;
     const N = r.lo.length;
-    // upper ends of f at any number of points, through the chain's interval rules, N points a pass
+    // upper ends of f at any points, through the chain's own interval rules on a flat box of them
+    // (the chain has scalar constants only, so position does not matter)
     const fUp = (points: Float64Array): Float64Array | null => {
-      const res = new Float64Array(points.length);
-      for (let at = 0; at < points.length; at += N) {
-        const p = new Float64Array(N);
-        p.set(points.subarray(at, at + N));
-        const out = propagateBoxes({ inputs: [x], outputs: [g], nodes: chain }, [], new Map([[x, { shape: xb.shape, lo: p, hi: p }]])).boxes.get(g);
-        if (!out) return null;
-        res.set(out.hi.subarray(0, Math.min(N, points.length - at)), at);
-      }
-      return res;
+      const flat = chain.map((q) => ({ ...q, outputShapes: q.outputShapes.map(() => [points.length]) }));
+      const out = propagateBoxes({ inputs: [x], outputs: [g], nodes: flat }, [], new Map([[x, { shape: [points.length], lo: points, hi: points }]])).boxes.get(g);
+      return out ? out.hi : null;
     };
     let lMin = 0;
     for (const v of xb.lo) lMin = Math.min(lMin, v);
@@ -1309,17 +1330,18 @@ export function propagateBoxes(graph: GraphSummary, layers: readonly Layer[], in
   }
 }
 
-/** From here a pointwise conv's box is faster natively: the JS loop runs three sums per multiply-add. */
-const NATIVE_POINTWISE_MACS = 1e6;
+/** From here a one-group conv's box is faster natively: the JS loop runs three sums per multiply-add. */
+const NATIVE_CONV_MACS = 1e6;
 
-/** propagateBoxes with the large pointwise convs on native DGEMM (the bulk of modern CNNs' multiply-adds). */
+/** propagateBoxes with the large one-group convs on native DGEMM (the bulk of every CNN's multiply-adds). */
 export async function propagateBoxesNative(graph: GraphSummary, layers: readonly Layer[], inputs: ReadonlyMap<string, Box>): Promise<Propagation> {
   const run = propagation(graph, layers, inputs);
   for (let step = run.next(); ; ) {
     if (step.done) return step.value;
     const j = step.value;
-    const native = j.layer.kind === 'conv' && isPointwise(j.layer) && j.layer.weight.length * (j.x.lo.length / j.x.shape[1]) >= NATIVE_POINTWISE_MACS;
-    step = run.next(native ? await pointwiseBoxNative(j.node, j.layer as ConvLayer, j.x, j.outShape) : layerBox(j));
+    const l = j.layer;
+    const native = l.kind === 'conv' && l.op === 'Conv' && l.group === 1 && l.weight.length * (j.outShape.reduce((p, q) => p * q, 1) / j.outShape[1]) >= NATIVE_CONV_MACS;
+    step = run.next(native ? await convBoxNative(j.node, l as ConvLayer, j.x, j.outShape) : layerBox(j));
   }
 }
 
