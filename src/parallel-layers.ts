@@ -26,11 +26,14 @@ export interface LayerSource {
 export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions; threads: number } | { kind: 'layer'; index: number; name: string; opts: EngineOptions };
 export type ChildReply = { kind: 'ready' } | { kind: 'result'; index: number; result: LayerBounds } | { kind: 'error'; message: string };
 
-/** The compiled child script (absent when running from TypeScript sources, e.g. under vitest). */
+/**
+ * The child script: the compiled one, or the TypeScript source when this process runs under tsx
+ * (the benchmark; fork passes the loader on). Null under other loaders (vitest): no child then.
+ */
 function childScript(): string | null {
-  const url = new URL('./layer-child.js', import.meta.url);
-  if (!import.meta.url.endsWith('.js')) return null;
-  const file = fileURLToPath(url);
+  const ts = import.meta.url.endsWith('.ts');
+  if (ts && !process.execArgv.some((a) => a.includes('tsx'))) return null;
+  const file = fileURLToPath(new URL(ts ? './layer-child.ts' : './layer-child.js', import.meta.url));
   return existsSync(file) ? file : null;
 }
 

@@ -265,6 +265,10 @@ function convGeometry(layer: ConvLayer, x: Box, outShape: number[]) {
   };
 }
 
+/** The outputs o whose input index o s - p + k d lies in [0, len): o in [firstOut, endOut). */
+const firstOut = (k: number, s: number, p: number, d: number) => Math.max(0, Math.ceil((p - k * d) / s));
+const endOut = (k: number, s: number, p: number, d: number, len: number, out: number) => Math.min(out, Math.floor((len - 1 + p - k * d) / s) + 1);
+
 /** Im2col columns per product (float64 values): the chunk of output rows one DGEMM covers. */
 const IM2COL_CHUNK = 2 ** 21;
 
@@ -301,24 +305,26 @@ async function convBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape
       const m = nr * outW; // columns of this chunk
       xm.fill(0);
       xra.fill(0);
+      const { mid, rad, abs } = acc;
       for (let ci = 0; ci < C; ci++)
-        for (let u = 0; u < kh; u++)
+        for (let u = 0; u < kh; u++) {
+          const [oh0, oh1] = [Math.max(r0, firstOut(u, sh, ph, dh)), Math.min(r0 + nr, endOut(u, sh, ph, dh, inH, outH))];
           for (let v = 0; v < kw; v++) {
             const q = (ci * kh + u) * kw + v;
-            for (let oh = r0; oh < r0 + nr; oh++) {
-              const ih = oh * sh - ph + u * dh;
-              if (ih < 0 || ih >= inH) continue;
-              for (let ow = 0; ow < outW; ow++) {
-                const iw = ow * sw - pw + v * dw;
-                if (iw < 0 || iw >= inW) continue;
-                const j = xo + (ci * inH + ih) * inW + iw;
-                const t = (oh - r0) * outW + ow;
-                xm[q * m + t] = acc.mid[j];
-                xra[q * 2 * m + t] = acc.rad[j];
-                xra[q * 2 * m + m + t] = acc.abs[j];
+            const [ow0, ow1] = [firstOut(v, sw, pw, dw), endOut(v, sw, pw, dw, inW, outW)];
+            for (let oh = oh0; oh < oh1; oh++) {
+              const rowIn = xo + (ci * inH + oh * sh - ph + u * dh) * inW - pw + v * dw;
+              const t0 = (oh - r0) * outW;
+              for (let ow = ow0; ow < ow1; ow++) {
+                const j = rowIn + ow * sw;
+                const t = t0 + ow;
+                xm[q * m + t] = mid[j];
+                xra[q * 2 * m + t] = rad[j];
+                xra[q * 2 * m + m + t] = abs[j];
               }
             }
           }
+        }
       await multiplyAtB(at, xm.subarray(0, K * m), K, Co, m, c.subarray(0, Co * m));
       await multiplyAtB(atAbs, xra.subarray(0, K * 2 * m), K, Co, 2 * m, ra.subarray(0, Co * 2 * m));
       for (let co = 0; co < Co; co++)
@@ -357,9 +363,6 @@ function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]):
     const xo = b * C * inH * inW;
     if (!transpose) {
       const { mid, rad, abs } = acc;
-      // the outputs whose input index o * s - p + k d lies in [0, len): o in [first, end)
-      const first = (k: number, s: number, p: number, d: number) => Math.max(0, Math.ceil((p - k * d) / s));
-      const end = (k: number, s: number, p: number, d: number, len: number, out: number) => Math.min(out, Math.floor((len - 1 + p - k * d) / s) + 1);
       // a block of output rows (~512 values) stays in cache while every input channel and tap adds to it
       const rows = Math.max(1, Math.floor(512 / outW));
       for (let co = 0; co < Co; co++) {
@@ -368,12 +371,12 @@ function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]):
         for (let cl = 0; cl < ws[1]; cl++) {
           const ci = grp * cinG + cl;
           for (let u = 0; u < kh; u++) {
-            const [oh0, oh1] = [Math.max(rb, first(u, sh, ph, dh)), Math.min(rb + rows, end(u, sh, ph, dh, inH, outH))];
+            const [oh0, oh1] = [Math.max(rb, firstOut(u, sh, ph, dh)), Math.min(rb + rows, endOut(u, sh, ph, dh, inH, outH))];
             for (let v = 0; v < kw; v++) {
               const wv = w[((co * ws[1] + cl) * kh + u) * kw + v];
               if (wv === 0) continue;
               const aw = Math.abs(wv);
-              const [ow0, ow1] = [first(v, sw, pw, dw), end(v, sw, pw, dw, inW, outW)];
+              const [ow0, ow1] = [firstOut(v, sw, pw, dw), endOut(v, sw, pw, dw, inW, outW)];
               for (let oh = oh0; oh < oh1; oh++) {
                 const ih = oh * sh - ph + u * dh;
                 const rowIn = xo + (ci * inH + ih) * inW - pw + v * dw;
