@@ -4,7 +4,7 @@ import { boundLayer } from './layer/engine.js';
 import type { Layer } from './model/layer.js';
 import { setGemmThreads } from './native/blas.js';
 import { loadModel } from './onnx/load.js';
-import type { ChildReply, ChildRequest } from './parallel-layers.js';
+import { weightHash, type ChildReply, type ChildRequest } from './parallel-layers.js';
 
 let layers: Layer[] = [];
 const reply = (m: ChildReply) => process.send?.(m);
@@ -19,6 +19,7 @@ process.on('message', (m: ChildRequest) => {
       } else {
         const layer = layers[m.index];
         if (!layer || layer.name !== m.name) throw new Error(`layer ${m.index} is not '${m.name}' in the child's model`);
+        if (weightHash(layer) !== m.weightHash) throw new Error(`layer '${m.name}' has other weights in the child's model (the file changed)`);
         reply({ kind: 'result', index: m.index, result: await boundLayer(layer, m.opts) });
       }
     } catch (err) {

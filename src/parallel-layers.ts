@@ -4,11 +4,12 @@
 // is computed by the same code with the same options and seed wherever it runs, so the values do
 // not depend on the split (onnxruntime's DGEMM gives the same products whatever the thread count).
 import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { boundLayer } from './layer/engine.js';
-import { setGemmThreads } from './native/blas.js';
+import { gemmThreads, setGemmThreads } from './native/blas.js';
 import { spectralCostEstimate } from './network/blocks.js';
 import type { EngineOptions, LayerBounds } from './layer/types.js';
 import type { Layer } from './model/layer.js';
@@ -23,7 +24,7 @@ export interface LayerSource {
   indices: number[];
 }
 
-export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions; threads: number } | { kind: 'layer'; index: number; name: string; opts: EngineOptions };
+export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions; threads: number } | { kind: 'layer'; index: number; name: string; weightHash: string; opts: EngineOptions };
 export type ChildReply = { kind: 'ready' } | { kind: 'result'; index: number; result: LayerBounds } | { kind: 'error'; message: string };
 
 /**
@@ -38,7 +39,7 @@ function childScript(): string | null {
 }
 
 /** A child process that bounds one layer at a time; null when it cannot be started or loaded. */
-async function startChild(source: LayerSource, threads: number): Promise<{ child: ChildProcess; bound: (index: number, name: string, opts: EngineOptions) => Promise<LayerBounds> } | null> {
+async function startChild(source: LayerSource, threads: number): Promise<{ child: ChildProcess; bound: (index: number, layer: Layer, opts: EngineOptions) => Promise<LayerBounds> } | null> {
   const script = childScript();
   if (!script) return null;
   let child: ChildProcess;
@@ -47,34 +48,44 @@ async function startChild(source: LayerSource, threads: number): Promise<{ child
   } catch {
     return null;
   }
-  let pending: { resolve: (r: ChildReply) => void } | null = null;
-  const next = () => new Promise<ChildReply>((resolve) => (pending = { resolve }));
-  const failed: ChildReply = { kind: 'error', message: 'layer child exited' };
-  child.on('message', (m: ChildReply) => {
+  // one request at a time; a child that exits or fails to start or to receive answers every request with an error
+  let dead = false;
+  let pending: ((r: ChildReply) => void) | null = null;
+  const answer = (r: ChildReply) => {
     const p = pending;
     pending = null;
-    p?.resolve(m);
-  });
-  child.on('exit', () => {
-    const p = pending;
-    pending = null;
-    p?.resolve(failed);
-  });
-  child.on('error', () => undefined);
-  const ready = next();
-  child.send({ kind: 'init', file: source.file, load: source.load, threads } satisfies ChildRequest);
-  if ((await ready).kind !== 'ready') {
+    p?.(r);
+  };
+  const die = (message: string) => {
+    dead = true;
+    answer({ kind: 'error', message });
+  };
+  child.on('message', (m: ChildReply) => answer(m));
+  child.on('exit', () => die('layer child exited'));
+  child.on('error', (err) => die(`layer child: ${err.message}`));
+  const request = (m: ChildRequest) =>
+    new Promise<ChildReply>((resolve) => {
+      if (dead) return resolve({ kind: 'error', message: 'layer child is not running' });
+      pending = resolve;
+      child.send(m, (err) => err && die(`layer child: ${err.message}`));
+    });
+  if ((await request({ kind: 'init', file: source.file, load: source.load, threads })).kind !== 'ready') {
     child.kill();
     return null;
   }
-  const bound = async (index: number, name: string, opts: EngineOptions): Promise<LayerBounds> => {
-    const reply = next();
-    child.send({ kind: 'layer', index, name, opts } satisfies ChildRequest);
-    const r = await reply;
+  const bound = async (index: number, layer: Layer, opts: EngineOptions): Promise<LayerBounds> => {
+    const r = await request({ kind: 'layer', index, name: layer.name, weightHash: weightHash(layer), opts });
     if (r.kind !== 'result') throw new Error(r.kind === 'error' ? r.message : 'unexpected reply');
     return r.result;
   };
   return { child, bound };
+}
+
+/** The layer's weights as the child must find them: a file changed between the two loads is refused. */
+export function weightHash(layer: Layer): string {
+  const h = createHash('sha1');
+  if (layer.kind !== 'unsupported') h.update(new Uint8Array(layer.weight.buffer, layer.weight.byteOffset, layer.weight.byteLength));
+  return h.digest('hex');
 }
 
 /**
@@ -98,26 +109,28 @@ export async function boundLayersParallel(
     queue.sort((a, b) => cost[b] - cost[a] || a - b);
   }
   let nextIndex = 0;
+  let stopped = false;
   const finish = (i: number, r: LayerBounds) => {
     results[i] = r;
     onProgress?.(++done, layers.length, layers[i].name);
   };
   const wanted = source ? Math.min(jobs, layers.length) - 1 : 0;
+  const children: NonNullable<Awaited<ReturnType<typeof startChild>>>[] = [];
+  const previousThreads = gemmThreads();
   // onnxruntime threads per process: the cores shared out (idle pools spin and take cores from the JS)
   const threads = Math.max(1, Math.floor(os.availableParallelism() / (wanted + 1)));
-  const helpers = (await Promise.all(Array.from({ length: Math.max(0, wanted) }, () => startChild(source!, threads)))).filter((h) => h !== null);
-  if (helpers.length > 0) {
-    await setGemmThreads(threads);
-    opts = { ...opts, threads: opts.threads ?? threads };
-  }
-  // every process takes the next layer of one queue; a layer a child fails on is redone here
-  const childLoop = async (helper: NonNullable<(typeof helpers)[number]>) => {
-    while (nextIndex < layers.length) {
+  // every process takes the next layer of one queue (this one starts while the children load the model);
+  // a layer a child fails on is redone here
+  const childLoop = async () => {
+    const helper = await startChild(source!, threads);
+    if (!helper) return;
+    children.push(helper);
+    while (!stopped && nextIndex < layers.length) {
       const i = queue[nextIndex++];
       try {
-        finish(i, await helper.bound(source!.indices[i], layers[i].name, opts));
+        finish(i, await helper.bound(source!.indices[i], layers[i], opts));
       } catch {
-        finish(i, await boundLayer(layers[i], opts));
+        if (!stopped) finish(i, await boundLayer(layers[i], opts));
         return;
       }
     }
@@ -131,12 +144,20 @@ export async function boundLayersParallel(
     }
   };
   try {
-    await Promise.all([...helpers.map(childLoop), ownLoop()]);
+    if (wanted > 0) {
+      await setGemmThreads(threads);
+      opts = { ...opts, threads: opts.threads ?? threads };
+    }
+    await Promise.all([...Array.from({ length: Math.max(0, wanted) }, childLoop), ownLoop().catch((err: unknown) => {
+      stopped = true;
+      throw err;
+    })]);
   } finally {
-    for (const h of helpers) h.child.kill();
-    if (helpers.length > 0) await setGemmThreads(os.availableParallelism());
+    stopped = true;
+    for (const c of children) c.child.kill();
+    if (wanted > 0) await setGemmThreads(previousThreads);
   }
   // the dense routes' kept matrices (up to ~1 GB) are not needed past the model
   releaseScratch();
-  return { bounds: results as LayerBounds[], processes: helpers.length + 1 };
+  return { bounds: results as LayerBounds[], processes: children.length + 1 };
 }

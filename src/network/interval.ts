@@ -325,11 +325,11 @@ async function convBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape
             }
           }
         }
-      await multiplyAtB(at, xm.subarray(0, K * m), K, Co, m, c.subarray(0, Co * m));
-      await multiplyAtB(atAbs, xra.subarray(0, K * 2 * m), K, Co, 2 * m, ra.subarray(0, Co * 2 * m));
+      const cm = await multiplyAtB(at, xm.subarray(0, K * m), K, Co, m, c.subarray(0, Co * m));
+      const rm = await multiplyAtB(atAbs, xra.subarray(0, K * 2 * m), K, Co, 2 * m, ra.subarray(0, Co * 2 * m));
       for (let co = 0; co < Co; co++)
         for (let t = 0; t < m; t++) {
-          const [l, h] = finish(c[co * m + t], ra[co * 2 * m + t], ra[co * 2 * m + m + t], bias ? bias[co] : 0, K, wr);
+          const [l, h] = finish(cm[co * m + t], rm[co * 2 * m + t], rm[co * 2 * m + m + t], bias ? bias[co] : 0, K, wr);
           const at0 = b * Co * outH * outW + co * outH * outW + r0 * outW + t;
           o.lo[at0] = l;
           o.hi[at0] = h;
@@ -1219,7 +1219,11 @@ function selfGatedProduct(c: Ctx, r: Box): Box {
     // upper ends of f at any points, through the chain's own interval rules on a flat box of them
     // (the chain has scalar constants only, so position does not matter)
     const fUp = (points: Float64Array): Float64Array | null => {
-      const flat = chain.map((q) => ({ ...q, outputShapes: q.outputShapes.map(() => [points.length]) }));
+      const flat = chain.map((q) => ({
+        ...q,
+        outputShapes: q.outputShapes.map(() => [points.length]),
+        constShapes: q.constShapes.map((d, i) => (q.constInputs[i]?.length === 1 ? [] : d)), // scalars stored as [1, 1, 1, 1]
+      }));
       const out = propagateBoxes({ inputs: [x], outputs: [g], nodes: flat }, [], new Map([[x, { shape: [points.length], lo: points, hi: points }]])).boxes.get(g);
       return out ? out.hi : null;
     };

@@ -224,7 +224,8 @@ function clippedGate(c: NodeCtx, x: string, g: string): Certified | null {
     if (q.op === 'Add' || q.op === 'Sub') [bl, bh] = q.op === 'Add' ? [nextDown(bl + k), nextUp(bh + k)] : [nextDown(bl - k), nextUp(bh - k)];
     else [bl, bh] = q.op === 'Mul' ? [nextDown(bl * k), nextUp(bh * k)] : [divDown(bl, k), divUp(bh, k)];
   }
-  return clippedGateConstant(s, m, divDown(bl, m), divUp(bh, m));
+  const k = clippedGateConstant(s, m, divDown(bl, m), divUp(bh, m));
+  return k.value === null ? null : k;
 }
 
 /** Elementwise x * g(x) products exported as graphs (SiLU, QuickGelu, Mish, HardSwish, erf-GELU): their constant, or null. */
