@@ -185,9 +185,13 @@ function cifarResnet18(seed: number): Uint8Array {
 }
 
 /** MobileNetV2 / V3 and EfficientNet inverted residual: 1x1 expand, depthwise k x k, 1x1 project. */
-function invertedResidual(g: Net, x: string, cin: number, hidden: number, cout: number, k: number, stride: number): string {
-  let y = hidden === cin ? x : g.relu(g.conv(x, cin, hidden, 1));
-  y = g.relu(g.conv(y, hidden, hidden, k, stride, hidden));
+function invertedResidual(
+  g: Net, x: string, cin: number, hidden: number, cout: number, k: number, stride: number,
+  act: (t: string) => string = (t) => g.relu(t), se?: (t: string) => string,
+): string {
+  let y = hidden === cin ? x : act(g.conv(x, cin, hidden, 1));
+  y = act(g.conv(y, hidden, hidden, k, stride, hidden));
+  if (se) y = se(y);
   y = g.conv(y, hidden, cout, 1);
   return stride === 1 && cin === cout ? g.op('Add', [x, y]) : y;
 }
@@ -258,11 +262,7 @@ function mobilenetV3Large(seed: number): Uint8Array {
   ];
   for (const [k, hidden, cout, se, hs, stride] of cfg) {
     const act = (t: string) => (hs ? g.hardSwish(t) : g.relu(t));
-    let y = hidden === cin ? x : act(g.conv(x, cin, hidden, 1));
-    y = act(g.conv(y, hidden, hidden, k, stride, hidden));
-    if (se) y = g.se(y, hidden, divisible8(hidden / 4), (t) => g.relu(t), hsig);
-    y = g.conv(y, hidden, cout, 1);
-    x = stride === 1 && cin === cout ? g.op('Add', [x, y]) : y;
+    x = invertedResidual(g, x, cin, hidden, cout, k, stride, act, se ? (t) => g.se(t, hidden, divisible8(hidden / 4), (u) => g.relu(u), hsig) : undefined);
     cin = cout;
   }
   x = g.hardSwish(g.conv(x, cin, 960, 1));
@@ -281,11 +281,8 @@ function efficientNetB0(seed: number): Uint8Array {
     for (let i = 0; i < n; i++) {
       const stride = i === 0 ? s : 1;
       const hidden = cin * t;
-      let y = t === 1 ? x : g.silu(g.conv(x, cin, hidden, 1));
-      y = g.silu(g.conv(y, hidden, hidden, k, stride, hidden));
-      y = g.se(y, hidden, Math.max(1, Math.floor(cin / 4)), (u) => g.silu(u), (u) => g.op('Sigmoid', [u]));
-      y = g.conv(y, hidden, cout, 1);
-      x = stride === 1 && cin === cout ? g.op('Add', [x, y]) : y;
+      const se = (y: string) => g.se(y, hidden, Math.max(1, Math.floor(cin / 4)), (u) => g.silu(u), (u) => g.op('Sigmoid', [u]));
+      x = invertedResidual(g, x, cin, hidden, cout, k, stride, (u) => g.silu(u), se);
       cin = cout;
     }
   }
