@@ -59,12 +59,18 @@ class Net {
     this.inits.push(floatTensor(n, dims, data));
     return n;
   }
-  /** Squeeze-and-excitation: x * hardsigmoid(W2 relu(W1 GAP(x))). */
-  se(x: string, c: number): string {
+  /** Squeeze-and-excitation: x * hardsigmoid(W2 relu(W1 GAP(x))), or EfficientNet's x * sigmoid(W2 silu(W1 GAP(x))). */
+  se(x: string, c: number, efficientNet = false): string {
     const g = this.op('GlobalAveragePool', [x]);
-    const h = this.op('Relu', [this.conv(g, c, Math.max(1, c >> 1), 1)]);
-    const s = this.op('HardSigmoid', [this.conv(h, Math.max(1, c >> 1), c, 1)], { alpha: attr.f(1 / 6), beta: attr.f(0.5) });
+    const z = this.conv(g, c, Math.max(1, c >> 1), 1);
+    const h = efficientNet ? this.silu(z) : this.op('Relu', [z]);
+    const u = this.conv(h, Math.max(1, c >> 1), c, 1);
+    const s = efficientNet ? this.op('Sigmoid', [u]) : this.op('HardSigmoid', [u], { alpha: attr.f(1 / 6), beta: attr.f(0.5) });
     return this.op('Mul', [x, s]);
+  }
+  /** SiLU as exported before opset 14: x * sigmoid(x). */
+  silu(x: string): string {
+    return this.op('Mul', [x, this.op('Sigmoid', [x])]);
   }
   /** HardSwish written out as x * clip(x + 3, 0, 6) / 6 (PaddleOCR exports). */
   hardSwishWritten(x: string): string {
@@ -121,6 +127,18 @@ const CASES: Case[] = [
   { name: 'GELU written out (erf)', shape: [1, 3, 5, 5], range: '-1:1', build: (n) => n.conv(n.geluWritten(n.conv('x', 3, 4, 3)), 4, 3, 3) },
   { name: 'LayerNorm written out', shape: [1, 3, 4, 4], range: '-2.12:2.25,-2.04:2.43,-1.8:2.64', build: (n) => n.conv(n.layerNormWritten(n.conv('x', 3, 6, 3), 6), 6, 4, 1) },
   { name: 'LayerNormalization op', shape: [1, 3, 4, 4], range: '0:1', build: (n) => n.conv(n.layerNormOp(n.conv('x', 3, 6, 3), 6), 6, 4, 1) },
+  {
+    name: 'EfficientNet-style',
+    shape: [1, 3, 12, 12],
+    range: '0:1',
+    build: (n) => {
+      const stem = n.silu(n.conv('x', 3, 8, 3, { stride: 2 }));
+      const dw = n.silu(n.conv(n.silu(n.conv(stem, 8, 16, 1)), 16, 16, 3, { group: 16 }));
+      const block = n.op('Add', [stem, n.conv(n.se(dw, 16, true), 16, 8, 1)]);
+      const head = n.op('Flatten', [n.op('GlobalAveragePool', [n.silu(n.conv(block, 8, 16, 1))])]);
+      return n.op('MatMul', [head, n.tensor([16, 5], he(80, 16, 78))]);
+    },
+  },
   {
     name: 'MobileNetV3-style',
     shape: [1, 3, 12, 12],
