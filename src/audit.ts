@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import { boundLayer } from './layer/engine.js';
-import { boundLayersParallel } from './parallel-layers.js';
+import { autoJobs, boundLayersParallel } from './parallel-layers.js';
 import { releaseScratch } from './util/scratch.js';
 import { DEFAULT_NETWORK_EFFORT, findBlocks, refineBlocks, type NetworkMethod, type Refinement } from './network/blocks.js';
 import { localNetworkBound, type InputRange, type LocalBound } from './network/local.js';
@@ -31,12 +31,12 @@ export interface AuditOptions {
   networkEffort?: number;
   /** --input-range: also bound the network over this input box (interval propagation; network/local.ts). */
   inputRange?: InputRange;
-  /** Processes bounding layers (1 or 2; default DEFAULT_JOBS): this one and a child on the same file. */
+  /** Processes bounding layers: this one and jobs - 1 children on the same file (default: autoJobs). */
   jobs?: number;
   onProgress?: (text: string) => void;
 }
 
-/** Two processes where there are two cores: the per-layer work is mostly JS. */
+/** Two processes where there are two cores: the per-layer work is mostly JS (the benchmark's parallel run). */
 export const DEFAULT_JOBS = Math.min(2, os.availableParallelism());
 
 export interface Audit {
@@ -83,7 +83,8 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
 
   const boundsStart = performance.now();
   const source = { file: modelPath, load: o.inputShape ? { inputShape: o.inputShape } : {}, indices: layers.map((l) => model.layers.indexOf(l)) };
-  const { bounds, processes } = await boundLayersParallel(layers, o.engine, source, o.jobs ?? DEFAULT_JOBS, (done, total, name) => {
+  const jobs = o.jobs ?? autoJobs(layers, o.engine.samples, os.availableParallelism());
+  const { bounds, processes } = await boundLayersParallel(layers, o.engine, source, jobs, (done, total, name) => {
     // the ETA scales elapsed time by layers left: rough (layers differ in cost), but it moves
     const elapsed = performance.now() - boundsStart;
     const left = done < total ? `, ~${formatDuration((elapsed / done) * (total - done))} left` : '';

@@ -2,7 +2,6 @@
 // sent, one at a time, and replies with each result (or one error line).
 import { boundLayer } from './layer/engine.js';
 import type { Layer } from './model/layer.js';
-import { setGemmThreads } from './native/blas.js';
 import { loadModel } from './onnx/load.js';
 import { weightHash, type ChildReply, type ChildRequest } from './parallel-layers.js';
 
@@ -13,7 +12,6 @@ process.on('message', (m: ChildRequest) => {
   void (async () => {
     try {
       if (m.kind === 'init') {
-        await setGemmThreads(m.threads);
         layers = (await loadModel(m.file, m.load)).layers;
         reply({ kind: 'ready' });
       } else {

@@ -6,10 +6,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { boundLayer } from './layer/engine.js';
-import { gemmThreads, setGemmThreads } from './native/blas.js';
 import { spectralCostEstimate } from './network/blocks.js';
 import type { EngineOptions, LayerBounds } from './layer/types.js';
 import type { Layer } from './model/layer.js';
@@ -24,7 +22,7 @@ export interface LayerSource {
   indices: number[];
 }
 
-export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions; threads: number } | { kind: 'layer'; index: number; name: string; weightHash: string; opts: EngineOptions };
+export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions } | { kind: 'layer'; index: number; name: string; weightHash: string; opts: EngineOptions };
 export type ChildReply = { kind: 'ready' } | { kind: 'result'; index: number; result: LayerBounds } | { kind: 'error'; message: string };
 
 /**
@@ -39,7 +37,7 @@ function childScript(): string | null {
 }
 
 /** A child process that bounds one layer at a time; null when it cannot be started or loaded. */
-async function startChild(source: LayerSource, threads: number): Promise<{ child: ChildProcess; bound: (index: number, layer: Layer, opts: EngineOptions) => Promise<LayerBounds> } | null> {
+async function startChild(source: LayerSource): Promise<{ child: ChildProcess; bound: (index: number, layer: Layer, opts: EngineOptions) => Promise<LayerBounds> } | null> {
   const script = childScript();
   if (!script) return null;
   let child: ChildProcess;
@@ -69,7 +67,7 @@ async function startChild(source: LayerSource, threads: number): Promise<{ child
       pending = resolve;
       child.send(m, (err) => err && die(`layer child: ${err.message}`));
     });
-  if ((await request({ kind: 'init', file: source.file, load: source.load, threads })).kind !== 'ready') {
+  if ((await request({ kind: 'init', file: source.file, load: source.load })).kind !== 'ready') {
     child.kill();
     return null;
   }
@@ -86,6 +84,19 @@ export function weightHash(layer: Layer): string {
   const h = createHash('sha1');
   if (layer.kind !== 'unsupported') h.update(new Uint8Array(layer.weight.buffer, layer.weight.byteOffset, layer.weight.byteLength));
   return h.digest('hex');
+}
+
+/** Estimated work (spectralCostEstimate units, ~3.5e9 a second here) below which a child costs more than it saves. */
+export const PARALLEL_MIN_WORK = 5e9;
+
+/**
+ * Processes worth using on these layers: `cores` (at most 2) when their estimated spectral work is
+ * large, else 1 (the child's start and model load would outweigh it: measured 0.86-0.92x on the
+ * benchmark's small stacks, 1.10-1.47x from 7e9 units up).
+ */
+export function autoJobs(layers: readonly Layer[], samples: number, cores: number): number {
+  const work = layers.reduce((a, l) => a + spectralCostEstimate(l, samples), 0);
+  return work >= PARALLEL_MIN_WORK ? Math.min(2, cores) : 1;
 }
 
 /**
@@ -116,13 +127,10 @@ export async function boundLayersParallel(
   };
   const wanted = source ? Math.min(jobs, layers.length) - 1 : 0;
   const children: NonNullable<Awaited<ReturnType<typeof startChild>>>[] = [];
-  const previousThreads = gemmThreads();
-  // onnxruntime threads per process: the cores shared out (idle pools spin and take cores from the JS)
-  const threads = Math.max(1, Math.floor(os.availableParallelism() / (wanted + 1)));
   // every process takes the next layer of one queue (this one starts while the children load the model);
   // a layer a child fails on is redone here
   const childLoop = async () => {
-    const helper = await startChild(source!, threads);
+    const helper = await startChild(source!);
     if (!helper) return;
     children.push(helper);
     while (!stopped && nextIndex < layers.length) {
@@ -143,11 +151,9 @@ export async function boundLayersParallel(
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
+  // onnxruntime keeps its threads in every process: sharing the cores out (one each) made VGG-16 0.88x
+  // as fast as one process, where its native-heavy layers (fc6's Gram) need both
   try {
-    if (wanted > 0) {
-      await setGemmThreads(threads);
-      opts = { ...opts, threads: opts.threads ?? threads };
-    }
     await Promise.all([...Array.from({ length: Math.max(0, wanted) }, childLoop), ownLoop().catch((err: unknown) => {
       stopped = true;
       throw err;
@@ -155,7 +161,6 @@ export async function boundLayersParallel(
   } finally {
     stopped = true;
     for (const c of children) c.child.kill();
-    if (wanted > 0) await setGemmThreads(previousThreads);
   }
   // the dense routes' kept matrices (up to ~1 GB) are not needed past the model
   releaseScratch();

@@ -5,6 +5,9 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { autoJobs } from '../src/parallel-layers.js';
+import { loadModel } from '../src/onnx/load.js';
+import type { Layer } from '../src/model/layer.js';
 import { CHAIN, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, runInProcess, STACK, writeModels, type CliRun } from './helpers/cli-models.js';
 
 const ANSI = /\x1b\[/;
@@ -247,6 +250,21 @@ describe.concurrent('lipcheck CLI', () => {
     expect(a.layers.length).toBeGreaterThan(1);
     expect(b.layers.map((l) => [l.name, l.bounds, l.best])).toEqual(a.layers.map((l) => [l.name, l.bounds, l.best]));
     expect(b.network.bound).toBe(a.network.bound);
+    // without --jobs a model this small stays in one process (a child's start would cost more)
+    expect(parseReport(await cli([file, '--json'])).timing.processes).toBe(1);
+  });
+
+  it('autoJobs: two processes only for models with enough estimated work, and only with two cores', async () => {
+    const model = await loadModel(path.join(ROOT, 'fixtures', 'residual.onnx'));
+    expect(autoJobs(model.layers, 50, 2)).toBe(1);
+    const conv = model.layers.find((l) => l.kind === 'conv')!;
+    // ResNet-50's stage-3 3x3 conv on 14 x 14 (2.3e9 units, ~1 s): three of them pass the threshold
+    const big = { ...conv, weightShape: [256, 256, 3, 3], group: 1, inputShape: [256, 14, 14], inputSizeAssumed: false } as Layer;
+    const three = [big, big, big];
+    expect(autoJobs([big, big], 50, 2)).toBe(1);
+    expect(autoJobs(three, 50, 2)).toBe(2);
+    expect(autoJobs(three, 50, 1)).toBe(1);
+    expect(autoJobs(three, 50, 8)).toBe(2);
   });
 
   it('bad files: one line naming the file, exit 2, no stack (a stack only with --debug)', async () => {

@@ -27,8 +27,8 @@ export interface DiffOptions {
   b: string;
   format: DiffFormat;
   engine: EngineOptions;
-  /** --jobs: processes bounding layers. */
-  jobs: number;
+  /** --jobs: processes bounding layers (undefined: the audit decides). */
+  jobs?: number;
   inputShape?: number[];
   maxGrowth: number | null;
   quiet: boolean;
@@ -63,7 +63,7 @@ export function parseDiffArgs(argv: string[], io: CliIO): DiffOptions | null {
   withCommonOptions(program, io, HELP_AFTER);
   program.parse([argv[0], argv[1], ...argv.slice(3)]);
   const o = program.opts<{
-    format: DiffFormat; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number; jobs: number;
+    format: DiffFormat; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number; jobs?: number;
     inputShape?: number[]; maxGrowth?: number; quiet?: boolean; debug?: boolean; color?: boolean;
   }>();
   if (o.json && program.getOptionValueSource('format') === 'cli' && o.format !== 'json') {

@@ -40,8 +40,8 @@ export interface CliOptions {
   iterations: number;
   tolerance: number;
   seed: number;
-  /** --jobs: processes bounding layers. */
-  jobs: number;
+  /** --jobs: processes bounding layers (undefined: the audit decides). */
+  jobs?: number;
   inputShape?: number[];
   layers?: string;
   budget?: number;
@@ -134,7 +134,7 @@ export function parseArgs(argv: string[], io: CliIO): CliOptions | null {
   withCommonOptions(program, io, HELP_AFTER);
   program.parse(argv);
   const o = program.opts<{
-    format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number; jobs: number;
+    format: Format; json?: boolean; methods: MethodName[]; samples: number; iterations: number; tolerance: number; seed: number; jobs?: number;
     inputShape?: number[]; layers?: string; budget?: number; layerBudget?: number; budgetMethod?: MethodName; config?: string;
     quiet?: boolean; debug?: boolean; color?: boolean; html?: string; bars: boolean;
     networkMethod: NetworkMethod; networkEffort: number; inputRange?: InputRange; writeBaseline?: string; baseline?: string; maxGrowth?: number; junit?: string;

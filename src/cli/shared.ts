@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ALL_METHODS, DEFAULT_ENGINE_OPTIONS, type MethodName } from '../layer/types.js';
 import { InputError } from '../errors.js';
-import { DEFAULT_JOBS } from '../audit.js';
 import { budgetProblem } from '../report/budget.js';
 import { printable } from '../util/printable.js';
 import { decimal } from '../util/numbers.js';
@@ -121,7 +120,7 @@ export function withCommonOptions(cmd: Command, io: CliIO, helpAfter: string): C
     .option('--iterations <n>', 'max power-iteration steps', parsePositiveInt, DEFAULT_ENGINE_OPTIONS.iterations)
     .option('--tolerance <x>', 'relative tolerance (power convergence, spectral certificate)', parseTolerance, DEFAULT_ENGINE_OPTIONS.tolerance)
     .option('--seed <n>', 'seed for random starts', parseNonNegativeInt, DEFAULT_ENGINE_OPTIONS.seed)
-    .option('-j, --jobs <n>', 'processes bounding layers (each loads the model; values do not depend on it)', parsePositiveInt, DEFAULT_JOBS)
+    .option('-j, --jobs <n>', 'processes bounding layers (each loads the model; values do not depend on it) (default: 2 on 2+ cores when the model has enough work, else 1)', parsePositiveInt)
     .option('-q, --quiet', 'no progress or warnings on stderr')
     .option('--debug', 'print stack traces on errors')
     .option('--color', 'force colour')

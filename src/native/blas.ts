@@ -20,9 +20,6 @@ interface Sessions {
 }
 let sessions: Promise<Sessions> | null = null;
 
-/** The intra-op thread count later sessions get. */
-export const gemmThreads = () => threads;
-
 /** onnxruntime intra-op threads for later sessions (tests check the thread count does not matter). */
 export function setGemmThreads(n: number): Promise<void> {
   threads = Math.max(1, Math.floor(n));
