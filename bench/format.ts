@@ -140,7 +140,7 @@ function localLines(x: ModelRecord): string[] {
   const l = x.local;
   if (!l) return [];
   const toeplitz = x.runs.find((r) => r.label === 'toeplitz');
-  const time = `${(l.ms / 1000).toFixed(2)} s` + (toeplitz && toeplitz.wallMs > 0 ? ` (x${(l.ms / toeplitz.wallMs).toFixed(2)} the toeplitz-only run)` : '');
+  const time = `${(l.ms / 1000).toFixed(2)} s` + (toeplitz && toeplitz.wallMs > 0 ? ` (x${(l.ms / toeplitz.wallMs).toFixed(2)} the toeplitz-only layer run)` : '');
   const bound = l.bound === null ? 'not certified' : `${l.bound.toExponential(3)}${l.certified ? '' : ' (not certified)'}`;
   const ratio = l.bound !== null && l.empirical > 0 ? `, bound / empirical ${(l.bound / l.empirical).toExponential(2)}` : '';
   return [`${x.model} local bound over ${l.range}: ${bound}, empirical lower ${l.empirical.toExponential(3)}${ratio}, ${time}`];
