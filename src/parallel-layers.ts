@@ -132,6 +132,8 @@ export async function boundLayersParallel(
   const childLoop = async () => {
     const helper = await startChild(source!);
     if (!helper) return;
+    // started after a failure here ended the run: nothing left to do
+    if (stopped) return void helper.child.kill();
     children.push(helper);
     while (!stopped && nextIndex < layers.length) {
       const i = queue[nextIndex++];
