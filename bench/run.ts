@@ -39,7 +39,7 @@ const USAGE = `usage: npm run bench -- [options]
                         0 = full grid (default ${DEFAULT_REF_FREQUENCIES}; --quick ${QUICK_REF_FREQUENCIES})
   --ref-max-weights N   reference only on layers with at most N weights; 0 = all (default 0;
                         --quick ${QUICK_REF_MAX_WEIGHTS})
-  --jobs N              also time all methods over N processes, as lipcheck --jobs (default: the CLI's)
+  --jobs N              also time all methods over N processes, as lipcheck --jobs N (default 2 on 2+ cores; 1: no such run)
   --input-range R|none  input box of the local bound, as lipcheck's --input-range (default 0:1)
   --check-threads       also run every method at 1 and 2 threads and compare the bounds (to 1e-6)
   --quick               a fast check: ${QUICK_MODELS.join(', ')} only, reference on small layers and few frequencies
