@@ -274,6 +274,9 @@ describe('one-group convs on native DGEMM (propagateBoxesNative)', () => {
     { name: 'pad 1, stride 2, then JS', shape: [1, 16, 24, 24], calls: 4, build: (n) => n.conv(n.op('Relu', [n.conv(n.op('Relu', [n.conv('x', 16, 64, 3)]), 64, 32, 3, { stride: 2 })]), 32, 8, 1) },
     // 576 x 64 columns per output row: two chunks of output rows (56 + 8)
     { name: 'im2col in two chunks', shape: [1, 64, 64, 64], calls: 4, build: (n) => n.conv('x', 64, 8, 3) },
+    // pointwise (the input planes are the columns): 64 -> 64 1x1 on 16 x 16, 1.05e6 multiply-adds, three products
+    { name: 'pointwise', shape: [1, 64, 16, 16], calls: 3, build: (n) => n.conv(n.op('Relu', [n.conv('x', 64, 64, 1)]), 64, 8, 1) },
+    { name: 'pointwise, batch of 2', shape: [2, 64, 16, 16], calls: 6, batch: true, build: (n) => n.conv('x', 64, 64, 1) },
     // two batch items (the JS boxes only: the onnxruntime helper samples one item at a time)
     { name: 'batch of 2', shape: [2, 16, 24, 24], calls: 4, batch: true, build: (n) => n.conv(n.op('Relu', [n.conv('x', 16, 64, 3)]), 64, 32, 3, { stride: 2 }) },
   ];

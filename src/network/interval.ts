@@ -232,11 +232,12 @@ class LinearAcc {
  * k), plus a float bias. The exact outputs for every input in the box and every weight within
  * relative `wr` of the stored one lie in [c + b - r - e, c + b + r + e].
  */
-function finish(c: number, r: number, a: number, bias: number, k: number, wr: number): [number, number] {
+function finish(o: Box, at: number, c: number, r: number, a: number, bias: number, k: number, wr: number): void {
   const gamma = 2 * (k + 8) * UNIT_ROUNDOFF;
   const e = gamma * (Math.abs(c) + Math.abs(bias) + a + r) + wr * (1 + 1e-6) * (a + r) + (k + 8) * ABS;
   const r2 = r * (1 + gamma) + e;
-  return [nextDown(c + bias - r2), nextUp(c + bias + r2)];
+  o.lo[at] = nextDown(c + bias - r2);
+  o.hi[at] = nextUp(c + bias + r2);
 }
 
 /** A conv node's own weight, bias and weight rounding, as interval propagation uses them. */
@@ -292,6 +293,19 @@ async function convBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape
     }
   const acc = new LinearAcc(x);
   const o = box(outShape);
+  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && outH === inH && outW === inW) {
+    // pointwise: the input planes are already the columns
+    const hw = inH * inW;
+    const slice = (v: Float64Array, b: number) => v.subarray(b * C * hw, (b + 1) * C * hw);
+    const out = [new Float64Array(Co * hw), new Float64Array(Co * hw), new Float64Array(Co * hw)];
+    for (let b = 0; b < N; b++) {
+      const c = await multiplyAtB(at, slice(acc.mid, b), C, Co, hw, out[0]);
+      const r = await multiplyAtB(atAbs, slice(acc.rad, b), C, Co, hw, out[1]);
+      const a = await multiplyAtB(atAbs, slice(acc.abs, b), C, Co, hw, out[2]);
+      for (let t = 0; t < Co * hw; t++) finish(o, b * Co * hw + t, c[t], r[t], a[t], bias ? bias[Math.floor(t / hw)] : 0, K, wr);
+    }
+    return o;
+  }
   const rows = Math.max(1, Math.min(outH, Math.floor(IM2COL_CHUNK / (K * outW))));
   const cols = rows * outW;
   const xm = new Float64Array(K * cols);
@@ -329,10 +343,7 @@ async function convBoxNative(node: GraphNode, layer: ConvLayer, x: Box, outShape
       const rm = await multiplyAtB(atAbs, xra.subarray(0, K * 2 * m), K, Co, 2 * m, ra.subarray(0, Co * 2 * m));
       for (let co = 0; co < Co; co++)
         for (let t = 0; t < m; t++) {
-          const [l, h] = finish(cm[co * m + t], rm[co * 2 * m + t], rm[co * 2 * m + m + t], bias ? bias[co] : 0, K, wr);
-          const at0 = b * Co * outH * outW + co * outH * outW + r0 * outW + t;
-          o.lo[at0] = l;
-          o.hi[at0] = h;
+          finish(o, b * Co * outH * outW + co * outH * outW + r0 * outW + t, cm[co * m + t], rm[co * 2 * m + t], rm[co * 2 * m + m + t], bias ? bias[co] : 0, K, wr);
         }
     }
   }
@@ -423,9 +434,7 @@ function convBox(node: GraphNode, layer: ConvLayer, x: Box, outShape: number[]):
     }
     const k = taps * kh * kw * (transpose ? Math.max(1, Math.ceil((kh * kw) / (sh * sw))) : 1);
     for (let t = 0; t < n; t++) {
-      const [l, h] = finish(c[t], r[t], a[t], bias ? bias[Math.floor(t / (outH * outW))] : 0, k, wr);
-      o.lo[b * n + t] = l;
-      o.hi[b * n + t] = h;
+      finish(o, b * n + t, c[t], r[t], a[t], bias ? bias[Math.floor(t / (outH * outW))] : 0, k, wr);
     }
   }
   return o;
@@ -463,9 +472,7 @@ function denseBox(node: GraphNode, layer: DenseLayer, x: Box, outShape: number[]
         r += aw * acc.rad[j];
         a += aw * acc.abs[j];
       }
-      const [l, h] = finish(c, r, a, bias ? bias[row * out + p] : 0, inn, wr);
-      o.lo[row * out + p] = l;
-      o.hi[row * out + p] = h;
+      finish(o, row * out + p, c, r, a, bias ? bias[row * out + p] : 0, inn, wr);
     }
   return o;
 }
@@ -1155,9 +1162,7 @@ function matmulBox(a: Box, b: Box, out: number[]): Box | string {
           r += A.abs[x] * B.rad[y] + A.rad[x] * (B.abs[y] + B.rad[y]);
           s += A.abs[x] * B.abs[y];
         }
-        const [l, h] = finish(c, r, s, 0, k + 2, 0);
-        o.lo[t * m * n + i * n + j] = l;
-        o.hi[t * m * n + i * n + j] = h;
+        finish(o, t * m * n + i * n + j, c, r, s, 0, k + 2, 0);
       }
   }
   return o;
