@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { autoJobs } from '../src/parallel-layers.js';
+import { autoJobs, weightHash } from '../src/parallel-layers.js';
 import { loadModel } from '../src/onnx/load.js';
 import type { Layer } from '../src/model/layer.js';
 import { CHAIN, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, runInProcess, STACK, writeModels, type CliRun } from './helpers/cli-models.js';
@@ -252,6 +252,20 @@ describe.concurrent('lipcheck CLI', () => {
     expect(b.network.bound).toBe(a.network.bound);
     // without --jobs a model this small stays in one process (a child's start would cost more)
     expect(parseReport(await cli([file, '--json'])).timing.processes).toBe(1);
+  });
+
+  it('weightHash (what a layer child checks before bounding): equal for the same weights, different for any other', async () => {
+    const model = await loadModel(path.join(ROOT, 'fixtures', 'residual.onnx'));
+    const conv = model.layers.find((l) => l.kind === 'conv')! as Layer & { weight: Float32Array };
+    const copy = { ...conv, weight: Float32Array.from(conv.weight) } as Layer;
+    expect(weightHash(copy)).toBe(weightHash(conv));
+    const changed = Float32Array.from(conv.weight);
+    changed[changed.length - 1] = Math.fround(changed[changed.length - 1] * (1 + 2 ** -20));
+    expect(weightHash({ ...conv, weight: changed } as Layer)).not.toBe(weightHash(conv));
+    // a view into a larger buffer hashes its own bytes only
+    const padded = new Float32Array(conv.weight.length + 3);
+    padded.set(conv.weight, 2);
+    expect(weightHash({ ...conv, weight: padded.subarray(2, 2 + conv.weight.length) } as Layer)).toBe(weightHash(conv));
   });
 
   it('autoJobs: two processes only for models with enough estimated work, and only with two cores', async () => {

@@ -181,7 +181,7 @@ function scaledOf(c: NodeCtx, t: string, x: string): boolean {
 }
 
 /** A positive scalar constant factor of a Mul / Div node: [run-time input, factor k, divides], or null. */
-function scalarFactor(c: NodeCtx, p: GraphNode): [string, number, boolean] | null {
+function scalarFactor(p: GraphNode): [string, number, boolean] | null {
   if (p.domain !== '' || p.inputs.length !== 2 || (p.op !== 'Mul' && p.op !== 'Div')) return null;
   for (const [xi, ki] of p.op === 'Mul' ? [[0, 1], [1, 0]] : [[0, 1]]) {
     const k = p.constInputs[ki];
@@ -197,7 +197,7 @@ function scalarFactor(c: NodeCtx, p: GraphNode): [string, number, boolean] | nul
 function clippedGate(c: NodeCtx, x: string, g: string): Certified | null {
   let s = 1;
   let p = c.producer(g);
-  for (let f = p && scalarFactor(c, p); p && f; f = p && scalarFactor(c, p)) {
+  for (let f = p && scalarFactor(p); p && f; f = p && scalarFactor(p)) {
     s = f[2] ? divUp(s, f[1]) : mulUp(s, f[1]);
     p = c.producer(f[0]);
   }
