@@ -10,6 +10,7 @@ import { choleskyTestReal, choleskyTestRealNative } from '../src/linalg/cholesky
 import { gramNative } from '../src/native/blas.js';
 import { normalArray } from '../src/util/random.js';
 import { largestSingularValue, makeDense, symmetricEigenvalues } from './helpers/exact.js';
+import { hermitianGram, hermitianLambdaMax, hermitianRayleigh } from './helpers/hermitian.js';
 
 const TOL = 1e-4;
 const SLACK = (1 + TOL) ** 2 * (1 + 1e-9);
@@ -23,44 +24,6 @@ function rayleigh(g: Float64Array, n: number, x: Float64Array): number {
     for (let j = 0; j < n; j++) xgx += x[i] * g[i * n + j] * x[j];
   }
   return xgx / xx;
-}
-
-/** Re(x^H G x) / |x|^2 for interleaved complex G (n x n; lowerOnly: G_ij = conj(G_ji) above the diagonal) and x. */
-function hermitianRayleigh(g: Float64Array, n: number, x: Float64Array, lowerOnly = false): number {
-  let xgx = 0;
-  let xx = 0;
-  for (let i = 0; i < n; i++) {
-    xx += x[2 * i] ** 2 + x[2 * i + 1] ** 2;
-    for (let j = 0; j < n; j++) {
-      const o = lowerOnly && j > i ? 2 * (j * n + i) : 2 * (i * n + j);
-      const gr = g[o];
-      const gi = lowerOnly && j > i ? -g[o + 1] : g[o + 1];
-      const yr = gr * x[2 * j] - gi * x[2 * j + 1];
-      const yi = gr * x[2 * j + 1] + gi * x[2 * j];
-      xgx += x[2 * i] * yr + x[2 * i + 1] * yi;
-    }
-  }
-  return xgx / xx;
-}
-
-/** G = A A^H (interleaved re/im; lower triangle only unless full) for a seeded complex n x m matrix A. */
-function hermitianGram(n: number, m: number, seed: number, full = false): Float64Array {
-  const ar = normalArray(n * m, seed);
-  const ai = normalArray(n * m, seed + 1);
-  const g = new Float64Array(2 * n * n);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j <= (full ? n - 1 : i); j++) {
-      let re = 0;
-      let im = 0;
-      for (let c = 0; c < m; c++) {
-        // a_ic conj(a_jc)
-        re += ar[i * m + c] * ar[j * m + c] + ai[i * m + c] * ai[j * m + c];
-        im += ai[i * m + c] * ar[j * m + c] - ar[i * m + c] * ai[j * m + c];
-      }
-      g[2 * (i * n + j)] = re;
-      g[2 * (i * n + j) + 1] = im;
-    }
-  return g;
 }
 
 /** lambda_max by bisection on the JS Hermitian test's own verdicts: it fails at lo, passes at hi. */
@@ -190,18 +153,7 @@ describe('hermitian.ts kernels', () => {
     // G = A A^H for complex A (n x m), embedded as the real symmetric 2n x 2n [[Re, -Im], [Im, Re]]
     const n = 7;
     const g = hermitianGram(n, 9, 11, true);
-    const e = new Float64Array(4 * n * n);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        const re = g[2 * (i * n + j)];
-        const im = g[2 * (i * n + j) + 1];
-        e[i * 2 * n + j] = re;
-        e[i * 2 * n + n + j] = -im;
-        e[(n + i) * 2 * n + j] = im;
-        e[(n + i) * 2 * n + n + j] = re;
-      }
-    }
-    const lmax = Math.max(...symmetricEigenvalues(e, 2 * n));
+    const lmax = hermitianLambdaMax(g, n);
     const work = new Float64Array(2 * n * n);
     const x = new Float64Array(2 * n);
     expect(choleskyTestHermitian(g, n, lmax * 1.001, work, x)).toBe(-1);

@@ -8,6 +8,7 @@ import { lanczosStart } from '../linalg/lanczos.js';
 import { realMatVec } from '../linalg/gram.js';
 import { smallSideGramAuto } from './dense-norm.js';
 import { normalArray } from '../util/random.js';
+import { kernelsFor, withKernelArrays } from '../wasm/kernels.js';
 
 /** Shortest input axis, in kernel lengths, on which a kxk conv starts from waves (1x1 convs: any). */
 const MIN_WAVE_LENGTH = 4;
@@ -209,34 +210,58 @@ async function topRightSingular(
   cols: number,
   warm?: { re: Float64Array; im: Float64Array },
 ): Promise<{ re: Float64Array; im: Float64Array; sigma: number } | null> {
-  const ur = new Float64Array(rows);
-  const ui = new Float64Array(rows);
-  const apply = (x: Float64Array, y: Float64Array) => {
-    // u = M v, then y = M^H u
-    symbolTimes(mr, mi, rows, cols, x.subarray(0, cols), x.subarray(cols), ur, ui);
-    y.fill(0);
-    for (let o = 0; o < rows; o++) {
-      const [a0, b0] = [ur[o], ui[o]];
-      for (let c = 0; c < cols; c++) {
-        const a = mr[o * cols + c];
-        const b = mi[o * cols + c];
-        y[c] += a * a0 + b * b0;
-        y[cols + c] += a * b0 - b * a0;
+  // M copied into the WebAssembly kernels' memory with an even row length (a zero column changes nothing)
+  const cp = cols + (cols % 2);
+  return withKernelArrays([rows * cp, rows * cp, 2 * cp, 2 * cp], async ([kr, ki, kx, ky]) => {
+    const k = kernelsFor(kr, ki, kx, ky);
+    if (k) {
+      kr.fill(0);
+      ki.fill(0);
+      kx.fill(0);
+      for (let o = 0; o < rows; o++) {
+        kr.set(mr.subarray(o * cols, (o + 1) * cols), o * cp);
+        ki.set(mi.subarray(o * cols, (o + 1) * cols), o * cp);
       }
     }
-  };
-  const x = warm ? Float64Array.from([...warm.re, ...warm.im]) : normalArray(2 * cols, 1);
-  await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, SYMBOL_TOL);
-  let s = 0;
-  for (const v of x) s += v * v;
-  if (!(s > 0) || !Number.isFinite(s)) return null;
-  // sigma^2 = x^T (M^H M) x / |x|^2
-  const y = new Float64Array(2 * cols);
-  apply(x, y);
-  let xy = 0;
-  for (let i = 0; i < 2 * cols; i++) xy += x[i] * y[i];
-  const norm = Math.sqrt(s);
-  return { re: x.slice(0, cols).map((v) => v / norm), im: x.slice(cols).map((v) => v / norm), sigma: Math.sqrt(Math.max(0, xy / s)) };
+    const apply = k
+      ? (x: Float64Array, y: Float64Array) => {
+          kx.set(x.subarray(0, cols));
+          kx.set(x.subarray(cols, 2 * cols), cp);
+          k.symbolNormal(kr.byteOffset, ki.byteOffset, kx.byteOffset, ky.byteOffset, rows, cp);
+          y.set(ky.subarray(0, cols));
+          y.set(ky.subarray(cp, cp + cols), cols);
+        }
+      : (x: Float64Array, y: Float64Array) => symbolNormalProduct(mr, mi, rows, cols, x, y);
+    const x = warm ? Float64Array.from([...warm.re, ...warm.im]) : normalArray(2 * cols, 1);
+    await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, SYMBOL_TOL);
+    let s = 0;
+    for (const v of x) s += v * v;
+    if (!(s > 0) || !Number.isFinite(s)) return null;
+    // sigma^2 = x^T (M^H M) x / |x|^2
+    const y = new Float64Array(2 * cols);
+    apply(x, y);
+    let xy = 0;
+    for (let i = 0; i < 2 * cols; i++) xy += x[i] * y[i];
+    const norm = Math.sqrt(s);
+    return { re: x.slice(0, cols).map((v) => v / norm), im: x.slice(cols).map((v) => v / norm), sigma: Math.sqrt(Math.max(0, xy / s)) };
+  });
+}
+
+/** y = M^H (M x) in JS, x and y laid out [re (cols); im (cols)] (the WebAssembly kernel's reference and fallback). */
+export function symbolNormalProduct(mr: Float64Array, mi: Float64Array, rows: number, cols: number, x: Float64Array, y: Float64Array): void {
+  const ur = new Float64Array(rows);
+  const ui = new Float64Array(rows);
+  symbolTimes(mr, mi, rows, cols, x.subarray(0, cols), x.subarray(cols), ur, ui);
+  y.fill(0);
+  for (let o = 0; o < rows; o++) {
+    const [a0, b0] = [ur[o], ui[o]];
+    for (let c = 0; c < cols; c++) {
+      const a = mr[o * cols + c];
+      const b = mi[o * cols + c];
+      y[c] += a * a0 + b * b0;
+      y[cols + c] += a * b0 - b * a0;
+    }
+  }
 }
 
 /**

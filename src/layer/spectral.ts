@@ -10,6 +10,7 @@ import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
 import { certifyRealGram, effectiveTolerance, smallSideGramAuto } from './dense-norm.js';
 import { NATIVE_MIN_MACS, multiplyABt } from '../native/blas.js';
 import { normalArray } from '../util/random.js';
+import { kernelsFor, withKernelArrays } from '../wasm/kernels.js';
 
 export interface SpectralOptions {
   /** Grid points per axis of positive degree (sup route). */
@@ -431,26 +432,30 @@ async function certifyBlock(
 
   const useLags = gram ? gram === 'lags' : chooseLags(n, k, taps, L.count, count, lagsNative(ot, native));
   stats.gram.add(useLags ? 'lags' : 'direct');
-  const formGram = useLags ? lagGramFormer(await lagMatrices(ot, L, stats, native), L, n, m1, m2) : directGramFormer(ot, m1, m2);
   const nn = n * n;
-  const g = new Float64Array(2 * nn);
-  const work = new Float64Array(2 * nn);
-  const bufs = { x: normalArray(2 * n, 1), y: new Float64Array(2 * n), z: new Float64Array(2 * n) };
-  for (let f = 0; f < count && target.tau <= limit; f++) {
-    const a = pts[2 * f];
-    const b = pts[2 * f + 1];
-    // ||F||_F^2 >= sigma_max^2: a frequency whose trace is below tau needs no Cholesky.
-    if (traceOf(trC, L, cos, pts, f, m1, m2) + formError <= target.tau) {
-      stats.skipped++;
-      continue;
+  const tri = (n * (n + 1)) / 2;
+  // in the WebAssembly kernels' memory when they run (the Gram former, product and Cholesky test read them there)
+  const lengths = [2 * nn, 2 * nn, 2 * n, 2 * n, 2 * n, ...(useLags ? [tri, 2 * tri * L.half, 2 * L.half] : [])];
+  await withKernelArrays(lengths, async ([g, work, x, y, z, c0, parts, cs]) => {
+    const formGram = useLags ? lagGramFormer(await lagMatrices(ot, L, stats, native, { c0, parts }), L, n, m1, m2, cs) : directGramFormer(ot, m1, m2);
+    x.set(normalArray(2 * n, 1));
+    const bufs = { x, y, z };
+    for (let f = 0; f < count && target.tau <= limit; f++) {
+      const a = pts[2 * f];
+      const b = pts[2 * f + 1];
+      // ||F||_F^2 >= sigma_max^2: a frequency whose trace is below tau needs no Cholesky.
+      if (traceOf(trC, L, cos, pts, f, m1, m2) + formError <= target.tau) {
+        stats.skipped++;
+        continue;
+      }
+      formGram(a, b, g);
+      // ||G||_F >= lambda_max, for n^2 work: a frequency it already puts below the target needs no Cholesky
+      const upper = opts.prune === false ? undefined : () => lowerFrobeniusUpper(g, n);
+      const before = target.lower;
+      await certifyGram(hermitianGramOps(g, n, work, true), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS, 0, upper);
+      if (target.lower > before) seen(target.lower, a, b);
     }
-    formGram(a, b, g);
-    // ||G||_F >= lambda_max, for n^2 work: a frequency it already puts below the target needs no Cholesky
-    const upper = opts.prune === false ? undefined : () => lowerFrobeniusUpper(g, n);
-    const before = target.lower;
-    await certifyGram(hermitianGramOps(g, n, work, true), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS, 0, upper);
-    if (target.lower > before) seen(target.lower, a, b);
-  }
+  });
 }
 
 /**
@@ -484,7 +489,7 @@ interface LagMatrices {
 }
 
 /** C_d = sum_{t - t' = d} T_t T_t'^T for d >= 0, natively (large) or in JS, then packed (packLags). */
-async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native?: boolean): Promise<LagMatrices> {
+async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native: boolean | undefined, out: LagMatrices): Promise<LagMatrices> {
   const { n } = ot;
   const nn = n * n;
   const c0 = new Float64Array(nn);
@@ -495,7 +500,7 @@ async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native?
   } else {
     accumulateLags(ot, L, c0, cd);
   }
-  return packLags(c0, cd, L.half, n);
+  return packLags(c0, cd, L.half, n, out);
 }
 
 /** Cap on the stacked tap matrices of one native lag product, in float64 entries (64 MB each). */
@@ -560,12 +565,13 @@ function accumulateLags(ot: OrientedTaps, L: LagLayout, c0: Float64Array, cd: Fl
   mirrorLower(c0, n);
 }
 
-/** LagMatrices from C_0 and the `half` n x n matrices C_d (d > 0) in cd, in tiles (the transposed reads stay in cache). */
-function packLags(c0Full: Float64Array, cd: Float64Array, half: number, n: number): LagMatrices {
+/**
+ * LagMatrices from C_0 and the `half` n x n matrices C_d (d > 0) in cd, into out (every entry written), in
+ * tiles (the transposed reads stay in cache).
+ */
+function packLags(c0Full: Float64Array, cd: Float64Array, half: number, n: number, out: LagMatrices): LagMatrices {
   const nn = n * n;
-  const tri = (n * (n + 1)) / 2;
-  const c0 = new Float64Array(tri);
-  const parts = new Float64Array(2 * tri * half);
+  const { c0, parts } = out;
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) c0[(i * (i + 1)) / 2 + j] = c0Full[i * n + j];
   const TILE = 32;
   for (let i0 = 0; i0 < n; i0 += TILE) {
@@ -587,23 +593,27 @@ function packLags(c0Full: Float64Array, cd: Float64Array, half: number, n: numbe
       }
     }
   }
-  return { c0, parts };
+  return out;
 }
 
 /**
  * G(w) = C_0 + sum_{d>0} [cos(d.w) (C_d + C_d^T) - i sin(d.w) (C_d - C_d^T)]: (2kh-1)(2kw-1) n^2 / 2 per
  * point, lower triangle only (j <= i: all the Cholesky test and the lower-storage product read).
  */
-function lagGramFormer(lm: LagMatrices, L: LagLayout, n: number, m1: number, m2: number): GramFormer {
+function lagGramFormer(lm: LagMatrices, L: LagLayout, n: number, m1: number, m2: number, cs: Float64Array): GramFormer {
   const { c0, parts } = lm;
   const { centre, half } = L;
-  const cosL = new Float64Array(half);
-  const sinL = new Float64Array(half);
   return (a, b, g) => {
+    // (cos, -sin) interleaved: im += (-sin) p is exactly im -= sin p
     for (let h = 0; h < half; h++) {
       const th = lagAngle(L, centre + 1 + h, a, b, m1, m2);
-      cosL[h] = Math.cos(th);
-      sinL[h] = Math.sin(th);
+      cs[2 * h] = Math.cos(th);
+      cs[2 * h + 1] = -Math.sin(th);
+    }
+    const k = kernelsFor(c0, parts, cs, g);
+    if (k) {
+      k.lagGram(c0.byteOffset, parts.byteOffset, cs.byteOffset, n, half, g.byteOffset);
+      return;
     }
     let e = 0;
     for (let i = 0; i < n; i++) {
@@ -615,18 +625,18 @@ function lagGramFormer(lm: LagMatrices, L: LagLayout, n: number, m1: number, m2:
         let h = 0;
         // unrolled: the loop overhead, not the arithmetic, bounds this loop in JS (same sums, same order)
         for (; h + 4 <= half; h += 4, q += 8) {
-          re += cosL[h] * parts[q];
-          im -= sinL[h] * parts[q + 1];
-          re += cosL[h + 1] * parts[q + 2];
-          im -= sinL[h + 1] * parts[q + 3];
-          re += cosL[h + 2] * parts[q + 4];
-          im -= sinL[h + 2] * parts[q + 5];
-          re += cosL[h + 3] * parts[q + 6];
-          im -= sinL[h + 3] * parts[q + 7];
+          re += cs[2 * h] * parts[q];
+          im += cs[2 * h + 1] * parts[q + 1];
+          re += cs[2 * h + 2] * parts[q + 2];
+          im += cs[2 * h + 3] * parts[q + 3];
+          re += cs[2 * h + 4] * parts[q + 4];
+          im += cs[2 * h + 5] * parts[q + 5];
+          re += cs[2 * h + 6] * parts[q + 6];
+          im += cs[2 * h + 7] * parts[q + 7];
         }
         for (; h < half; h++, q += 2) {
-          re += cosL[h] * parts[q];
-          im -= sinL[h] * parts[q + 1];
+          re += cs[2 * h] * parts[q];
+          im += cs[2 * h + 1] * parts[q + 1];
         }
         g[r + 2 * j] = re;
         g[r + 2 * j + 1] = im;

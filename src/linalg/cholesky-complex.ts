@@ -4,6 +4,7 @@
 
 import { choleskyTestRealNative } from './cholesky-real.js';
 import { withScratch } from '../util/scratch.js';
+import { kernelsFor } from '../wasm/kernels.js';
 
 /**
  * Complex version of choleskyTestReal: t*I - G = L L^H with L lower, real positive diagonal,
@@ -13,6 +14,16 @@ import { withScratch } from '../util/scratch.js';
  * the same sum in the same order (p ascending), so the factor is the one the row-by-row form gives.
  */
 export function choleskyTestHermitian(g: Float64Array, n: number, t: number, l: Float64Array, x: Float64Array): number {
+  const k = kernelsFor(g, l);
+  const fail = k ? k.cholesky(g.byteOffset, l.byteOffset, n, t) : factorHermitian(g, n, t, l);
+  return fail < 0 ? -1 : failureVector(l, n, fail, x);
+}
+
+/**
+ * The factorisation of choleskyTestHermitian in JS (the WebAssembly kernel's reference and fallback):
+ * -1 if every pivot is positive, else the first row whose pivot is not (the rows above it factored).
+ */
+export function factorHermitian(g: Float64Array, n: number, t: number, l: Float64Array): number {
   let i = 0;
   for (; i + 1 < n; i += 2) {
     const ri = 2 * i * n;
@@ -74,14 +85,14 @@ export function choleskyTestHermitian(g: Float64Array, n: number, t: number, l: 
       entry(g, n, l, ri, j);
       entry(g, n, l, rk, j);
     }
-    if (!diagonal(g, n, t, l, i)) return failureVector(l, n, i, x);
+    if (!diagonal(g, n, t, l, i)) return i;
     entry(g, n, l, rk, i);
-    if (!diagonal(g, n, t, l, i + 1)) return failureVector(l, n, i + 1, x);
+    if (!diagonal(g, n, t, l, i + 1)) return i + 1;
   }
   if (i < n) {
     const ri = 2 * i * n;
     for (let j = 0; j < i; j++) entry(g, n, l, ri, j);
-    if (!diagonal(g, n, t, l, i)) return failureVector(l, n, i, x);
+    if (!diagonal(g, n, t, l, i)) return i;
   }
   return -1;
 }

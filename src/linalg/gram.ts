@@ -3,6 +3,7 @@
 // real symmetric and complex Hermitian G. The certificate itself: eigen-certificate.ts.
 import { choleskyTestReal, choleskyTestRealNative } from './cholesky-real.js';
 import { choleskyTestHermitian, choleskyTestHermitianNative } from './cholesky-complex.js';
+import { kernelsFor } from '../wasm/kernels.js';
 
 /**
  * out[i*n + j] += sum_c a[aOff + i*k + c] * b[bOff + j*k + c]  (out += A B^T, A and B row-major n x k).
@@ -91,6 +92,12 @@ export interface GramOps {
 export const NATIVE_CHOLESKY_MIN = 512;
 /** Order from which complex Hermitian tests run as their real embedding on native DGEMM (measured: README). */
 export const NATIVE_HERMITIAN_MIN = 448;
+/**
+ * The same where the WebAssembly test runs (its arrays in the kernels' memory). Measured on the 2-core
+ * bench machine, one test, native vs WebAssembly: 384: 39.7 vs 3.9 ms, 512: 33.6 vs 9.0, 768: 70.6 vs 30.0,
+ * 1024: 83.0 vs 71.5; DGEMM's cache blocking wins beyond.
+ */
+export const NATIVE_HERMITIAN_MIN_WASM = 1200;
 
 /** y = G x for a real n x n G (row-major). */
 export function realMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
@@ -143,18 +150,25 @@ export function realGramOps(g: Float64Array, n: number, work: Float64Array): Gra
 /**
  * Complex Hermitian n x n G (n x n storage, interleaved re/im) as GramOps; `work` (2*n*n entries) is
  * the JS test's scratch, unused on the native route.
- * native: Cholesky tests through the real embedding on native DGEMM (default from NATIVE_HERMITIAN_MIN).
+ * native: Cholesky tests through the real embedding on native DGEMM (default from NATIVE_HERMITIAN_MIN, or
+ * NATIVE_HERMITIAN_MIN_WASM when g and work are in the WebAssembly kernels' memory).
  * lowerOnly: only the entries j <= i are read (the upper triangle may hold anything): the Cholesky
  * test reads no others, and the product takes G_ji = conj(G_ij).
  */
-export function hermitianGramOps(g: Float64Array, n: number, work: Float64Array, lowerOnly = false, native = n >= NATIVE_HERMITIAN_MIN): GramOps {
+export function hermitianGramOps(
+  g: Float64Array,
+  n: number,
+  work: Float64Array,
+  lowerOnly = false,
+  native = n >= (kernelsFor(g, work) ? NATIVE_HERMITIAN_MIN_WASM : NATIVE_HERMITIAN_MIN),
+): GramOps {
   let trace = 0;
   for (let i = 0; i < n; i++) trace += g[2 * (i * n + i)];
   return {
     n,
     len: 2 * n,
     trace,
-    apply: lowerOnly ? (x, y) => hermitianLowerMatVec(g, n, x, y) : (x, y) => hermitianMatVec(g, n, x, y),
+    apply: lowerOnly ? (x, y) => lowerProduct(g, n, x, y) : (x, y) => hermitianMatVec(g, n, x, y),
     cholesky: native ? (t, x) => choleskyTestHermitianNative(g, n, t, x) : (t, x) => choleskyTestHermitian(g, n, t, work, x),
     ...(native ? { factored: { order: 2 * n, trace: 2 * trace } } : {}),
   };
@@ -178,8 +192,14 @@ function hermitianMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64
   }
 }
 
+function lowerProduct(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
+  const k = kernelsFor(g, x, y);
+  if (k) k.lowerMatVec(g.byteOffset, x.byteOffset, y.byteOffset, n);
+  else hermitianLowerMatVec(g, n, x, y);
+}
+
 /** y = G x from the lower triangle of a Hermitian G: row i gives G_ij x_j to y_i and conj(G_ij) x_i to y_j (j < i). */
-function hermitianLowerMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
+export function hermitianLowerMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
   y.fill(0, 0, 2 * n);
   for (let i = 0; i < n; i++) {
     const r = 2 * i * n;
