@@ -101,21 +101,28 @@ export async function planeWaveStart(layer: ConvLayer, hint: StartHint, seed = 1
   return any ? x : null;
 }
 
-/** M(w) = sum_t e^{-i t.w} K_t (re, im), row-major cout x cin. */
+/** M(w) = sum_t e^{-i t.w} K_t (re, im), row-major cout x cin; taps innermost, as K stores them. */
 function symbolAt(K: Kernel2D, w: [number, number]): { mr: Float64Array; mi: Float64Array } {
   const { cout: rows, cin: cols, kh, kw } = K;
-  const mr = new Float64Array(rows * cols);
-  const mi = new Float64Array(rows * cols);
+  const taps = kh * kw;
+  const [cs, sn] = [new Float64Array(taps), new Float64Array(taps)];
   for (let h = 0; h < kh; h++)
     for (let v = 0; v < kw; v++) {
       const th = h * w[0] + v * w[1];
-      const [c, sn] = [Math.cos(th), Math.sin(th)];
-      for (let oc = 0; oc < rows * cols; oc++) {
-        const k = K.data[oc * kh * kw + h * kw + v];
-        mr[oc] += k * c;
-        mi[oc] -= k * sn;
-      }
+      [cs[h * kw + v], sn[h * kw + v]] = [Math.cos(th), Math.sin(th)];
     }
+  const mr = new Float64Array(rows * cols);
+  const mi = new Float64Array(rows * cols);
+  for (let oc = 0; oc < rows * cols; oc++) {
+    let [re, im] = [0, 0];
+    for (let t = 0; t < taps; t++) {
+      const k = K.data[oc * taps + t];
+      re += k * cs[t];
+      im -= k * sn[t];
+    }
+    mr[oc] = re;
+    mi[oc] = im;
+  }
   return { mr, mi };
 }
 
@@ -145,28 +152,34 @@ async function refineMaximiser(K: Kernel2D, omega: [number, number]): Promise<{ 
     const ur = new Float64Array(rows);
     const ui = new Float64Array(rows);
     symbolTimes(m.mr, m.mi, rows, cols, best.re, best.im, ur, ui);
-    // Re(u^H (-i t_k) e^{-i t.w} K_t v) summed over taps
+    // Re(u^H (-i t_k) e^{-i t.w} K_t v) summed over taps; z_t = u^H K_t v, taps innermost (K's layout)
+    const taps = kh * kw;
+    const [zr, zi, kr, ki] = [new Float64Array(taps), new Float64Array(taps), new Float64Array(taps), new Float64Array(taps)];
+    for (let o = 0; o < rows; o++) {
+      kr.fill(0);
+      ki.fill(0);
+      for (let c = 0; c < cols; c++) {
+        const [vr, vi] = [best.re[c], best.im[c]];
+        const base = (o * cols + c) * taps;
+        for (let t = 0; t < taps; t++) {
+          const k = K.data[base + t];
+          kr[t] += k * vr;
+          ki[t] += k * vi;
+        }
+      }
+      // conj(u_o) (kr + i ki)
+      for (let t = 0; t < taps; t++) {
+        zr[t] += ur[o] * kr[t] + ui[o] * ki[t];
+        zi[t] += ur[o] * ki[t] - ui[o] * kr[t];
+      }
+    }
     const grad = [0, 0];
     for (let h = 0; h < kh; h++)
       for (let v = 0; v < kw; v++) {
         const th = h * w[0] + v * w[1];
-        const [c0, s0] = [Math.cos(th), Math.sin(th)];
-        let zr = 0;
-        let zi = 0;
-        for (let o = 0; o < rows; o++) {
-          let kr = 0;
-          let ki = 0;
-          for (let c = 0; c < cols; c++) {
-            const k = K.data[(o * cols + c) * kh * kw + h * kw + v];
-            kr += k * best.re[c];
-            ki += k * best.im[c];
-          }
-          // conj(u_o) (kr + i ki)
-          zr += ur[o] * kr + ui[o] * ki;
-          zi += ur[o] * ki - ui[o] * kr;
-        }
+        const t = h * kw + v;
         // Re((-i)(c0 - i s0)(zr + i zi)) = c0 zi - s0 zr
-        const d = c0 * zi - s0 * zr;
+        const d = Math.cos(th) * zi[t] - Math.sin(th) * zr[t];
         grad[0] += h * d;
         grad[1] += v * d;
       }
