@@ -7,11 +7,15 @@ const mb = (x: number | null) => (x === null ? '-' : x.toFixed(0));
 const num = (x: number | null) => (x === null ? '-' : x.toPrecision(4));
 const times = (x: number | null) => (x === null ? '-' : `${x.toFixed(x < 100 ? 1 : 0)}x`);
 
-/** Share of a run's wall time inside onnxruntime vs in JS, e.g. '62 / 38' (older results: '-'). */
-export function nativeShare(nativeMs: number | undefined, wallMs: number): string {
+/**
+ * Shares of a run's wall time inside onnxruntime, in the WebAssembly kernels and in the rest of JS, e.g.
+ * '22 / 41 / 37' (results without a kernel clock: native / JS; older ones: '-').
+ */
+export function nativeShare(nativeMs: number | undefined, wallMs: number, wasmMs?: number): string {
   if (nativeMs === undefined || !(wallMs > 0)) return '-';
-  const p = Math.round((100 * Math.min(nativeMs, wallMs)) / wallMs);
-  return `${p} / ${100 - p}`;
+  const pct = (ms: number) => Math.round((100 * Math.min(ms, wallMs)) / wallMs);
+  const [n, w] = [pct(nativeMs), wasmMs === undefined ? null : pct(wasmMs)];
+  return w === null ? `${n} / ${100 - n}` : `${n} / ${w} / ${Math.max(0, 100 - n - w)}`;
 }
 
 function product(m: MethodSummary): string {
@@ -44,7 +48,7 @@ function grid(rows: string[][]): string {
 }
 
 const HEADER = [
-  'model', 'run', 'wall s', 'native / JS %', 'peak RSS MB', 'layers', 'sum of bounds', 'product', 'max',
+  'model', 'run', 'wall s', 'native / wasm / JS %', 'peak RSS MB', 'layers', 'sum of bounds', 'product', 'max',
   'subset ours/ref s', 'speed-up', 'ref model s (extrap.)', 'ours <= ref', 'worst tightness',
 ];
 
@@ -75,7 +79,7 @@ function modelRows(m: ModelRecord): string[][] {
       '',
       r.label,
       s(r.wallMs),
-      (r.processes ?? 1) > 1 ? '-' : nativeShare(r.nativeMs, r.wallMs),
+      (r.processes ?? 1) > 1 ? '-' : nativeShare(r.nativeMs, r.wallMs, r.wasmMs),
       `${mb(r.peakRssMB ?? r.sampledPeakRssMB)}${(r.processes ?? 1) > 1 ? ' (+child)' : ''}`,
       ...(single ? bounds(r.perMethod[single]) : ['', '', '', '']),
       ...referenceCells(ref),
@@ -177,7 +181,7 @@ export function formatResults(res: BenchResults): string {
     '  spectral reference = power iteration per frequency, uncertified' +
       (res.config.referenceFrequencies > 0 ? `, timed on <= ${res.config.referenceFrequencies} grid points per block and extrapolated to the full grid` : '') + '.',
     ...(res.config.referenceMaxWeights > 0 ? [`reference only on layers with <= ${res.config.referenceMaxWeights} weights (the subset and "ref model s" cover only those).`] : []),
-    'native / JS %: share of the run\'s wall time inside onnxruntime (float64 DGEMM, power iteration\'s operator) vs in JS.',
+    'native / wasm / JS %: share of the run\'s wall time inside onnxruntime (float64 DGEMM, power iteration\'s operator), in the WebAssembly kernels (src/wasm) and in the rest of JS.',
     'ref model s: the reference time of every layer of the model, each at its shape\'s measured time.',
   ];
   const errors = res.models.flatMap((x) => [

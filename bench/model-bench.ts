@@ -11,6 +11,7 @@ import type { ConvLayer, DenseLayer, Layer, LoadedModel } from '../src/model/lay
 import { referenceBound, type ReferenceMethod } from './reference.js';
 import { measure, processPeakRssMB } from './memory.js';
 import { nativeTime } from '../src/native/clock.js';
+import { wasmTime } from '../src/wasm/kernels.js';
 import { inputBox, localNetworkBound, parseInputRange } from '../src/network/local.js';
 import { empiricalLipschitzInBox } from '../test/helpers/empirical.js';
 import type { BenchConfig, LayerValue, MethodSummary, ModelRecord, ReferenceLayer, ReferenceRecord, RunRecord, ThreadsCheck } from './types.js';
@@ -77,6 +78,7 @@ function summarise(results: LayerBounds[], m: MethodName): MethodSummary {
 async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptions, model: string, parallel?: { file: string; jobs: number }): Promise<RunRecord> {
   let last = 0;
   const native0 = nativeTime();
+  const wasm0 = wasmTime();
   const source = parallel ? { file: parallel.file, load: {}, indices: layers.map((_, i) => i) } : null;
   const { value: run, wallMs, peakRssMB, sampledPeakRssMB } = await measure(() =>
     boundLayersParallel(layers, opts, source, parallel?.jobs ?? 1, (done, total) => {
@@ -89,11 +91,12 @@ async function runMethods(label: string, layers: Layer[], opts: BenchEngineOptio
   );
   const results = run.bounds;
   const native1 = nativeTime();
+  const wasmMs = wasmTime().ms - wasm0.ms;
   const perMethod: RunRecord['perMethod'] = {};
   for (const m of opts.methods) perMethod[m] = summarise(results, m);
   const nativeMs = native1.ms - native0.ms;
   const nativeCalls = native1.calls - native0.calls;
-  return { label, methods: opts.methods, wallMs, nativeMs, nativeCalls, peakRssMB, sampledPeakRssMB, perMethod, ...(run.processes > 1 ? { processes: run.processes } : {}) };
+  return { label, methods: opts.methods, wallMs, nativeMs, nativeCalls, wasmMs, peakRssMB, sampledPeakRssMB, perMethod, ...(run.processes > 1 ? { processes: run.processes } : {}) };
 }
 
 /** What makes two layers cost the same to bound: kind, op, weight shape, stride, dilation, groups. */

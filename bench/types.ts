@@ -56,6 +56,8 @@ export interface RunRecord {
   nativeMs: number;
   /** onnxruntime calls in this run. */
   nativeCalls: number;
+  /** Of wallMs, time inside the WebAssembly kernels (src/wasm/kernels.ts's clock; absent in older results). */
+  wasmMs?: number;
   /** Kernel-tracked peak RSS during this run (VmHWM reset before it), MB; null off Linux. */
   peakRssMB: number | null;
   /** Max of process.memoryUsage().rss sampled every 20 ms (samples only land between layers). */
