@@ -9,15 +9,14 @@ import { choleskyTestHermitian, factorHermitian } from '../src/linalg/cholesky-c
 import { hermitianLowerMatVec } from '../src/linalg/gram.js';
 import { normalArray } from '../src/util/random.js';
 import { encodeModule } from '../src/wasm/encode.js';
-import { kernelsFor, wasmKernels, wasmTime, withKernelArrays } from '../src/wasm/kernels.js';
+import { kernelsFor, releaseKernelMemory, wasmKernels, wasmTime, withKernelArrays } from '../src/wasm/kernels.js';
 import { hermitianGram, hermitianLambdaMax, hermitianRayleigh } from './helpers/hermitian.js';
 import { kernel } from './helpers/symbol.js';
 
-const kernels = wasmKernels();
 
 describe('WebAssembly kernels', () => {
   it('compile on this runtime (Node >= 16.4 has WebAssembly SIMD)', () => {
-    expect(kernels).not.toBeNull();
+    expect(wasmKernels()).not.toBeNull();
   });
 
   // orders around the 2 x 2 blocking (odd, even, 1), and wider than it; G = A A^H of rank min(n, m)
@@ -72,7 +71,7 @@ describe('WebAssembly kernels', () => {
         g.set(g0);
         x.set(x0);
         y.fill(NaN);
-        kernels!.lowerMatVec(g.byteOffset, x.byteOffset, y.byteOffset, n);
+        wasmKernels()!.lowerMatVec(g.byteOffset, x.byteOffset, y.byteOffset, n);
         expect([...y]).toEqual([...ref]);
       });
     });
@@ -90,7 +89,7 @@ describe('WebAssembly kernels', () => {
         ki.set(mi);
         x.set(x0);
         y.fill(NaN);
-        kernels!.symbolNormal(kr.byteOffset, ki.byteOffset, x.byteOffset, y.byteOffset, rows, cols);
+        wasmKernels()!.symbolNormal(kr.byteOffset, ki.byteOffset, x.byteOffset, y.byteOffset, rows, cols);
         const scale = Math.max(...ref.map(Math.abs));
         for (let i = 0; i < 2 * cols; i++) expect(Math.abs(y[i] - ref[i])).toBeLessThanOrEqual(1e-13 * scale * rows);
       });
@@ -135,6 +134,24 @@ describe('WebAssembly kernels', () => {
       });
     });
     expect(kernelsFor(new Float64Array(4))).toBeNull();
+  });
+
+  it('gives its memory back on release (not while lent), and works on the fresh one', async () => {
+    const first = wasmKernels()!.memory;
+    await withKernelArrays([4], async () => {
+      releaseKernelMemory();
+      expect(wasmKernels()!.memory).toBe(first);
+    });
+    releaseKernelMemory();
+    const fresh = wasmKernels()!.memory;
+    expect(fresh).not.toBe(first);
+    const g0 = hermitianGram(5, 6, 9, true);
+    const lmax = hermitianLambdaMax(g0, 5);
+    await withKernelArrays([50, 50], async ([g, l]) => {
+      expect(g.buffer).toBe(fresh.buffer);
+      g.set(g0);
+      expect(choleskyTestHermitian(g, 5, lmax * 1.001, l, new Float64Array(10))).toBe(-1);
+    });
   });
 
   it('the encoder refuses what it cannot encode', () => {

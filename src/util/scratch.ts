@@ -3,6 +3,8 @@
 // the same array again 32 ms), more than the O(n^2) work done on it; a dense route on a few layers
 // would spend seconds faulting in its Gram and Cholesky matrices.
 
+import { releaseKernelMemory } from '../wasm/kernels.js';
+
 const pool = new Map<string, Float64Array>();
 const lent = new Set<string>();
 
@@ -28,7 +30,8 @@ export async function withScratch<T>(key: string, length: number, f: (a: Float64
   }
 }
 
-/** Drop the kept buffers (their memory goes back once unreferenced). */
+/** Drop the kept buffers and the WebAssembly kernels' memory (it goes back once unreferenced). */
 export function releaseScratch(): void {
   pool.clear();
+  releaseKernelMemory();
 }

@@ -317,20 +317,24 @@ interface Instance {
 }
 
 let instance: Instance | null | undefined;
+let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled kernels, or null where WebAssembly SIMD is unavailable or LIPCHECK_NO_WASM is set (the JS loops then run). */
 export function wasmKernels(): Instance | null {
   if (instance !== undefined) return instance;
   instance = null;
   if (process.env.LIPCHECK_NO_WASM) return instance;
-  let module: WebAssembly.Module;
-  try {
-    module = new WebAssembly.Module(encodeModule([entry, diagonal, cholesky, lagGram, lowerMatVec, symbolNormal]));
-  } catch (err) {
-    // a runtime without SIMD rejects the module; anything else is a bug in the kernels' text
-    if (err instanceof WebAssembly.CompileError) return instance;
-    throw err;
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(encodeModule([entry, diagonal, cholesky, lagGram, lowerMatVec, symbolNormal]));
+    } catch (err) {
+      // a runtime without SIMD rejects the module; anything else is a bug in the kernels' text
+      if (!(err instanceof WebAssembly.CompileError)) throw err;
+      compiled = null;
+    }
   }
+  if (compiled === null) return instance;
+  const module = compiled;
   const memory = new WebAssembly.Memory({ initial: 1 });
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Omit<Instance, 'memory'>;
   instance = { memory, cholesky: timed(exports.cholesky), lagGram: timed(exports.lagGram), lowerMatVec: timed(exports.lowerMatVec), symbolNormal: timed(exports.symbolNormal) };
@@ -388,6 +392,14 @@ export async function withKernelArrays<T>(lengths: number[], f: (arrays: Float64
   } finally {
     lent = false;
   }
+}
+
+/**
+ * Drops the kernels' memory (a WebAssembly memory never shrinks: a 2048-channel layer leaves about half a
+ * GB in it); the next use starts a fresh one. Not while an array is lent.
+ */
+export function releaseKernelMemory(): void {
+  if (!lent) instance = undefined;
 }
 
 /** The kernels if every array lives in their memory, else null. */
