@@ -226,7 +226,7 @@ async function topRightSingular(
   // M copied into the WebAssembly kernels' memory with an even row length (a zero column changes nothing)
   const cp = cols + (cols % 2);
   return withKernelArrays([rows * cp, rows * cp, 2 * cp, 2 * cp], async ([kr, ki, kx, ky]) => {
-    const k = kernelsFor(kr, ki, kx, ky);
+    const k = kernelsFor([kr, rows * cp], [ki, rows * cp], [kx, 2 * cp], [ky, 2 * cp]);
     if (k) {
       kr.fill(0);
       ki.fill(0);

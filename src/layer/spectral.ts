@@ -610,7 +610,7 @@ function lagGramFormer(lm: LagMatrices, L: LagLayout, n: number, m1: number, m2:
       cs[2 * h] = Math.cos(th);
       cs[2 * h + 1] = -Math.sin(th);
     }
-    const k = kernelsFor(c0, parts, cs, g);
+    const k = kernelsFor([c0, (n * (n + 1)) / 2], [parts, n * (n + 1) * half], [cs, 2 * half], [g, 2 * n * n]);
     if (k) {
       k.lagGram(c0.byteOffset, parts.byteOffset, cs.byteOffset, n, half, g.byteOffset);
       return;

@@ -1,6 +1,8 @@
 // Cholesky test of t*I - G for a complex Hermitian G (interleaved re/im): the certificate behind
-// every spectral-bound frequency (in JS, or from order 448 through the real embedding on native DGEMM). The real version is cholesky-real.ts; the scheme and its rounding
-// margin: docs/derivations.md#certified-largest-eigenvalue-of-a-gram-matrix-cholesky-test-and-rounding-margins
+// every spectral-bound frequency, as a WebAssembly kernel (src/wasm/kernels.ts) when the arrays live in
+// its memory, else in JS; large orders through the real embedding on native DGEMM (linalg/gram.ts picks).
+// The real version is cholesky-real.ts; the scheme and its rounding margin:
+// docs/derivations.md#certified-largest-eigenvalue-of-a-gram-matrix-cholesky-test-and-rounding-margins
 
 import { choleskyTestRealNative } from './cholesky-real.js';
 import { withScratch } from '../util/scratch.js';
@@ -14,7 +16,7 @@ import { kernelsFor } from '../wasm/kernels.js';
  * the same sum in the same order (p ascending), so the factor is the one the row-by-row form gives.
  */
 export function choleskyTestHermitian(g: Float64Array, n: number, t: number, l: Float64Array, x: Float64Array): number {
-  const k = kernelsFor(g, l);
+  const k = kernelsFor([g, 2 * n * n], [l, 2 * n * n]);
   const fail = k ? k.cholesky(g.byteOffset, l.byteOffset, n, t) : factorHermitian(g, n, t, l);
   return fail < 0 ? -1 : failureVector(l, n, fail, x);
 }
@@ -81,10 +83,7 @@ export function factorHermitian(g: Float64Array, n: number, t: number, l: Float6
       l[rk + 2 * j + 2] = wr / dk;
       l[rk + 2 * j + 3] = wi / dk;
     }
-    for (; j < i; j++) {
-      entry(g, n, l, ri, j);
-      entry(g, n, l, rk, j);
-    }
+    // i and j are even, so the column pairs end exactly at j = i
     if (!diagonal(g, n, t, l, i)) return i;
     entry(g, n, l, rk, i);
     if (!diagonal(g, n, t, l, i + 1)) return i + 1;

@@ -160,7 +160,7 @@ export function hermitianGramOps(
   n: number,
   work: Float64Array,
   lowerOnly = false,
-  native = n >= (kernelsFor(g, work) ? NATIVE_HERMITIAN_MIN_WASM : NATIVE_HERMITIAN_MIN),
+  native = n >= (kernelsFor([g, 2 * n * n], [work, 2 * n * n]) ? NATIVE_HERMITIAN_MIN_WASM : NATIVE_HERMITIAN_MIN),
 ): GramOps {
   let trace = 0;
   for (let i = 0; i < n; i++) trace += g[2 * (i * n + i)];
@@ -193,7 +193,7 @@ function hermitianMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64
 }
 
 function lowerProduct(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
-  const k = kernelsFor(g, x, y);
+  const k = kernelsFor([g, 2 * n * n], [x, 2 * n], [y, 2 * n]);
   if (k) k.lowerMatVec(g.byteOffset, x.byteOffset, y.byteOffset, n);
   else hermitianLowerMatVec(g, n, x, y);
 }

@@ -17,11 +17,10 @@ export interface FuncDef {
 const VALTYPE: Record<ValType, number> = { i32: 0x7f, f64: 0x7c, v128: 0x7b };
 
 const PLAIN: Record<string, number> = {
-  else: 0x05, end: 0x0b, return: 0x0f, drop: 0x1a, select: 0x1b,
-  'i32.eqz': 0x45, 'i32.eq': 0x46, 'i32.ne': 0x47, 'i32.lt_s': 0x48, 'i32.lt_u': 0x49, 'i32.gt_s': 0x4a,
-  'i32.gt_u': 0x4b, 'i32.le_s': 0x4c, 'i32.le_u': 0x4d, 'i32.ge_s': 0x4e, 'i32.ge_u': 0x4f,
-  'f64.eq': 0x61, 'f64.ne': 0x62, 'f64.lt': 0x63, 'f64.gt': 0x64, 'f64.le': 0x65, 'f64.ge': 0x66,
-  'i32.add': 0x6a, 'i32.sub': 0x6b, 'i32.mul': 0x6c, 'i32.shl': 0x74,
+  end: 0x0b, return: 0x0f, drop: 0x1a,
+  'i32.eqz': 0x45, 'i32.lt_s': 0x48, 'i32.gt_s': 0x4a, 'i32.ge_s': 0x4e, 'i32.ge_u': 0x4f,
+  'f64.gt': 0x64,
+  'i32.add': 0x6a, 'i32.mul': 0x6c, 'i32.shl': 0x74,
   'f64.neg': 0x9a, 'f64.sqrt': 0x9f, 'f64.add': 0xa0, 'f64.sub': 0xa1, 'f64.mul': 0xa2, 'f64.div': 0xa3,
 };
 /** 0xfd-prefixed SIMD instructions without immediates. */
@@ -102,8 +101,8 @@ function encodeBody(f: FuncDef, funcIndex: Map<string, number>): number[] {
   while (k < tokens.length) {
     const op = next();
     if (op in PLAIN) {
+      if (op === 'end' && labels.pop() === undefined) throw new Error(`${f.name}: end without a block (the function's own end is implicit)`);
       out.push(PLAIN[op]);
-      if (op === 'end' && labels.length > 0) labels.pop();
     } else if (op === 'block' || op === 'loop' || op === 'if') {
       const label = tokens[k]?.startsWith('$') ? next() : '';
       labels.push(label);

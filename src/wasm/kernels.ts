@@ -3,7 +3,7 @@
 // product from a lower triangle (linalg/gram.ts); and power's start, the symbol's M^H M product
 // (layer/power-start.ts).
 // A complex number is one f64x2 (re, im), so a + b conj(c) costs two vector products where JS needs
-// four scalar ones, and there are no bounds checks. Same IEEE float64 operations, no fused multiply-adds:
+// four scalar ones, and no access is bounds-checked (so kernelsFor checks every array's length). Same IEEE float64 operations, no fused multiply-adds:
 // the Gram former and the Hermitian product give bit-identical results, the Cholesky the same sums
 // grouped otherwise (which the rounding margin allows: docs/derivations.md#webassembly-kernels), the
 // symbol product (a start vector only) its row sums grouped by lane. The arrays must live in the
@@ -319,20 +319,18 @@ interface Instance {
 let instance: Instance | null | undefined;
 let compiled: WebAssembly.Module | null | undefined;
 
+/** Whether this runtime validates a one-instruction SIMD function. */
+function simdSupported(): boolean {
+  return WebAssembly.validate(encodeModule([{ name: 'probe', params: [], results: [], locals: [], body: 'f64.const 0 f64x2.splat f64x2.neg drop', exported: false }]));
+}
+
 /** The compiled kernels, or null where WebAssembly SIMD is unavailable or LIPCHECK_NO_WASM is set (the JS loops then run). */
 export function wasmKernels(): Instance | null {
   if (instance !== undefined) return instance;
   instance = null;
-  if (process.env.LIPCHECK_NO_WASM) return instance;
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(encodeModule([entry, diagonal, cholesky, lagGram, lowerMatVec, symbolNormal]));
-    } catch (err) {
-      // a runtime without SIMD rejects the module; anything else is a bug in the kernels' text
-      if (!(err instanceof WebAssembly.CompileError)) throw err;
-      compiled = null;
-    }
-  }
+  if (process.env.LIPCHECK_NO_WASM === '1') return instance;
+  // a runtime without SIMD runs the JS loops; with SIMD, a module that does not compile is a bug here
+  compiled ??= simdSupported() ? new WebAssembly.Module(encodeModule([entry, diagonal, cholesky, lagGram, lowerMatVec, symbolNormal])) : null;
   if (compiled === null) return instance;
   const module = compiled;
   const memory = new WebAssembly.Memory({ initial: 1 });
@@ -402,8 +400,13 @@ export function releaseKernelMemory(): void {
   if (!lent) instance = undefined;
 }
 
-/** The kernels if every array lives in their memory, else null. */
-export function kernelsFor(...arrays: Float64Array[]): Instance | null {
+/**
+ * The kernels if every array lives in their memory and holds at least the entries the kernel will touch,
+ * else null. The length matters: a kernel addresses the whole memory, so a short array would have it
+ * read and write its neighbours (a Cholesky test on the wrong numbers could pass), where the JS loops
+ * read undefined, get NaN and fail safe.
+ */
+export function kernelsFor(...uses: [array: Float64Array, entries: number][]): Instance | null {
   const k = wasmKernels();
-  return k && arrays.every((a) => a.buffer === k.memory.buffer) ? k : null;
+  return k && uses.every(([a, entries]) => a.buffer === k.memory.buffer && a.length >= entries) ? k : null;
 }
