@@ -56,13 +56,14 @@ function getSessions(): Promise<Sessions> {
       inputs: [valueInfo('a', ['k', 'p'], D), valueInfo('b', ['k', 'q'], D), valueInfo('c', ['p', 'q'], D)],
       outputs: [valueInfo('z', ['p', 'q'], D)],
     });
-    const opts: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1 };
     // The Cholesky alternates two sessions (each with its own thread pool) with JS work: idle pools
     // spinning for work took the cores from the JS and from each other (leaf CPU time 3x its wall time).
-    const calm: Ort.InferenceSession.SessionOptions = { ...opts, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+    // The products' pool too: with --jobs 2 its spinning took the other process's core (ResNet-50 over two
+    // processes, back to back: 17.6 / 17.2 s spinning, 16.6 / 15.1 s not; VGG-16 and one process unchanged).
+    const calm: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } };
     sessions = onnxruntime().then(async (ort) => {
       const [a, b, c] = await native(() => Promise.all([
-        ort.InferenceSession.create(xyt, opts),
+        ort.InferenceSession.create(xyt, calm),
         ort.InferenceSession.create(atb, calm),
         ort.InferenceSession.create(cmatb, calm),
       ]));
