@@ -45,10 +45,13 @@ export function rowAutocorrelations(k: Kernel2D): RowAutocorrelations {
       lagOf[p * taps + q] = (qh - ph + kh - 1) * lw + (qw - pw + kw - 1);
     }
   }
-  for (let i = 0; i < rows; i++) {
-    const out = i * lagSize;
-    for (let j = 0; j < cols; j++) {
-      const base = (transpose ? j * cin + i : i * cin + j) * taps;
+  // the weights in memory order (a transposed read strides by cin taps: a cache miss per entry on wide
+  // layers); row i still sums its entries j in increasing order, so the sums are those of a row-by-row pass
+  for (let o = 0; o < cout; o++) {
+    for (let c = 0; c < cin; c++) {
+      const i = transpose ? c : o;
+      const out = i * lagSize;
+      const base = (o * cin + c) * taps;
       let l1 = 0;
       for (let p = 0; p < taps; p++) l1 += Math.abs(data[base + p]);
       absSum[i] += l1 * l1;

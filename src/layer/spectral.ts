@@ -276,14 +276,18 @@ function orientTaps(blk: Kernel2D, scale: number): OrientedTaps {
   const k = Math.max(cout, cin);
   const T = new Float64Array(taps * n * k);
   let frob2 = 0;
-  for (let i = 0; i < cout; i++) {
-    for (let j = 0; j < cin; j++) {
-      const src = (i * cin + j) * taps;
-      const dst = cout <= cin ? i * k + j : j * k + i;
+  for (let e = 0; e < cout * cin * taps; e++) frob2 += (blk.data[e] / scale) ** 2;
+  // T_t[i][j] = K[i][j][t] (or its transpose), in tiles of the (cout, cin) plane: reads and writes both stay in cache
+  const TILE = 32;
+  for (let i0 = 0; i0 < cout; i0 += TILE) {
+    for (let j0 = 0; j0 < cin; j0 += TILE) {
       for (let t = 0; t < taps; t++) {
-        const v = blk.data[src + t] / scale;
-        T[t * n * k + dst] = v;
-        frob2 += v * v;
+        const plane = t * n * k;
+        for (let i = i0; i < Math.min(cout, i0 + TILE); i++) {
+          for (let j = j0; j < Math.min(cin, j0 + TILE); j++) {
+            T[plane + (cout <= cin ? i * k + j : j * k + i)] = blk.data[(i * cin + j) * taps + t] / scale;
+          }
+        }
       }
     }
   }
