@@ -45,21 +45,30 @@ export function rowAutocorrelations(k: Kernel2D): RowAutocorrelations {
       lagOf[p * taps + q] = (qh - ph + kh - 1) * lw + (qw - pw + kw - 1);
     }
   }
-  // the weights in memory order (a transposed read strides by cin taps: a cache miss per entry on wide
-  // layers); row i still sums its entries j in increasing order, so the sums are those of a row-by-row pass
-  for (let o = 0; o < cout; o++) {
-    for (let c = 0; c < cin; c++) {
-      const i = transpose ? c : o;
-      const out = i * lagSize;
-      const base = (o * cin + c) * taps;
+  // per row, its weights tap-major (W[t][j]): r_i(d) = sum over tap pairs (p, q) at lag d of the dot
+  // product of columns p and q over j, contiguous loops instead of a scattered update per weight pair
+  // (the same terms summed in another order: the margin counts terms, not their order)
+  const W = new Float64Array(taps * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      const base = (transpose ? j * cin + i : i * cin + j) * taps;
       let l1 = 0;
-      for (let p = 0; p < taps; p++) l1 += Math.abs(data[base + p]);
+      for (let t = 0; t < taps; t++) {
+        const a = data[base + t];
+        W[t * cols + j] = a;
+        l1 += Math.abs(a);
+      }
       absSum[i] += l1 * l1;
-      for (let p = 0; p < taps; p++) {
-        const a = data[base + p];
-        if (a === 0) continue;
-        const lp = p * taps;
-        for (let q = 0; q < taps; q++) r[out + lagOf[lp + q]] += a * data[base + q];
+    }
+    const out = i * lagSize;
+    for (let p = 0; p < taps; p++) {
+      const wp = p * cols;
+      for (let q = p; q < taps; q++) {
+        const wq = q * cols;
+        let s = 0;
+        for (let j = 0; j < cols; j++) s += W[wp + j] * W[wq + j];
+        r[out + lagOf[p * taps + q]] += s;
+        if (q !== p) r[out + lagOf[q * taps + p]] += s;
       }
     }
   }
