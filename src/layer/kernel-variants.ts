@@ -81,9 +81,8 @@ export function kernelVariants(layer: ConvLayer): { variants: KernelVariant[]; h
 
   const w = layer.weight;
   const blockOf = (grp: number): Kernel2D => {
-    const data = new Float64Array(cog * cig * taps);
-    const off = grp * cog * cig * taps;
-    for (let i = 0; i < data.length; i++) data[i] = w[off + i];
+    const size = cog * cig * taps;
+    const data = Float64Array.from(w.subarray(grp * size, (grp + 1) * size));
     return { data, cout: cog, cin: cig, kh, kw };
   };
   const base = Array.from({ length: g }, (_, grp) => blockOf(grp));
