@@ -59,7 +59,8 @@ export async function planeWaveStart(layer: ConvLayer, hint: StartHint, seed = 1
   const [n1, n2] = nd === 2 ? shape.slice(1) : [shape[1], 1];
   const plane = n1 * n2;
   const x = new Float64Array(shape.reduce((a, b) => a * b, 1));
-  const seeded = normalArray(x.length, seed);
+  // the seeded vector only where a group has no peak (drawn whole: the same values as before, on its channels)
+  let seeded: Float64Array | null = null;
   // a sine envelope vanishing past the borders (the top eigenvector's profile for a tridiagonal
   // Toeplitz matrix): the wave then loses energy at the borders only to second order
   const envelope = (q: number, n: number) => (n > 1 && ks.some((k) => k > 1) ? Math.sin((Math.PI * (q + 1)) / (n + 1)) : 1);
@@ -71,6 +72,7 @@ export async function planeWaveStart(layer: ConvLayer, hint: StartHint, seed = 1
     const lo = gr * cig * plane;
     const hi = (gr + 1) * cig * plane;
     if (!top) {
+      seeded ??= normalArray(x.length, seed);
       x.set(seeded.subarray(lo, hi), lo);
     } else {
       any = true;
