@@ -36,7 +36,7 @@ export interface AuditOptions {
   onProgress?: (text: string) => void;
 }
 
-/** Two processes where there are two cores: the per-layer work is mostly JS (the benchmark's parallel run). */
+/** The benchmark's parallel run: two processes where there are two cores (the CLI's default is autoJobs). */
 export const DEFAULT_JOBS = Math.min(2, os.availableParallelism());
 
 export interface Audit {

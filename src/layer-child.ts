@@ -3,7 +3,7 @@
 import { boundLayer } from './layer/engine.js';
 import type { Layer } from './model/layer.js';
 import { loadModel } from './onnx/load.js';
-import { weightHash, type ChildReply, type ChildRequest } from './parallel-layers.js';
+import { layerHash, type ChildReply, type ChildRequest } from './parallel-layers.js';
 
 let layers: Layer[] = [];
 const reply = (m: ChildReply) => process.send?.(m);
@@ -17,7 +17,7 @@ process.on('message', (m: ChildRequest) => {
       } else {
         const layer = layers[m.index];
         if (!layer || layer.name !== m.name) throw new Error(`layer ${m.index} is not '${m.name}' in the child's model`);
-        if (weightHash(layer) !== m.weightHash) throw new Error(`layer '${m.name}' has other weights in the child's model (the file changed)`);
+        if (layerHash(layer) !== m.layerHash) throw new Error(`layer '${m.name}' differs in the child's model (the file changed)`);
         reply({ kind: 'result', index: m.index, result: await boundLayer(layer, m.opts) });
       }
     } catch (err) {

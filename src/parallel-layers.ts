@@ -2,7 +2,7 @@
 // onnxruntime-node's binding loads once per process, so worker threads cannot share it: a forked
 // child loads the same model file and takes layers from the same queue as this process. Each layer
 // is computed by the same code with the same options and seed wherever it runs, so the values do
-// not depend on the split (onnxruntime's DGEMM gives the same products whatever the thread count).
+// not depend on the split (nor on power iteration's thread count, which the split changes).
 import os from 'node:os';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,7 +23,7 @@ export interface LayerSource {
   indices: number[];
 }
 
-export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions } | { kind: 'layer'; index: number; name: string; weightHash: string; opts: EngineOptions };
+export type ChildRequest = { kind: 'init'; file: string; load: LoadOptions } | { kind: 'layer'; index: number; name: string; layerHash: string; opts: EngineOptions };
 export type ChildReply = { kind: 'ready' } | { kind: 'result'; index: number; result: LayerBounds } | { kind: 'error'; message: string };
 
 /**
@@ -38,7 +38,7 @@ function childScript(): string | null {
 }
 
 /** A child process that bounds one layer at a time; null when it cannot be started or loaded. */
-async function startChild(source: LayerSource): Promise<{ child: ChildProcess; bound: (index: number, layer: Layer, opts: EngineOptions) => Promise<LayerBounds> } | null> {
+async function startChild(source: LayerSource, spawned: (child: ChildProcess) => void): Promise<{ child: ChildProcess; bound: (index: number, layer: Layer, opts: EngineOptions) => Promise<LayerBounds> } | null> {
   const script = childScript();
   if (!script) return null;
   let child: ChildProcess;
@@ -47,6 +47,7 @@ async function startChild(source: LayerSource): Promise<{ child: ChildProcess; b
   } catch {
     return null;
   }
+  spawned(child);
   // one request at a time; a child that exits or fails to start or to receive answers every request with an error
   let dead = false;
   let pending: ((r: ChildReply) => void) | null = null;
@@ -73,16 +74,20 @@ async function startChild(source: LayerSource): Promise<{ child: ChildProcess; b
     return null;
   }
   const bound = async (index: number, layer: Layer, opts: EngineOptions): Promise<LayerBounds> => {
-    const r = await request({ kind: 'layer', index, name: layer.name, weightHash: weightHash(layer), opts });
+    const r = await request({ kind: 'layer', index, name: layer.name, layerHash: layerHash(layer), opts });
     if (r.kind !== 'result') throw new Error(r.kind === 'error' ? r.message : 'unexpected reply');
     return r.result;
   };
   return { child, bound };
 }
 
-/** The layer's weights as the child must find them: a file changed between the two loads is refused. */
-export function weightHash(layer: Layer): string {
+/**
+ * The layer as the child must find it, weights and every attribute (input shape, strides, pads, ...):
+ * a file changed between the two loads, even with the same weights, is refused.
+ */
+export function layerHash(layer: Layer): string {
   const h = createHash('sha1');
+  h.update(JSON.stringify(layer, (_, v: unknown) => (ArrayBuffer.isView(v) ? undefined : v)));
   if (layer.kind !== 'unsupported') h.update(new Uint8Array(layer.weight.buffer, layer.weight.byteOffset, layer.weight.byteLength));
   return h.digest('hex');
 }
@@ -101,9 +106,10 @@ export function autoJobs(layers: readonly Layer[], samples: number, cores: numbe
 }
 
 /**
- * boundLayers over `jobs` processes: this one and jobs - 1 children on `source`. Results in the
- * order of `layers`. A child that cannot start, or fails on a layer, leaves that work to this
- * process, so the result is the same in every case.
+ * boundLayers over `jobs` processes (at most one per core and per layer): this one and children on
+ * `source`. Results in the order of `layers`. A child that cannot start, or fails on a layer, leaves
+ * that work to this process's queue, so the result is the same in every case. `processes` counts
+ * those that bounded at least one layer.
  */
 export async function boundLayersParallel(
   layers: Layer[],
@@ -122,55 +128,60 @@ export async function boundLayersParallel(
   }
   let nextIndex = 0;
   let stopped = false;
-  const finish = (i: number, r: LayerBounds) => {
+  // layers a child failed on: this process redoes them, one at a time like every other layer
+  const retry: number[] = [];
+  const take = (): number | undefined => retry.shift() ?? (nextIndex < layers.length ? queue[nextIndex++] : undefined);
+  const workers = new Set<string>();
+  const finish = (i: number, r: LayerBounds, by: string) => {
     results[i] = r;
+    workers.add(by);
     onProgress?.(++done, layers.length, layers[i].name);
   };
-  const wanted = source ? Math.min(jobs, layers.length) - 1 : 0;
+  const wanted = source ? Math.min(jobs, layers.length, os.availableParallelism()) - 1 : 0;
   // With children, power iteration's sessions take a share of the cores each (unless threads were set);
   // the DGEMM sessions keep theirs (VGG-16's fc6 Gram needs both). Over two processes, back to back,
   // two threads each vs one: ResNet-50 15.7 / 15.4 s vs 14.5 / 15.4 s (lipcheck --jobs 2), 15.5 / 15.2 s
   // vs 14.8 / 13.8 s (layers only); VGG-16 42.5 vs 42.7 s. Values do not depend on the thread count.
   const run = wanted > 0 && opts.threads === undefined ? { ...opts, threads: Math.max(1, Math.floor(os.availableParallelism() / (wanted + 1))) } : opts;
-  const children: NonNullable<Awaited<ReturnType<typeof startChild>>>[] = [];
-  // every process takes the next layer of one queue (this one starts while the children load the model);
-  // a layer a child fails on is redone here
-  const childLoop = async () => {
-    const helper = await startChild(source!);
+  const spawned = new Set<ChildProcess>();
+  const ready = new Set<ChildProcess>();
+  // every process takes the next layer of one queue (this one starts while the children load the model)
+  const childLoop = async (c: number) => {
+    const helper = await startChild(source!, (child) => spawned.add(child));
     if (!helper) return;
-    // started after a failure here ended the run: nothing left to do
-    if (stopped) return void helper.child.kill();
-    children.push(helper);
-    while (!stopped && nextIndex < layers.length) {
-      const i = queue[nextIndex++];
+    ready.add(helper.child);
+    for (let i = stopped ? undefined : take(); i !== undefined; i = stopped ? undefined : take()) {
       try {
-        finish(i, await helper.bound(source!.indices[i], layers[i], run));
+        finish(i, await helper.bound(source!.indices[i], layers[i], run), `child ${c}`);
       } catch {
-        if (!stopped) finish(i, await boundLayer(layers[i], run));
+        retry.push(i);
         return;
       }
     }
   };
   const ownLoop = async () => {
-    while (nextIndex < layers.length) {
-      const i = queue[nextIndex++];
-      finish(i, await boundLayer(layers[i], run));
+    for (let i = take(); i !== undefined && !stopped; i = take()) {
+      finish(i, await boundLayer(layers[i], run), 'parent');
       // let the children's replies and pending I/O (progress output) through between layers
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
-  // onnxruntime keeps its threads in every process: sharing the cores out (one each) made VGG-16 0.88x
-  // as fast as one process, where its native-heavy layers (fc6's Gram) need both
   try {
-    await Promise.all([...Array.from({ length: Math.max(0, wanted) }, childLoop), ownLoop().catch((err: unknown) => {
+    const childRuns = Array.from({ length: Math.max(0, wanted) }, (_, c) => childLoop(c + 1));
+    await ownLoop().catch((err: unknown) => {
       stopped = true;
       throw err;
-    })]);
+    });
+    // the queue is empty here: a child still loading has nothing left to do; one mid-layer finishes it
+    // (or fails it, and this process takes it back below)
+    for (const c of spawned) if (!ready.has(c)) c.kill();
+    await Promise.all(childRuns);
+    await ownLoop();
   } finally {
     stopped = true;
-    for (const c of children) c.child.kill();
+    for (const c of spawned) c.kill();
   }
   // the dense routes' kept matrices (up to ~1 GB) are not needed past the model
   releaseScratch();
-  return { bounds: results as LayerBounds[], processes: children.length + 1 };
+  return { bounds: results as LayerBounds[], processes: Math.max(1, workers.size) };
 }

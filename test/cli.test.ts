@@ -5,9 +5,11 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { autoJobs, weightHash } from '../src/parallel-layers.js';
+import { autoJobs, layerHash } from '../src/parallel-layers.js';
+import { attr, buildModel, floatTensor, node, valueInfo } from '../src/onnx/build.js';
+import { normalArray } from '../src/util/random.js';
 import { loadModel } from '../src/onnx/load.js';
-import type { Layer } from '../src/model/layer.js';
+import type { ConvLayer, Layer } from '../src/model/layer.js';
 import { CHAIN, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, runInProcess, STACK, writeModels, type CliRun } from './helpers/cli-models.js';
 
 const ANSI = /\x1b\[/;
@@ -241,31 +243,54 @@ describe.concurrent('lipcheck CLI', () => {
   });
 
   it('--jobs 2 bounds layers in a child process as well, with exactly the values of --jobs 1', async () => {
-    const file = path.join(ROOT, 'fixtures', 'residual.onnx');
-    const [one, two] = await Promise.all([cli([file, '--json', '--jobs', '1']), cli([file, '--json', '--jobs', '2'])]);
+    // 24 convs 32 -> 32 on 32 x 32: seconds of work, so the child has loaded before the queue is empty
+    const layersN = 24;
+    const convs = Array.from({ length: layersN }, (_, i) => node('Conv', [i === 0 ? 'x' : `r${i - 1}`, `w${i}`], [`c${i}`], { pads: attr.ints([1, 1, 1, 1]) }));
+    const relus = Array.from({ length: layersN }, (_, i) => node('Relu', [`c${i}`], [i === layersN - 1 ? 'y' : `r${i}`]));
+    const file = path.join(dir, 'deep-chain.onnx');
+    await writeFile(file, buildModel({
+      nodes: convs.flatMap((c, i) => [c, relus[i]]),
+      initializers: Array.from({ length: layersN }, (_, i) => floatTensor(`w${i}`, [32, 32, 3, 3], normalArray(32 * 32 * 9, 100 + i).map((v) => v / 17))),
+      inputs: [valueInfo('x', [1, 32, 32, 32])],
+      outputs: [valueInfo('y', null)],
+    }));
+    const one = await cli([file, '--json', '--jobs', '1']);
+    const two = await cli([file, '--json', '--jobs', '2']);
     expect([one.code, two.code]).toEqual([0, 0]);
     const [a, b] = [parseReport(one), parseReport(two)];
     expect(a.timing.processes).toBe(1);
+    // counted only when it bounded a layer
     expect(b.timing.processes).toBe(2);
-    expect(a.layers.length).toBeGreaterThan(1);
+    expect(a.layers.length).toBe(layersN);
     expect(b.layers.map((l) => [l.name, l.bounds, l.best])).toEqual(a.layers.map((l) => [l.name, l.bounds, l.best]));
     expect(b.network.bound).toBe(a.network.bound);
-    // without --jobs a model this small stays in one process (a child's start would cost more)
-    expect(parseReport(await cli([file, '--json'])).timing.processes).toBe(1);
   });
 
-  it('weightHash (what a layer child checks before bounding): equal for the same weights, different for any other', async () => {
+  it('--jobs on a model too small for a child: one process does it all and says so; more jobs than cores are capped', async () => {
+    const file = path.join(ROOT, 'fixtures', 'residual.onnx');
+    const [auto, many] = await Promise.all([cli([file, '--json']), cli([file, '--json', '--jobs', '64'])]);
+    expect([auto.code, many.code]).toEqual([0, 0]);
+    expect(parseReport(auto).timing.processes).toBe(1);
+    // residual.onnx is done before a child has loaded: the report does not count one that bounded nothing
+    expect(parseReport(many).timing.processes).toBe(1);
+    expect(parseReport(many).layers.map((l) => l.bounds)).toEqual(parseReport(auto).layers.map((l) => l.bounds));
+  });
+
+  it('layerHash (what a layer child checks before bounding): equal for the same layer, different for other weights or attributes', async () => {
     const model = await loadModel(path.join(ROOT, 'fixtures', 'residual.onnx'));
-    const conv = model.layers.find((l) => l.kind === 'conv')! as Layer & { weight: Float32Array };
+    const conv = model.layers.find((l): l is ConvLayer => l.kind === 'conv')!;
     const copy = { ...conv, weight: Float32Array.from(conv.weight) } as Layer;
-    expect(weightHash(copy)).toBe(weightHash(conv));
+    expect(layerHash(copy)).toBe(layerHash(conv));
     const changed = Float32Array.from(conv.weight);
     changed[changed.length - 1] = Math.fround(changed[changed.length - 1] * (1 + 2 ** -20));
-    expect(weightHash({ ...conv, weight: changed } as Layer)).not.toBe(weightHash(conv));
+    expect(layerHash({ ...conv, weight: changed } as Layer)).not.toBe(layerHash(conv));
+    // the same weights with another input size (a file re-exported between the two loads) differ too
+    expect(layerHash({ ...conv, inputShape: conv.inputShape!.map((d, i) => (i === 0 ? d : d / 2)) } as Layer)).not.toBe(layerHash(conv));
+    expect(layerHash({ ...conv, pads: conv.pads.map(() => 0) } as Layer)).not.toBe(layerHash(conv));
     // a view into a larger buffer hashes its own bytes only
     const padded = new Float32Array(conv.weight.length + 3);
     padded.set(conv.weight, 2);
-    expect(weightHash({ ...conv, weight: padded.subarray(2, 2 + conv.weight.length) } as Layer)).toBe(weightHash(conv));
+    expect(layerHash({ ...conv, weight: padded.subarray(2, 2 + conv.weight.length) } as Layer)).toBe(layerHash(conv));
   });
 
   it('autoJobs: two processes only for models with enough estimated work, and only with two cores', async () => {

@@ -270,7 +270,7 @@ describe('self-gated products x * f(x): the box keeps that both factors are the 
 
 describe('one-group convs on native DGEMM (propagateBoxesNative)', () => {
   const cases: { name: string; shape: number[]; calls: number; batch?: boolean; build: (n: Net) => string }[] = [
-    // 3x3 pad 1 (5.3e6 multiply-adds) and 3x3 stride 2 (2.7e6) natively, the last 1x1 (7e4) in JS
+    // 3x3 pad 1 (5.3e6 multiply-adds) and 3x3 stride 2 (2.7e6) natively, the last 1x1 (3.7e4) in JS
     { name: 'pad 1, stride 2, then JS', shape: [1, 16, 24, 24], calls: 4, build: (n) => n.conv(n.op('Relu', [n.conv(n.op('Relu', [n.conv('x', 16, 64, 3)]), 64, 32, 3, { stride: 2 })]), 32, 8, 1) },
     // 576 x 64 columns per output row: two chunks of output rows (56 + 8)
     { name: 'im2col in two chunks', shape: [1, 64, 64, 64], calls: 4, build: (n) => n.conv('x', 64, 8, 3) },

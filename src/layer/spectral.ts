@@ -276,7 +276,10 @@ function orientTaps(blk: Kernel2D, scale: number): OrientedTaps {
   const k = Math.max(cout, cin);
   const T = new Float64Array(taps * n * k);
   let frob2 = 0;
-  for (let e = 0; e < cout * cin * taps; e++) frob2 += (blk.data[e] / scale) ** 2;
+  for (let e = 0; e < cout * cin * taps; e++) {
+    const v = blk.data[e] / scale;
+    frob2 += v * v;
+  }
   // T_t[i][j] = K[i][j][t] (or its transpose), in tiles of the (cout, cin) plane: reads and writes both stay in cache
   const TILE = 32;
   for (let i0 = 0; i0 < cout; i0 += TILE) {

@@ -11,9 +11,8 @@ import { kernelsFor } from '../wasm/kernels.js';
 /**
  * Complex version of choleskyTestReal: t*I - G = L L^H with L lower, real positive diagonal,
  * L[i][j] = (B_ij - sum_{p<j} L_ip conj(L_jp)) / L_jj. On failure at row i, x = L_unit^{-H} e_i.
- * Reads only the lower triangle of g. Rows go in pairs and columns in pairs (a 2 x 2 block of
- * entries per sweep shares every load: the hot loop of the spectral bound); every entry is still
- * the same sum in the same order (p ascending), so the factor is the one the row-by-row form gives.
+ * Reads only the lower triangle of g. The factor comes from the WebAssembly kernel when g and l live
+ * in its memory, else from factorHermitian.
  */
 export function choleskyTestHermitian(g: Float64Array, n: number, t: number, l: Float64Array, x: Float64Array): number {
   const k = kernelsFor([g, 2 * n * n], [l, 2 * n * n]);
@@ -24,6 +23,9 @@ export function choleskyTestHermitian(g: Float64Array, n: number, t: number, l: 
 /**
  * The factorisation of choleskyTestHermitian in JS (the WebAssembly kernel's reference and fallback):
  * -1 if every pivot is positive, else the first row whose pivot is not (the rows above it factored).
+ * Rows go in pairs and columns in pairs (a 2 x 2 block of entries per sweep shares every load); every
+ * entry is still the same sum in the same order (p ascending), so the factor is the one the row-by-row
+ * form gives.
  */
 export function factorHermitian(g: Float64Array, n: number, t: number, l: Float64Array): number {
   let i = 0;

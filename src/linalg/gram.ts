@@ -192,6 +192,7 @@ function hermitianMatVec(g: Float64Array, n: number, x: Float64Array, y: Float64
   }
 }
 
+/** hermitianLowerMatVec, by the WebAssembly kernel when g, x and y live in its memory. */
 function lowerProduct(g: Float64Array, n: number, x: Float64Array, y: Float64Array): void {
   const k = kernelsFor([g, 2 * n * n], [x, 2 * n], [y, 2 * n]);
   if (k) k.lowerMatVec(g.byteOffset, x.byteOffset, y.byteOffset, n);

@@ -226,8 +226,9 @@ export function findBlocks(graph: GraphSummary, layers: readonly Layer[], method
 /**
  * A machine-independent estimate of what the spectral method costs on a layer (multiply-adds):
  * frequencies x (forming the symbol + its Gram + a Cholesky), per group. The frequencies are the
- * torus's when the input size is known and small, else the sup grid's. Used only to cap the work
- * merges may add, deterministically (the same model always gets the same merges).
+ * torus's when the input size is known and small, else the sup grid's. Caps the work merges may add,
+ * deterministically (the same model always gets the same merges), and orders and sizes the --jobs
+ * split (parallel-layers.ts).
  */
 export function spectralCostEstimate(layer: Layer, samples: number): number {
   if (layer.kind === 'unsupported') return 0;

@@ -270,7 +270,7 @@ function convGeometry(layer: ConvLayer, x: Box, outShape: number[]) {
 const firstOut = (k: number, s: number, p: number, d: number) => Math.max(0, Math.ceil((p - k * d) / s));
 const endOut = (k: number, s: number, p: number, d: number, len: number, out: number) => Math.min(out, Math.floor((len - 1 + p - k * d) / s) + 1);
 
-/** Im2col columns per product (float64 values): the chunk of output rows one DGEMM covers. */
+/** Im2col entries per product (float64 values, K x columns): sizes the chunk of output rows one DGEMM covers. */
 const IM2COL_CHUNK = 2 ** 21;
 
 /**
@@ -1318,11 +1318,6 @@ function layerNormVariance(c: Ctx, axes: number[]): Float64Array | null {
 
 const RESHAPES = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Cast', 'Transpose', 'Expand']);
 
-/**
- * Boxes for every tensor reachable from the graph inputs. Conv and dense nodes use their layer
- * record (geometry) and the node's own weight; absorbed nodes are propagated as their own ops
- * (a folded BatchNormalization) or skipped (a Pad merged into the conv's pads).
- */
 /** A conv or dense layer's box, asked of the driver of the propagation loop. */
 interface LayerJob {
   node: GraphNode;
@@ -1333,7 +1328,11 @@ interface LayerJob {
 
 const layerBox = (j: LayerJob) => (j.layer.kind === 'conv' ? convBox(j.node, j.layer, j.x, j.outShape) : denseBox(j.node, j.layer, j.x, j.outShape));
 
-/** Boxes for every tensor reachable from `inputs`, layers in JS (synchronous). */
+/**
+ * Boxes for every tensor reachable from `inputs`, layers in JS (synchronous). Conv and dense nodes use
+ * their layer record (geometry) and the node's own weight; absorbed nodes are propagated as their own
+ * ops (a folded BatchNormalization) or skipped (a Pad merged into the conv's pads).
+ */
 export function propagateBoxes(graph: GraphSummary, layers: readonly Layer[], inputs: ReadonlyMap<string, Box>): Propagation {
   const run = propagation(graph, layers, inputs);
   for (let step = run.next(); ; ) {

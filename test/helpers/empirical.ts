@@ -3,16 +3,17 @@
 //    over random nearby pairs refined by gradient-free ascent; a certified bound must never be below it.
 //  - explicitOperator: the matrix of an affine model (f(e_i) - f(0) for every basis vector e_i).
 //  - tensorShapes: every intermediate tensor's shape, by running the model with all node outputs exposed.
-// Models must declare a symbolic batch dimension: inputs are fed in batches.
+// Inputs are fed in batches where the model's batch dimension is symbolic, one at a time where it is fixed at 1.
 import * as ort from 'onnxruntime-node';
 import { buildModel, type ModelSpec, valueInfo } from '../../src/onnx/build.js';
 import { seededNormal, seededRandom } from '../../src/util/random.js';
 
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
-/** Runs a batch of samples (each of `sampleShape`) and returns each sample's outputs concatenated (all graph outputs). */
 /** Sessions whose input has a fixed batch of 1 (generated benchmark models): run one sample at a time. */
 const batchOfOne = new WeakSet<ort.InferenceSession>();
+
+/** Runs a batch of samples (each of `sampleShape`) and returns each sample's outputs concatenated (all graph outputs). */
 
 async function runBatch(session: ort.InferenceSession, sampleShape: number[], xs: Float64Array[]): Promise<Float64Array[]> {
   if (xs.length > 1 && batchOfOne.has(session)) {
