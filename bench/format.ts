@@ -80,7 +80,7 @@ function modelRows(m: ModelRecord): string[][] {
       r.label,
       s(r.wallMs),
       (r.processes ?? 1) > 1 ? '-' : nativeShare(r.nativeMs, r.wallMs, r.wasmMs),
-      `${mb(r.peakRssMB ?? r.sampledPeakRssMB)}${(r.processes ?? 1) > 1 ? ' (+child)' : ''}`,
+      `${mb(r.peakRssMB ?? r.sampledPeakRssMB)}${(r.processes ?? 1) > 1 ? ' (parent only)' : ''}`,
       ...(single ? bounds(r.perMethod[single]) : ['', '', '', '']),
       ...referenceCells(ref),
       worstTightness(r),
