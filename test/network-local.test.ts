@@ -15,6 +15,8 @@ import { attr, buildModel, floatTensor, node, valueInfo, type ModelSpec } from '
 import { loadModel } from '../src/onnx/load.js';
 import { normalArray, seededRandom } from '../src/util/random.js';
 import { allTensorValues, empiricalLipschitzInBox } from './helpers/empirical.js';
+import { add, cmp, exact, mul } from './helpers/rational.js';
+import type { ConvLayer } from '../src/model/layer.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-local-'));
 
@@ -269,6 +271,47 @@ describe('self-gated products x * f(x): the box keeps that both factors are the 
 });
 
 describe('one-group convs on native DGEMM (propagateBoxesNative)', () => {
+  it('a conv box on a random (non-uniform) input box contains the exact one, in exact rational arithmetic, natively and in JS', async () => {
+    // exact: bias + sum over in-range taps of min / max (w lo, w hi), every product and sum exact (BigInt);
+    // a box missing its outward rounding would cut into it on about half the entries
+    const net = new Net(7);
+    const y = net.conv('x', 16, 32, 3);
+    const shape = [1, 16, 24, 24];
+    const file = path.join(dir, 'conv-native-exact.onnx');
+    writeFileSync(file, buildModel(net.spec(shape, y)));
+    const model = await loadModel(file, { inputShape: shape });
+    const rnd = seededRandom(21);
+    const lo = Float64Array.from({ length: 16 * 24 * 24 }, () => 4 * rnd() - 2);
+    const hi = lo.map((l) => l + 2 * rnd() * rnd());
+    const inputs = new Map([[model.graph!.inputs[0], { lo, hi, shape }]]);
+    const layer = model.layers[0] as ConvLayer;
+    const bias = model.graph!.nodes.find((n) => n.op === 'Conv')!.constInputs[2]!;
+    const boxes = [(await propagateBoxesNative(model.graph!, model.layers, inputs)).boxes.get(y)!, propagateBoxes(model.graph!, model.layers, inputs).boxes.get(y)!];
+    let checked = 0;
+    for (let e = 0; e < 32 * 24 * 24; e += 7) {
+      const [o, p, q] = [Math.floor(e / 576), Math.floor(e / 24) % 24, e % 24];
+      let [el, eh] = [exact(bias[o]), exact(bias[o])];
+      for (let c = 0; c < 16; c++)
+        for (let u = 0; u < 3; u++)
+          for (let v = 0; v < 3; v++) {
+            const [r, s] = [p + u - 1, q + v - 1];
+            if (r < 0 || r >= 24 || s < 0 || s >= 24) continue;
+            const w = layer.weight[((o * 16 + c) * 3 + u) * 3 + v];
+            const [a, b] = [w * 1, lo[(c * 24 + r) * 24 + s]].map(exact);
+            const bh = exact(hi[(c * 24 + r) * 24 + s]);
+            const [x1, x2] = [mul(a, b), mul(a, bh)];
+            el = add(el, cmp(x1, x2) <= 0 ? x1 : x2);
+            eh = add(eh, cmp(x1, x2) <= 0 ? x2 : x1);
+          }
+      for (const box of boxes) {
+        expect(cmp(exact(box.lo[e]), el)).toBeLessThanOrEqual(0);
+        expect(cmp(exact(box.hi[e]), eh)).toBeGreaterThanOrEqual(0);
+      }
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(2500);
+  });
+
   const cases: { name: string; shape: number[]; calls: number; batch?: boolean; build: (n: Net) => string }[] = [
     // 3x3 pad 1 (5.3e6 multiply-adds) and 3x3 stride 2 (2.7e6) natively, the last 1x1 (3.7e4) in JS
     { name: 'pad 1, stride 2, then JS', shape: [1, 16, 24, 24], calls: 4, build: (n) => n.conv(n.op('Relu', [n.conv(n.op('Relu', [n.conv('x', 16, 64, 3)]), 64, 32, 3, { stride: 2 })]), 32, 8, 1) },
