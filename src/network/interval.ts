@@ -67,7 +67,8 @@ function elementwise(b: Box, f: (x: number) => number, extremes: (l: number, h: 
   return o;
 }
 
-const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+/** The logistic function, without overflow on either side. */
+export const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 /** erf by Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7 for every x. */
 function erfApprox(x: number): number {

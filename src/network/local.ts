@@ -10,7 +10,7 @@ import type { Layer } from '../model/layer.js';
 import { divUp, mulUp, nextUp, sqrtDown, sqrtUp } from '../linalg/rounding.js';
 import type { Refinement } from './blocks.js';
 import { activationConstant } from './op-constants.js';
-import { broadcastIndex, matchLayerNorm, minVariances, propagateBoxesNative, type Box } from './interval.js';
+import { broadcastIndex, matchLayerNorm, minVariances, propagateBoxesNative, sigmoid, type Box } from './interval.js';
 import { networkBound } from './walk.js';
 import { decimal } from '../util/numbers.js';
 
@@ -74,7 +74,6 @@ export function inputBox(range: InputRange, shape: number[]): Box | string {
 const SLACK = 1 + 2 ** -40;
 
 const maxAbs = (b: Box, i: number) => Math.max(Math.abs(b.lo[i]), Math.abs(b.hi[i]));
-const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 /** Distance from 0 to [l, h]. */
 const dist0 = (l: number, h: number) => (l > 0 ? l : h < 0 ? -h : 0);
 
