@@ -206,3 +206,27 @@ describe('engine route selection', () => {
     expect(b.methods.spectral!.details.route).toBe('sup');
   });
 });
+
+describe('the certified value sits within tol/100 of its own lower estimate', () => {
+  // A 1x1 conv's torus norm is its weight matrix's norm exactly, so the value must land in
+  // [exact, exact (1 + tol/100)]: with the target spaced at tol (as before), it sat ~tol above.
+  it('1x1 conv, 40 x 24 weight: exact <= value <= exact (1 + 1.01e-6)', async () => {
+    const layer = makeConv({ cout: 40, cin: 24, kernel: [1, 1], input: [5, 5] });
+    const exact = exactNorm(layer);
+    const v = kernelVariants(layer).variants.find((x) => x.exact)!;
+    const r = await spectralTorusBound(v.blocks, layerTorus(layer)!, OPTS);
+    expect(r.value).toBeGreaterThanOrEqual(exact);
+    expect(r.value).toBeLessThanOrEqual(exact * (1 + 1.01e-6));
+  });
+
+  it('3x3 convs, sup and torus routes: lower <= grid maximum <= lower (1 + 1.01e-6)', async () => {
+    for (const seed of [3, 4, 5]) {
+      const layer = makeConv({ cout: 12, cin: 10, kernel: [3, 3], input: [9, 9], pads: [1, 1, 1, 1], seed });
+      const v = kernelVariants(layer).variants.find((x) => x.exact)!;
+      for (const r of [await spectralBound(v.blocks, OPTS), await spectralTorusBound(v.blocks, layerTorus(layer)!, OPTS)]) {
+        expect(r.gridMax).toBeGreaterThanOrEqual(r.lower);
+        expect(r.gridMax).toBeLessThanOrEqual(r.lower * (1 + 1.01e-6));
+      }
+    }
+  });
+});

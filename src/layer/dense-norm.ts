@@ -111,11 +111,11 @@ export async function certifyRealGram(g: Float64Array, n: number, target: EigenT
     const ops = realGramOps(g, n, work);
     const bufs = { x: start && start.length === n ? Float64Array.from(start) : normalArray(n, seed), y: new Float64Array(n), z: new Float64Array(n) };
     // Large n: each Cholesky test costs far more than products with G, so start from a Lanczos Ritz
-    // vector converged well below the tolerance: the first test is then the one that passes.
+    // vector converged well below the target spacing: the first test is then the one that passes.
     // Its products run on native DGEMM: a product streams G from memory either way, twice as fast there.
     if (n >= NATIVE_CHOLESKY_MIN) {
       const apply = async (x: Float64Array, y: Float64Array) => y.set(await multiplyABt(x, 1, g, n, n));
-      target.iterations += await lanczosStart(apply, n, bufs.x, LANCZOS_STEPS, target.tol / 8);
+      target.iterations += await lanczosStart(apply, n, bufs.x, LANCZOS_STEPS, target.spacing / 8);
     }
     await certifyGram(ops, target, bufs, formError, n >= NATIVE_CHOLESKY_MIN ? 2 : 30, maxIter);
   });
