@@ -1,8 +1,7 @@
 // A model with symbolic spatial dims, audited without --input-shape: the loader assumes a size, and
 // nothing certified may rest on it. The certified network bound must hold at every real input size,
 // measured with onnxruntime at 8x8, 32x32 and 224x224.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { boundLayers } from '../src/layer/engine.js';
@@ -13,6 +12,7 @@ import { attr, buildModel, floatTensor, node, valueInfo } from '../src/onnx/buil
 import { loadModel } from '../src/onnx/load.js';
 import { normalArray } from '../src/util/random.js';
 import { empiricalLipschitz } from './helpers/empirical.js';
+import { tempDir } from './helpers/tmp.js';
 
 const he = (n: number, fanIn: number, seed: number) => Float32Array.from(normalArray(n, seed), (v) => v * Math.sqrt(2 / fanIn));
 
@@ -51,7 +51,7 @@ describe('assumed input size', () => {
   let file: string;
   let assumed: Awaited<ReturnType<typeof audit>>;
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-assumed-'));
+    const dir = tempDir('lipcheck-assumed');
     file = path.join(dir, 'symbolic.onnx');
     writeFileSync(file, symbolicNet(['N', 3, 'H', 'W']));
     assumed = await audit(file);
@@ -64,7 +64,7 @@ describe('assumed input size', () => {
     const given = await loadModel(file, { inputShape: [1, 3, 32, 32] });
     expect(given.info.inputShapeSource).toBe('flag');
     expect(given.graph!.inputSizeAssumed).toBe(false);
-    const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-declared-'));
+    const dir = tempDir('lipcheck-declared');
     const declared = path.join(dir, 'declared.onnx');
     writeFileSync(declared, symbolicNet([1, 3, 16, 16]));
     expect((await loadModel(declared)).info.inputShapeSource).toBe('model');

@@ -2,13 +2,13 @@
 // --max-growth), GitHub Actions annotations and step summary, JUnit XML read back with a real XML
 // parser, quiet EPIPE when the reader closes the pipe, and the README's workflow commands run locally.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chainCheckpoint } from './helpers/checkpoints.js';
 import { chainModel, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, type CliRun } from './helpers/cli-models.js';
+import { tempDir } from './helpers/tmp.js';
 
 // A layer name with XML markup, a workflow-command escape character and a newline.
 const HOSTILE = 'conv<1>&"q"%\nnext';
@@ -23,7 +23,7 @@ const relErr = (x: number | null | undefined, want: number) => Math.abs((x ?? Nu
 
 beforeAll(async () => {
   ensureBuilt();
-  dir = await mkdtemp(path.join(tmpdir(), 'lipcheck-ci-'));
+  dir = tempDir('lipcheck-ci');
   await writeFile(path.join(dir, 'a.onnx'), chainCheckpoint());
   await writeFile(path.join(dir, 'scaled.onnx'), chainCheckpoint({ scale: { conv2: 1.5 } }));
   await writeFile(path.join(dir, 'hostile.onnx'), chainCheckpoint({ scale: { conv1: 1.5 }, names: { conv1: HOSTILE } }));
@@ -280,7 +280,7 @@ describe('README: the CI workflows', () => {
     const blocks = await ciBlocks();
     const yaml = blocks.filter((b) => b.lang === 'yaml');
     expect(yaml).toHaveLength(2); // GitHub Actions, GitLab CI
-    const work = await mkdtemp(path.join(tmpdir(), 'lipcheck-readme-'));
+    const work = tempDir('lipcheck-readme');
     await writeFile(path.join(work, 'model.onnx'), chainModel()); // norms 2 and 3: within the README's budgets
     // the baseline the workflows expect committed: written by the section's first command
     const setup = commands(blocks[0].body);

@@ -1,12 +1,12 @@
 // The CLI called in-process with fake streams: what a spawned process cannot show
 // (a TTY progress line) and the internal-error path (exit 3).
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { CliIO } from '../src/cli/shared.js';
 import { chainModel } from './helpers/cli-models.js';
+import { tempDir } from './helpers/tmp.js';
 
 interface FakeIO extends CliIO {
   out: string[];
@@ -34,7 +34,7 @@ function fakeIO(cwd: string, opts: { tty?: boolean; failWrite?: boolean } = {}):
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'lipcheck-inproc-'));
+  dir = tempDir('lipcheck-inproc');
   await writeFile(path.join(dir, 'chain.onnx'), chainModel());
 });
 

@@ -1,8 +1,7 @@
 // End-to-end: spawn the real executable on models whose norms are known exactly, and check exit
 // codes, stdout/stderr separation, the JSON contract, colour, and every budget path.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { autoJobs, layerHash } from '../src/parallel-layers.js';
@@ -11,6 +10,7 @@ import { normalArray } from '../src/util/random.js';
 import { loadModel } from '../src/onnx/load.js';
 import type { ConvLayer, Layer } from '../src/model/layer.js';
 import { CHAIN, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, runInProcess, STACK, writeModels, type CliRun } from './helpers/cli-models.js';
+import { tempDir } from './helpers/tmp.js';
 
 const ANSI = /\x1b\[/;
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -26,7 +26,7 @@ const inproc = (args: string[], env?: Record<string, string>, cwd = dir) => runI
 
 beforeAll(async () => {
   ensureBuilt();
-  dir = await mkdtemp(path.join(tmpdir(), 'lipcheck-cli-'));
+  dir = tempDir('lipcheck-cli');
   await writeModels(dir);
 });
 

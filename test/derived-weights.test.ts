@@ -2,7 +2,6 @@
 // stored rounded to float32. The certified bound must hold for the model's real weights, so a
 // rounding that lowers the norm must not lower the bound below the real one.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attr, buildModel, floatTensor, node, valueInfo, type FloatEncoding } from '../src/onnx/build.js';
@@ -11,13 +10,14 @@ import { boundLayer } from '../src/layer/engine.js';
 import { networkBound } from '../src/network/walk.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/layer/types.js';
 import type { ConvLayer, DenseLayer, Layer } from '../src/model/layer.js';
+import { tempDir } from './helpers/tmp.js';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures');
 const U = 2 ** -24;
 const OPTS: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'], tolerance: 1e-9 };
 
 let dir: string;
-beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-derived-')); });
+beforeAll(() => { dir = tempDir('lipcheck-derived'); });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function load(name: string, bytes: Uint8Array) {

@@ -1,7 +1,6 @@
 // `lipcheck diff`: layer matching, ratios b / a on checkpoints whose weights differ by known factors,
 // the growth gate's exit codes, unmatched layers, the three formats, and input errors.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Chalk } from 'chalk';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,13 +11,14 @@ import type { DiffReport } from '../src/diff/types.js';
 import { chainCheckpoint as chain } from './helpers/checkpoints.js';
 import { runInProcess, type CliRun } from './helpers/cli-models.js';
 import { boundsFor, convLayer, makeReport, unsupportedLayer } from './helpers/report-inputs.js';
+import { tempDir } from './helpers/tmp.js';
 
 let dir: string;
 const run = (args: string[]) => runInProcess(['diff', ...args], { cwd: dir });
 const json = (r: CliRun) => JSON.parse(r.stdout) as DiffReport;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'lipcheck-diff-'));
+  dir = tempDir('lipcheck-diff');
   // Powers of two: scaling is exact in floating point, so every scale-equivariant method's ratio is exact.
   const files: Record<string, Uint8Array> = {
     'a.onnx': chain(),

@@ -3,12 +3,12 @@
 // data, ...) must each end in a LoadedModel the engine can bound or in a one-line InputError:
 // never another exception, a hang or an out-of-memory. `npm run fuzz` runs many more.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, runCli } from './helpers/cli-models.js';
 import { FuzzStats, errorClass, makeFuzzDirs, timeCase, writeMutant, type FuzzDirs } from './helpers/fuzz-case.js';
 import { BYTE_KINDS, MODEL_FILE, STRUCTURED_KINDS, findLengthFields, loadFixtures, mutate, type Fixture } from './helpers/mutate.js';
+import { tempDir } from './helpers/tmp.js';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures');
 const CASES = 3000;
@@ -27,7 +27,7 @@ const stats = new FuzzStats();
 const cliSeeds: { seed: number; message: string | null }[] = [];
 
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-fuzz-'));
+  root = tempDir('lipcheck-fuzz');
   dirs = makeFuzzDirs(root);
   fixtures = loadFixtures(FIXTURES);
 });

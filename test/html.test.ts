@@ -3,8 +3,7 @@
 // and a real headless browser (Debian's chromium via playwright-core): it renders, logs no error,
 // loads nothing, and the screenshot is not blank.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { frequencyMap, MAX_MAP_SAMPLES } from '../src/layer/frequency-map.js';
@@ -15,6 +14,7 @@ import { normalArray } from '../src/util/random.js';
 import { chainModel, runInProcess } from './helpers/cli-models.js';
 import { boundsFor, convLayer, denseLayer, makeReport, unsupportedLayer } from './helpers/report-inputs.js';
 import { symbolEntry } from './helpers/symbol.js';
+import { tempDir } from './helpers/tmp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -174,7 +174,7 @@ describe('renderHtml (string)', () => {
 describe('CLI --format html / --html', () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'lipcheck-html-'));
+    dir = tempDir('lipcheck-html');
     await writeFile(path.join(dir, 'chain.onnx'), chainModel());
   });
 
@@ -205,7 +205,7 @@ describe.skipIf(!existsSync(CHROMIUM))('HTML in headless chromium', () => {
     const { chromium } = await import('playwright-core');
     const report = sampleReport();
     const html = renderHtml(report, { frequencyMaps: mapsFor(report, 48) });
-    const context = await chromium.launchPersistentContext(await mkdtemp(path.join(tmpdir(), 'lipcheck-chromium-')), {
+    const context = await chromium.launchPersistentContext(tempDir('lipcheck-chromium'), {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

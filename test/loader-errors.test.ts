@@ -1,6 +1,5 @@
 // Every kind of bad input gives one InputError line naming the file, never a hang or a stack.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
@@ -17,6 +16,7 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
 import type { ConvLayer } from '../src/model/layer.js';
 import { AttributeType, ModelProtoType } from '../src/onnx/schema.js';
 import { runInProcess } from './helpers/cli-models.js';
+import { tempDir } from './helpers/tmp.js';
 
 const normalArrayForTest = (n: number) => normalArray(n, 3);
 /** Hang guard only (a quadratic regression takes minutes here); speed is measured by `npm run bench`, not by tests. */
@@ -25,8 +25,8 @@ const HANG_MS = 30_000;
 let dir: string;
 let outside: string;
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-loader-'));
-  outside = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-outside-'));
+  dir = tempDir('lipcheck-loader');
+  outside = tempDir('lipcheck-outside');
 });
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });

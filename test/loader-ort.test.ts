@@ -3,7 +3,6 @@
 // single-layer model, y(x) - y(0) must equal A x with A the explicit matrix of the record
 // (this checks weights, pads, strides, groups, BN folding and Pad merging together).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,11 +14,12 @@ import { DataType } from '../src/onnx/schema.js';
 import { normalArray } from '../src/util/random.js';
 import { expectOrtMatchesMatrix } from './helpers/ort-affine.js';
 import { explicitMatrix } from './helpers/exact.js';
+import { tempDir } from './helpers/tmp.js';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures');
 const specs = fixtureSpecs();
 let dir: string;
-beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lipcheck-ort-')); });
+beforeAll(() => { dir = tempDir('lipcheck-ort'); });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('fixtures', () => {

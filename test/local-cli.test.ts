@@ -1,8 +1,7 @@
 // --input-range end to end: a squeeze-and-excitation gate has no global bound, so a network budget can
 // only gate the local bound over the input box; the report says which bound was gated, and the local
 // bound stays above a measurement inside the box.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_JSON_SCHEMA } from '../src/report/json-schema.js';
@@ -12,6 +11,7 @@ import { normalArray } from '../src/util/random.js';
 import { ensureBuilt, runInProcess } from './helpers/cli-models.js';
 import { empiricalLipschitzInBox } from './helpers/empirical.js';
 import { validateJsonSchema } from './helpers/json-schema.js';
+import { tempDir } from './helpers/tmp.js';
 
 const he = (n: number, fanIn: number, seed: number) => Float32Array.from(normalArray(n, seed), (v) => v * Math.sqrt(2 / fanIn));
 
@@ -37,7 +37,7 @@ describe('--input-range', () => {
   let dir: string;
   beforeAll(() => {
     ensureBuilt();
-    dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-local-'));
+    dir = tempDir('lipcheck-local');
     writeFileSync(path.join(dir, 'se.onnx'), seModel(1));
   });
 

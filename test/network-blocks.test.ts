@@ -2,8 +2,7 @@
 // merged operators against the explicit product of the layers' matrices and against onnxruntime's
 // own outputs; whole-block bounds never above the plain walk's and never below an onnxruntime
 // measurement, on the block kinds real CNNs are made of.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { auditModel } from '../src/audit.js';
@@ -17,6 +16,7 @@ import { attr, buildModel, floatTensor, node, valueInfo, type NodeObj, type Tens
 import { normalArray } from '../src/util/random.js';
 import { empiricalLipschitz, explicitOperator } from './helpers/empirical.js';
 import { explicitMatrix, largestSingularValue, makeConv, makeDense, matMul, type ConvSpec } from './helpers/exact.js';
+import { tempDir } from './helpers/tmp.js';
 
 const ENGINE: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, methods: ['toeplitz', 'spectral', 'frobenius'] };
 /** Float32 rounding of a measured ratio (outputs are float32; perturbations >= 1e-2 relative). */
@@ -244,7 +244,7 @@ class Net {
   }
   file(out: string, inputDims: number[]): { file: string; bytes: Uint8Array; shape: number[] } {
     const bytes = buildModel({ nodes: this.nodes, initializers: this.inits, inputs: [valueInfo('x', ['N', ...inputDims.slice(1)])], outputs: [valueInfo(out, null)] });
-    const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-blocks-'));
+    const dir = tempDir('lipcheck-blocks');
     const file = path.join(dir, 'm.onnx');
     // a declared input size, so the loader and the torus route know it
     writeFileSync(file, buildModel({ nodes: this.nodes, initializers: this.inits, inputs: [valueInfo('x', inputDims)], outputs: [valueInfo(out, null)] }));

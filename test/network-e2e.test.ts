@@ -2,8 +2,7 @@
 // max ||f(x) - f(y)|| / ||x - y|| measured with onnxruntime on every fixture it can run, plus a
 // residual network and an Inception-style concatenation written here. The certified network
 // bound must never be below it.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { auditModel } from '../src/audit.js';
@@ -15,6 +14,7 @@ import { loadModel } from '../src/onnx/load.js';
 import { decodeModel, encodeModel } from '../src/onnx/schema.js';
 import { normalArray } from '../src/util/random.js';
 import { empiricalLipschitz } from './helpers/empirical.js';
+import { tempDir } from './helpers/tmp.js';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures');
 
@@ -117,7 +117,7 @@ describe('certified network bound >= measured Lipschitz ratio', () => {
     expect(bound!).toBeGreaterThanOrEqual(empirical * (1 - FLOAT32_MARGIN));
   });
 
-  const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-net-'));
+  const dir = tempDir('lipcheck-net');
 
   it('residual block y = x + conv(relu(conv(x)))', async () => {
     const a = conv('a', 'x', 3, 3, 3, 1);

@@ -1,8 +1,7 @@
 // The local Lipschitz bound over an input box (src/network/local.ts, interval.ts): interval boxes
 // checked against onnxruntime's intermediate values, and the certified local bound against an
 // empirical lower bound measured inside the box, on gated models that have no global bound.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { boundLayers } from '../src/layer/engine.js';
@@ -17,8 +16,9 @@ import { normalArray, seededRandom } from '../src/util/random.js';
 import { allTensorValues, empiricalLipschitzInBox } from './helpers/empirical.js';
 import { add, cmp, exact, mul } from './helpers/rational.js';
 import type { ConvLayer } from '../src/model/layer.js';
+import { tempDir } from './helpers/tmp.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'lipcheck-local-'));
+const dir = tempDir('lipcheck-local');
 
 function he(n: number, fanIn: number, seed: number, gain = 1): Float32Array {
   return Float32Array.from(normalArray(n, seed), (v) => gain * v * Math.sqrt(2 / fanIn));

@@ -3,8 +3,7 @@
 // exactly, where M is the plane composition, F the first conv's full output, O the second conv
 // reading real values where it read padding, and S~ = (D - c) / e inside the window, -c / e outside.
 // Checked on explicit matrices built from the ONNX definitions (test/helpers/exact.ts).
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { boundLayer } from '../src/layer/engine.js';
@@ -17,6 +16,7 @@ import { convOutputSize } from '../src/onnx/geometry.js';
 import { composeThroughPadding, extendInput, extendOutput, fromLayer, toLayer, type DerivedKernel } from '../src/network/merge.js';
 import { normalArray } from '../src/util/random.js';
 import { explicitMatrix, largestSingularValue, makeConv, matMul, type ConvSpec } from './helpers/exact.js';
+import { tempDir } from './helpers/tmp.js';
 
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -129,7 +129,7 @@ function chainFile(channels: number, length: number, convs: { k: number; pad: nu
       x = `r${i}`;
     }
   });
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'lipcheck-padding-')), 'm.onnx');
+  const file = path.join(tempDir('lipcheck-padding'), 'm.onnx');
   writeFileSync(file, buildModel({ nodes, initializers: inits, inputs: [valueInfo('x', [1, channels, length])], outputs: [valueInfo(x, null)] }));
   return file;
 }

@@ -1,6 +1,5 @@
 // Reporters, budgets and the JSON contract on hand-made engine results (no loader, no engine).
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { renderTable } from '../src/report/table.js';
 import { compileNamePattern } from '../src/util/name-pattern.js';
 import { validateJsonSchema } from './helpers/json-schema.js';
 import { boundsFor, convLayer, denseLayer, makeReport, unsupportedLayer } from './helpers/report-inputs.js';
+import { tempDir } from './helpers/tmp.js';
 
 const ANSI = /\x1b\[/;
 const RED = '\x1b[31m';
@@ -179,7 +179,7 @@ describe('budgets', () => {
   });
 
   it('finds lipcheck.config.json first, then package.json "lipcheck", and requires an explicit --config to exist', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'lipcheck-config-'));
+    const dir = tempDir('lipcheck-config');
     expect(await loadBudgetConfig(dir)).toBeNull();
     await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'x', lipcheck: { budget: 7 } }));
     expect(await loadBudgetConfig(dir)).toMatchObject({ budget: 7, source: 'package.json ("lipcheck")' });
