@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { boundLayers } from '../src/layer/engine.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
 import { localNetworkBound, parseInputRange, inputBox, type InputRange } from '../src/network/local.js';
-import { propagateBoxes, propagateBoxesNative, minSquaredDeviation } from '../src/network/interval.js';
+import { broadcastIndex, minSquaredDeviation, propagateBoxes, propagateBoxesNative } from '../src/network/interval.js';
 import { networkBound } from '../src/network/walk.js';
 import { nativeTime } from '../src/native/clock.js';
 import { attr, buildModel, floatTensor, node, valueInfo, type ModelSpec } from '../src/onnx/build.js';
@@ -180,6 +180,36 @@ describe('parseInputRange', () => {
     expect(parseInputRange('-2.12:2.25, -2.04:2.43,-1.80:2.64')).toEqual({ lo: [-2.12, -2.04, -1.8], hi: [2.25, 2.43, 2.64], axis: 'channel' });
     for (const bad of ['', '1', '0:1:2', 'a:b', '2:1', '0:1,', ':1', '0:Infinity'])
       expect(() => parseInputRange(bad), bad).toThrow(/^input range .*[^\n]$/);
+  });
+});
+
+describe('broadcastIndex', () => {
+  // reference: the numpy rule, index by index
+  const naive = (inShape: number[], outShape: number[]) => {
+    const off = outShape.length - inShape.length;
+    const n = outShape.reduce((a, b) => a * b, 1);
+    return Array.from({ length: n }, (_, k) => {
+      let j = 0;
+      let rest = k;
+      const idx = outShape.map(() => 0);
+      for (let a = outShape.length - 1; a >= 0; a--) [idx[a], rest] = [rest % outShape[a], Math.floor(rest / outShape[a])];
+      for (let a = 0; a < inShape.length; a++) j = j * inShape[a] + (inShape[a] === 1 ? 0 : idx[a + off]);
+      return j;
+    });
+  };
+  it('matches the numpy rule on random shapes, twice (the second from the cache), and refuses mismatches', () => {
+    const rnd = seededRandom(8);
+    for (let trial = 0; trial < 200; trial++) {
+      const rank = 1 + Math.floor(rnd() * 4);
+      const outShape = Array.from({ length: rank }, () => 1 + Math.floor(rnd() * 4));
+      const inShape = outShape.slice(Math.floor(rnd() * rank)).map((d) => (rnd() < 0.5 ? 1 : d));
+      const want = naive(inShape, outShape);
+      expect(Array.from(broadcastIndex(inShape, outShape)!)).toEqual(want);
+      expect(Array.from(broadcastIndex(inShape, outShape)!)).toEqual(want);
+    }
+    expect(broadcastIndex([3], [2, 4])).toBeNull();
+    expect(broadcastIndex([2, 3], [3])).toBeNull();
+    expect(Array.from(broadcastIndex([], [2])!)).toEqual([0, 0]);
   });
 });
 

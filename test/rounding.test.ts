@@ -50,3 +50,25 @@ describe('directed rounding vs BigInt', () => {
     expect(mulUp(2 ** 1000, 1.5)).toBe(nextUp(1.5 * 2 ** 1000));
   });
 });
+
+describe('nextUp / nextDown', () => {
+  // reference: one step of the 64-bit pattern, in BigInt
+  const step = (x: number, up: boolean) => {
+    if (Number.isNaN(x) || x === (up ? Infinity : -Infinity)) return x;
+    if (x === 0) return up ? Number.MIN_VALUE : -Number.MIN_VALUE;
+    const v = new BigInt64Array(Float64Array.of(x).buffer);
+    v[0] += (x > 0) === up ? 1n : -1n;
+    return new Float64Array(v.buffer)[0];
+  };
+  it('equal the bit-pattern step across carries, borrows, signs, subnormals and infinities', () => {
+    const carry = new Float64Array(new BigInt64Array([0x3ff00000ffffffffn, 0x3ff0000100000000n, -0x400fffff00000000n]).buffer);
+    const xs = [1, -1, 0.1, -0.1, 2 ** -1074, -(2 ** -1074), 2 ** -1022, -(2 ** -1022), Number.MAX_VALUE, -Number.MAX_VALUE, -Infinity, Infinity, NaN, ...carry, -carry[0], -carry[1]];
+    const rnd = seededRandom(5);
+    for (let k = 0; k < 2000; k++) xs.push((rnd() - 0.5) * 2 ** Math.floor(rnd() * 200 - 100));
+    for (const x of xs) {
+      expect(Object.is(nextUp(x), step(x, true))).toBe(true);
+      expect(Object.is(nextDown(x), step(x, false))).toBe(true);
+      if (Number.isFinite(x) && x !== Number.MAX_VALUE) expect(nextUp(x)).toBeGreaterThan(x);
+    }
+  });
+});

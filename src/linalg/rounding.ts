@@ -18,14 +18,26 @@ export function roundUp(x: number, ulps = 4): number {
 }
 
 const f64 = new Float64Array(1);
-const i64 = new BigInt64Array(f64.buffer);
+const u32 = new Uint32Array(f64.buffer);
+// index of the low 32 bits of a float64 (little-endian machines: 0)
+const LOW = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f ? 0 : 1;
+const HIGH = 1 - LOW;
 
-/** The smallest float > x (x for +Infinity and NaN). */
+/**
+ * The smallest float > x (x for +Infinity and NaN): one step of the bit pattern's magnitude, done on
+ * 32-bit halves (a BigInt step allocates, and interval propagation calls this per element).
+ */
 export function nextUp(x: number): number {
-  if (Number.isNaN(x) || x === Infinity) return x;
+  if (x !== x || x === Infinity) return x;
   if (x === 0) return Number.MIN_VALUE;
   f64[0] = x;
-  i64[0] += x > 0 ? 1n : -1n;
+  if (x > 0) {
+    if (u32[LOW] === 0xffffffff) u32[HIGH]++;
+    u32[LOW]++; // wraps to 0 on the carry
+  } else {
+    if (u32[LOW] === 0) u32[HIGH]--;
+    u32[LOW]--; // wraps to 0xffffffff on the borrow
+  }
   return f64[0];
 }
 
