@@ -7,6 +7,7 @@ import { onnxruntime } from './onnxruntime.js';
 import { attr, buildModel, node, valueInfo } from '../onnx/build.js';
 import { DataType } from '../onnx/schema.js';
 import { native } from './clock.js';
+import { withScratch } from '../util/scratch.js';
 
 /** Below this many multiply-adds the JS kernels win (session start-up and copies dominate). */
 export const NATIVE_MIN_MACS = 3e7;
@@ -124,23 +125,25 @@ const CHUNK_ENTRIES = 8 * 1024 * 1024;
 export async function gramNative(rows: number, k: number, fill: (c0: number, w: number, out: Float64Array) => void, g: Float64Array = new Float64Array(rows * rows)): Promise<Float64Array> {
   g.fill(0);
   const width = Math.max(1, Math.min(k, Math.floor(CHUNK_ENTRIES / Math.max(1, rows))));
-  const buf = new Float64Array(rows * width);
   const blocks = Math.max(1, Math.min(GRAM_ROW_BLOCKS, Math.floor(rows / GRAM_MIN_BLOCK_ROWS)));
   const rb = Math.ceil(rows / blocks);
-  for (let c0 = 0; c0 < k; c0 += width) {
-    const w = Math.min(width, k - c0);
-    const a = w === width ? buf : buf.subarray(0, rows * w);
-    fill(c0, w, a);
-    for (let i0 = 0; i0 < rows; i0 += rb) {
-      const i1 = Math.min(rows, i0 + rb);
-      const z = await multiplyABt(a.subarray(i0 * w, i1 * w), i1 - i0, a.subarray(0, i1 * w), i1, w);
-      for (let i = i0; i < i1; i++) {
-        const zo = (i - i0) * i1;
-        const go = i * rows;
-        for (let j = 0; j <= i; j++) g[go + j] += z[zo + j];
+  // the chunk in scratch memory: a fresh one (up to 64 MB) faults its pages in at ~3 ms per MB here
+  await withScratch('gram-chunk', rows * width, async (buf) => {
+    for (let c0 = 0; c0 < k; c0 += width) {
+      const w = Math.min(width, k - c0);
+      const a = w === width ? buf : buf.subarray(0, rows * w);
+      fill(c0, w, a);
+      for (let i0 = 0; i0 < rows; i0 += rb) {
+        const i1 = Math.min(rows, i0 + rb);
+        const z = await multiplyABt(a.subarray(i0 * w, i1 * w), i1 - i0, a.subarray(0, i1 * w), i1, w);
+        for (let i = i0; i < i1; i++) {
+          const zo = (i - i0) * i1;
+          const go = i * rows;
+          for (let j = 0; j <= i; j++) g[go + j] += z[zo + j];
+        }
       }
     }
-  }
+  });
   for (let i = 0; i < rows; i++) for (let j = 0; j < i; j++) g[j * rows + i] = g[i * rows + j];
   return g;
 }
