@@ -369,4 +369,15 @@ describe('native float64 paths (onnxruntime DGEMM), forced on small sizes', () =
     expect(rayleigh(g, n, x6)).toBeGreaterThan(lmax * (1 - 1e-6));
     expect(steps6).toBeLessThan(steps);
   });
+
+  it('at a tolerance whose spacing (tol/100) is below the Cholesky margin, the target keeps twice the margin: no guard raise, within 2e-9', async () => {
+    // order 400: relative margin 8 u 402 400 ~ 1.4e-10, spacing 1e-11; without the margin floor every test fails and only the guard moves tau
+    const n = 400;
+    const { g, lmax } = gram(n, 420, 5);
+    const target = newTarget(1e-9);
+    await certifyGram(realGramOps(g, n, new Float64Array(n * n)), target, { x: normalArray(n, 1), y: new Float64Array(n), z: new Float64Array(n) }, 0, 30, 5000);
+    expect(target.guardRaises).toBe(0);
+    expect(target.tau).toBeGreaterThanOrEqual(lmax);
+    expect(target.tau).toBeLessThanOrEqual(lmax * (1 + 2e-9));
+  });
 });

@@ -73,18 +73,24 @@ export interface EigenTarget {
  * is within tol/100 of a lower bound on the true maximum, so it can exceed any other certified value of
  * the same quantity by at most tol/100 (1e-6 at the default tol): a better lower estimate found by
  * another route or visiting order cannot loosen it by more. Measured: as fast as a spacing of tol
- * (derivations). Floored where Cholesky margins (~1e-9 at order 1024) would make every test fail.
+ * (derivations). Two exceptions, both wider: where the test's own margin is larger (raise), and after
+ * the loop guard (counted in guardRaises).
  */
 export const TARGET_SPACING = 1 / 100;
 
 export function newTarget(tol: number): EigenTarget {
-  return { tau: 0, lower: 0, tol, spacing: Math.max(tol * TARGET_SPACING, 1e-9), iterations: 0, choleskyRuns: 0, choleskyFailures: 0, guardRaises: 0, pruned: 0 };
+  return { tau: 0, lower: 0, tol, spacing: tol * TARGET_SPACING, iterations: 0, choleskyRuns: 0, choleskyFailures: 0, guardRaises: 0, pruned: 0 };
 }
 
-/** A Rayleigh quotient rho was seen: tau rises to rho (1+spacing)^2, so it stays within (1+spacing)^2 of the max. */
-function raise(target: EigenTarget, rho: number): void {
+/**
+ * A Rayleigh quotient rho was seen: tau rises to rho (1+s)^2, s = the spacing, or twice the test's
+ * relative margin at rho where that is larger (large orders at small tol: below it every test would
+ * fail and only the guard would move tau, by tol).
+ */
+function raise(target: EigenTarget, rho: number, margin: number): void {
   if (rho > target.lower) target.lower = rho;
-  const t = rho * (1 + target.spacing) ** 2;
+  const s = Math.max(target.spacing, rho > 0 ? (2 * margin) / rho : 0);
+  const t = rho * (1 + s) ** 2;
   if (t > target.tau) target.tau = t;
 }
 
@@ -116,7 +122,7 @@ export async function certifyGram(
   const margin = (tau: number) => formError + choleskyMargin(ops.factored?.order ?? ops.n, tau, ops.factored?.trace ?? ops.trace);
   const warm = powerIterate(ops, bufs.x, bufs.y, warmIters, warmRelTol);
   target.iterations += warm.iterations;
-  raise(target, warm.rho);
+  raise(target, warm.rho, margin(warm.rho));
   let cheap: number | null = null;
   for (;;) {
     const tau = target.tau;
@@ -134,7 +140,7 @@ export async function certifyGram(
     if (t > 0) bufs.x.set(bufs.z);
     const refined = powerIterate(ops, bufs.x, bufs.y, maxIter, target.spacing / 8);
     target.iterations += refined.iterations;
-    raise(target, refined.rho);
+    raise(target, refined.rho, margin(refined.rho));
     if (!(target.tau > tau)) {
       // No progress (rounding-level gap, or too few iterations): raise the target geometrically.
       // Still certified once the test passes; only tightness is lost, and the guard is counted.
