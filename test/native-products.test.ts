@@ -95,4 +95,15 @@ describe('pooled scratch', () => {
     });
     releaseScratch();
   });
+
+  it('keepUpTo: a buffer within it is kept for the next caller, a longer one is not', async () => {
+    releaseScratch();
+    let kept: ArrayBufferLike | null = null;
+    await withScratch('k', 8, async (a) => void (kept = a.buffer), 8);
+    await withScratch('k', 8, async (a) => expect(a.buffer).toBe(kept), 8);
+    let dropped: ArrayBufferLike | null = null;
+    await withScratch('k', 16, async (a) => void (dropped = a.buffer), 8);
+    await withScratch('k', 16, async (a) => expect(a.buffer).not.toBe(dropped), 8);
+    releaseScratch();
+  });
 });

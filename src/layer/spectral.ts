@@ -10,7 +10,7 @@ import { UNIT_ROUNDOFF, roundUp, weightScale } from '../linalg/rounding.js';
 import { certifyRealGram, effectiveTolerance, smallSideGramAuto } from './dense-norm.js';
 import { NATIVE_MIN_MACS, multiplyABt } from '../native/blas.js';
 import { normalArray } from '../util/random.js';
-import { withScratch } from '../util/scratch.js';
+import { KEEP_LAYER_BUFFER, withScratch } from '../util/scratch.js';
 import { kernelsFor, withKernelArrays } from '../wasm/kernels.js';
 
 export interface SpectralOptions {
@@ -404,7 +404,7 @@ async function certifyBlock(
   if (Math.min(blk.cout, blk.cin) === 0) return;
   // scratch, not a fresh array per block: first touching fresh memory costs ~3 ms per MB here
   await withScratch('oriented-taps', blk.cout * blk.cin * blk.kh * blk.kw, (T) =>
-    certifyTaps(orientTaps(blk, scale, T), m1, m2, target, stats, opts, seen, limit));
+    certifyTaps(orientTaps(blk, scale, T), m1, m2, target, stats, opts, seen, limit), KEEP_LAYER_BUFFER);
 }
 
 /** certifyBlock on the block's oriented taps (ot.T is scratch: nothing keeps it past the call). */
@@ -527,7 +527,7 @@ async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native:
       accumulateLags(ot, L, c0, cd);
     }
     return packLags(c0, cd, L.half, n, out);
-  });
+  }, KEEP_LAYER_BUFFER);
 }
 
 /** Cap on the stacked tap matrices of one native lag product, in float64 entries (64 MB each). */
@@ -571,7 +571,7 @@ async function accumulateLagsNative(ot: OrientedTaps, L: LagLayout, c0: Float64A
         for (let i = 0; i < nn; i++) dst[i] += z[i];
       }
     }
-  });
+  }, KEEP_LAYER_BUFFER);
 }
 
 /** The same sums in JS, one tap pair at a time (C_0 from its lower triangle). */

@@ -7,7 +7,7 @@ import { onnxruntime } from './onnxruntime.js';
 import { attr, buildModel, node, valueInfo } from '../onnx/build.js';
 import { DataType } from '../onnx/schema.js';
 import { native } from './clock.js';
-import { withScratch } from '../util/scratch.js';
+import { KEEP_LAYER_BUFFER, withScratch } from '../util/scratch.js';
 
 /** Below this many multiply-adds the JS kernels win (session start-up and copies dominate). */
 export const NATIVE_MIN_MACS = 3e7;
@@ -143,7 +143,7 @@ export async function gramNative(rows: number, k: number, fill: (c0: number, w: 
         }
       }
     }
-  });
+  }, KEEP_LAYER_BUFFER);
   for (let i = 0; i < rows; i++) for (let j = 0; j < i; j++) g[j * rows + i] = g[i * rows + j];
   return g;
 }
