@@ -390,34 +390,17 @@ function traceOf(trC: Float64Array, L: LagLayout, cos: Float64Array | null, pts:
  * Raise `target` until lambda_max(G(p)) <= target.tau for every grid point p of one block
  * (in units of scale^2).
  */
-async function certifyBlock(
-  blk: Kernel2D,
-  scale: number,
-  m1: number,
-  m2: number,
-  target: EigenTarget,
-  stats: Stats,
-  opts: SpectralOptions,
-  seen: (lower: number, a: number, b: number) => void,
-  limit = Infinity,
-): Promise<void> {
+async function certifyBlock(blk: Kernel2D, scale: number, ...args: BlockArgs): Promise<void> {
   if (Math.min(blk.cout, blk.cin) === 0) return;
   // scratch, not a fresh array per block: first touching fresh memory costs ~3 ms per MB here
-  await withScratch('oriented-taps', blk.cout * blk.cin * blk.kh * blk.kw, (T) =>
-    certifyTaps(orientTaps(blk, scale, T), m1, m2, target, stats, opts, seen, limit), KEEP_LAYER_BUFFER);
+  await withScratch('oriented-taps', blk.cout * blk.cin * blk.kh * blk.kw, (T) => certifyTaps(orientTaps(blk, scale, T), ...args), KEEP_LAYER_BUFFER);
 }
 
+/** What certifyBlock certifies against: grid size, target, statistics, options, maxima seen, abort limit. */
+type BlockArgs = [m1: number, m2: number, target: EigenTarget, stats: Stats, opts: SpectralOptions, seen: (lower: number, a: number, b: number) => void, limit?: number];
+
 /** certifyBlock on the block's oriented taps (ot.T is scratch: nothing keeps it past the call). */
-async function certifyTaps(
-  ot: OrientedTaps,
-  m1: number,
-  m2: number,
-  target: EigenTarget,
-  stats: Stats,
-  opts: SpectralOptions,
-  seen: (lower: number, a: number, b: number) => void,
-  limit: number,
-): Promise<void> {
+async function certifyTaps(ot: OrientedTaps, ...[m1, m2, target, stats, opts, seen, limit = Infinity]: BlockArgs): Promise<void> {
   const { gram, native } = opts;
   if (ot.frob2 === 0) return;
   const { n, k, taps } = ot;
