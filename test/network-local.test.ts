@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { boundLayers } from '../src/layer/engine.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
 import { localNetworkBound, parseInputRange, inputBox, type InputRange } from '../src/network/local.js';
-import { broadcastIndex, minSquaredDeviation, propagateBoxes, propagateBoxesNative } from '../src/network/interval.js';
+import { broadcastIndex, minSquaredDeviation, minVariances, propagateBoxes, propagateBoxesNative } from '../src/network/interval.js';
 import { networkBound } from '../src/network/walk.js';
 import { nativeTime } from '../src/native/clock.js';
 import { attr, buildModel, floatTensor, node, valueInfo, type ModelSpec } from '../src/onnx/build.js';
@@ -232,6 +232,30 @@ describe('minimum variance over a box', () => {
       let grid = Infinity;
       for (let t = -3; t <= 3; t += 1e-4) grid = Math.min(grid, lo.reduce((a, l, i) => a + (t < l ? (l - t) ** 2 : t > hi[i] ? (t - hi[i]) ** 2 : 0), 0));
       expect(m).toBeGreaterThanOrEqual(grid - 1e-6);
+    }
+  });
+});
+
+describe('minVariances', () => {
+  it('per group of the reduced axes: the variance bound of that group\'s intervals, gathered by hand', () => {
+    const rnd = seededRandom(12);
+    const shape = [2, 3, 4, 5];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const lo = Float64Array.from({ length: n }, () => 4 * rnd() - 2);
+    const hi = lo.map((l) => l + rnd());
+    for (const axes of [[1], [2, 3], [1, 3], [3]]) {
+      const { groups, size, varMin } = minVariances({ shape, lo, hi }, axes);
+      const keyOf = (i: number) => {
+        const idx = shape.map((_, a) => Math.floor(i / shape.slice(a + 1).reduce((p, q) => p * q, 1)) % shape[a]);
+        return idx.filter((_, a) => !axes.includes(a)).join(',');
+      };
+      const members = new Map<string, number[]>();
+      for (let i = 0; i < n; i++) members.set(keyOf(i), [...(members.get(keyOf(i)) ?? []), i]);
+      expect(groups).toBe(members.size);
+      expect(size).toBe(n / groups);
+      const want = [...members.values()].map((m) => minSquaredDeviation(m.map((i) => lo[i]), m.map((i) => hi[i])) / size);
+      // groups in the order of the kept axes (row-major), each within one division's rounding
+      want.forEach((w, g) => expect(Math.abs(varMin[g] - w)).toBeLessThanOrEqual(Math.abs(w) * 2 ** -50));
     }
   });
 });
