@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { kernelVariants } from '../src/layer/kernel-variants.js';
 import { spectralBound } from '../src/layer/spectral.js';
-import { planeWaveStart } from '../src/layer/power-start.js';
+import { planeWaveStart, symbolRightVector } from '../src/layer/power-start.js';
+import type { Kernel2D } from '../src/layer/kernel.js';
+import { kernel, sigmaAt, symbolEntry } from './helpers/symbol.js';
 import { boundLayer } from '../src/layer/engine.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/layer/types.js';
 import type { ConvLayer } from '../src/model/layer.js';
@@ -39,11 +41,29 @@ function groupwiseExactNorm(layer: ConvLayer): number {
   return best;
 }
 
-async function start(layer: ConvLayer): Promise<Float64Array | null> {
+/** The start as the engine builds it: from spectral's maxima and, unless `vectors` is false, its vectors there. */
+async function start(layer: ConvLayer, vectors = true): Promise<Float64Array | null> {
   const exact = kernelVariants(layer).variants.filter((v) => v.exact);
   const v = exact[exact.length - 1];
   const r = await spectralBound(v.blocks, { samples: 50, tolerance: 1e-6 });
-  return planeWaveStart(layer, { blocks: v.blocks, omegas: r.blockMaxima, polyphase: v.label.startsWith('polyphase') });
+  return planeWaveStart(layer, { blocks: v.blocks, omegas: r.blockMaxima, vectors: vectors ? r.blockVectors : undefined, polyphase: v.label.startsWith('polyphase') });
+}
+
+/** ||F(w) v|| / ||v|| for complex v, F by direct summation (helpers/symbol.ts). */
+function symbolRatio(k: Kernel2D, w: [number, number], v: { re: Float64Array; im: Float64Array }): number {
+  let num = 0;
+  for (let i = 0; i < k.cout; i++) {
+    let [sr, si] = [0, 0];
+    for (let j = 0; j < k.cin; j++) {
+      const [a, b] = symbolEntry(k.data, k.cin, k.kh, k.kw, i, j, w[0], w[1]);
+      sr += a * v.re[j] - b * v.im[j];
+      si += a * v.im[j] + b * v.re[j];
+    }
+    num += sr * sr + si * si;
+  }
+  let den = 0;
+  for (let j = 0; j < k.cin; j++) den += v.re[j] ** 2 + v.im[j] ** 2;
+  return Math.sqrt(num / den);
 }
 
 describe('plane-wave start', () => {
@@ -53,13 +73,38 @@ describe('plane-wave start', () => {
     ['1x1 stride 2', makeConv({ cout: 4, cin: 7, kernel: [1, 1], input: [7, 6], strides: [2, 2] })],
     ['1x1 conv1d stride 3', makeConv({ cout: 5, cin: 3, kernel: [1], input: [10], strides: [3] })],
   ] as [string, ConvLayer][])
-    it(`${name}: is a top singular vector of the operator (to 1e-9)`, async () => {
-      const x = await start(layer);
-      expect(x).not.toBeNull();
+    it(`${name}: is a top singular vector of the operator (to 1e-9), from spectral's vector and from its own Gram`, async () => {
       const exact = exactNorm(layer);
-      const got = ratio(layer, x!);
-      expect(got).toBeGreaterThanOrEqual(exact * (1 - 1e-9));
-      expect(got).toBeLessThanOrEqual(exact * (1 + 1e-9));
+      for (const vectors of [true, false]) {
+        const x = await start(layer, vectors);
+        expect(x).not.toBeNull();
+        const got = ratio(layer, x!);
+        expect(got).toBeGreaterThanOrEqual(exact * (1 - 1e-9));
+        expect(got).toBeLessThanOrEqual(exact * (1 + 1e-9));
+      }
+    });
+
+  // spectral's vector u at a block's maximum w, taken to the input side as SpectralResult.blockVectors
+  // documents (F(w)^H u if cout <= cin, else conj(u)), is a top right singular vector of F(w): both sides,
+  // 1x1 and kxk, and a 3x3 kernel with one nonzero tap (trimmed to 1x1 inside spectral)
+  const oneTap = Array.from({ length: 5 * 3 * 9 }, (_, e) => (e % 9 === 4 ? Math.sin(e + 1) : 0));
+  for (const [name, k] of [
+    ['3x3, cout < cin', kernel(3, 5, 3, 3, normalArray(135, 3))],
+    ['3x3, cout > cin', kernel(6, 4, 3, 3, normalArray(216, 4))],
+    ['2x3, cout = cin', kernel(4, 4, 2, 3, normalArray(96, 5))],
+    ['1x1, cout > cin', kernel(7, 3, 1, 1, normalArray(21, 6))],
+    ['1x1, cout < cin', kernel(3, 6, 1, 1, normalArray(18, 7))],
+    ['3x3 with one nonzero tap, cout > cin', kernel(5, 3, 3, 3, oneTap)],
+  ] as [string, Kernel2D][])
+    it(`spectral's vector at the maximum, ${name}: F(w)^H u or conj(u) reaches sigma_max(F(w)) (to 1e-6)`, async () => {
+      const r = await spectralBound([k], { samples: 12, tolerance: 1e-7 });
+      const w = r.blockMaxima[0]!;
+      const u = r.blockVectors[0]!;
+      expect(u.length).toBe(2 * Math.min(k.cout, k.cin));
+      const sigma = sigmaAt(k, w[0], w[1]);
+      const got = symbolRatio(k, w, symbolRightVector(k, w, u));
+      expect(got).toBeGreaterThanOrEqual(sigma * (1 - 1e-6));
+      expect(got).toBeLessThanOrEqual(sigma * (1 + 1e-9));
     });
 
   // kxk on inputs of 12-64 per axis (the maximiser climbed to the sup, a sine envelope at the borders):

@@ -104,10 +104,10 @@ export async function smallSideGramAuto(
 /**
  * Certify lambda_max(G) for a real symmetric PSD Gram matrix against `target` (shared with other
  * matrices). formError bounds ||G_hat - G_true||_2. `start` (a guess of the top eigenvector, never
- * trusted) replaces the seeded start vector.
+ * trusted) replaces the seeded start vector. Returns the last iterate (an estimate of that eigenvector).
  */
-export async function certifyRealGram(g: Float64Array, n: number, target: EigenTarget, formError: number, maxIter: number, seed = 1, start?: Float64Array): Promise<void> {
-  await withScratch('cholesky', n * n, async (work) => {
+export async function certifyRealGram(g: Float64Array, n: number, target: EigenTarget, formError: number, maxIter: number, seed = 1, start?: Float64Array): Promise<Float64Array> {
+  return withScratch('cholesky', n * n, async (work) => {
     const ops = realGramOps(g, n, work);
     const bufs = { x: start && start.length === n ? Float64Array.from(start) : normalArray(n, seed), y: new Float64Array(n), z: new Float64Array(n) };
     // Large n: each Cholesky test costs far more than products with G, so start from a Lanczos Ritz
@@ -118,6 +118,7 @@ export async function certifyRealGram(g: Float64Array, n: number, target: EigenT
       target.iterations += await lanczosStart(apply, n, bufs.x, LANCZOS_STEPS, target.spacing / 8);
     }
     await certifyGram(ops, target, bufs, formError, n >= NATIVE_CHOLESKY_MIN ? 2 : 30, maxIter);
+    return bufs.x;
   });
 }
 

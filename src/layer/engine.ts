@@ -188,7 +188,7 @@ async function spectralConv(layer: ConvLayer, variants: KernelVariant[], opts: E
   const details = { variant: b.variant, variants: b.variants, ...plainDetails(b.result) };
   // an exact variant's blocks are the layer's groups: where each peaked places power's start
   const won = pool.find((v) => v.label === b.variant);
-  if (won) ctx.start = { blocks: won.blocks, omegas: b.result.blockMaxima, polyphase: won.label.startsWith('polyphase') };
+  if (won) ctx.start = { blocks: won.blocks, omegas: b.result.blockMaxima, vectors: b.result.blockVectors, polyphase: won.label.startsWith('polyphase') };
   // each value carries its own tolerance: keep the smaller
   const d = banded ? await denseGroupsNorm(pattern, layer.weight, opts.tolerance, DENSE_GROUPS_MAX_WORK, filter) : null;
   if (d !== null) {

@@ -24,6 +24,8 @@ export interface StartHint {
   blocks: Kernel2D[];
   /** Per block, the frequency of its largest value seen by spectral (null: none recorded). */
   omegas: ([number, number] | null)[];
+  /** Per block, spectral's top eigenvector estimate there (SpectralResult.blockVectors): a warm start, or absent. */
+  vectors?: (Float64Array | null)[];
   /** The variant is the polyphase form (input channels x phases) rather than the kernel itself. */
   polyphase: boolean;
 }
@@ -68,7 +70,7 @@ export async function planeWaveStart(layer: ConvLayer, hint: StartHint, seed = 1
   for (let gr = 0; gr < g; gr++) {
     const omega = hint.omegas[gr];
     // M = sum_t e^{-i t.w} K_t: the operator maps v e^{-i w.P} (coarse lattice) to M v e^{-i w.(p + const)}
-    const top = omega ? await refineMaximiser(hint.blocks[gr], nd === 2 ? omega : [omega[0], 0]) : null;
+    const top = omega ? await refineMaximiser(hint.blocks[gr], nd === 2 ? omega : [omega[0], 0], hint.vectors?.[gr] ?? undefined) : null;
     const lo = gr * cig * plane;
     const hi = (gr + 1) * cig * plane;
     if (!top) {
@@ -103,8 +105,18 @@ export async function planeWaveStart(layer: ConvLayer, hint: StartHint, seed = 1
   return any ? x : null;
 }
 
-/** M(w) = sum_t e^{-i t.w} K_t (re, im), row-major cout x cin; taps innermost, as K stores them. */
-function symbolAt(K: Kernel2D, w: [number, number]): { mr: Float64Array; mi: Float64Array } {
+/** The symbol in rows x ld row-major arrays (columns past cin are zero): a kernel's matrix layout. */
+interface Symbol {
+  mr: Float64Array;
+  mi: Float64Array;
+}
+
+/**
+ * M(w) = sum_t e^{-i t.w} K_t into m (row stride ld, the padding columns zeroed); taps innermost, as K
+ * stores them. Written in place: on a 512 x 2048 polyphase block a fresh pair costs 16 MB of first-touch
+ * page faults per call, several times the arithmetic.
+ */
+function symbolInto(K: Kernel2D, w: [number, number], m: Symbol, ld: number): void {
   const { cout: rows, cin: cols, kh, kw } = K;
   const taps = kh * kw;
   const [cs, sn] = [new Float64Array(taps), new Float64Array(taps)];
@@ -113,99 +125,166 @@ function symbolAt(K: Kernel2D, w: [number, number]): { mr: Float64Array; mi: Flo
       const th = h * w[0] + v * w[1];
       [cs[h * kw + v], sn[h * kw + v]] = [Math.cos(th), Math.sin(th)];
     }
-  const mr = new Float64Array(rows * cols);
-  const mi = new Float64Array(rows * cols);
-  for (let oc = 0; oc < rows * cols; oc++) {
-    let [re, im] = [0, 0];
-    for (let t = 0; t < taps; t++) {
-      const k = K.data[oc * taps + t];
-      re += k * cs[t];
-      im -= k * sn[t];
+  const { mr, mi } = m;
+  const data = K.data;
+  for (let o = 0, base = 0; o < rows; o++) {
+    const row = o * ld;
+    for (let c = 0; c < cols; c++) {
+      let re = 0;
+      let im = 0;
+      for (let t = 0; t < taps; t++, base++) {
+        const k = data[base];
+        re += k * cs[t];
+        im -= k * sn[t];
+      }
+      mr[row + c] = re;
+      mi[row + c] = im;
     }
-    mr[oc] = re;
-    mi[oc] = im;
+    for (let c = cols; c < ld; c++) mr[row + c] = mi[row + c] = 0;
   }
-  return { mr, mi };
 }
 
 /** Gradient steps on sigma_max(M(w)) from spectral's grid point (at most this many). */
 const REFINE_STEPS = 8;
+/**
+ * The climb stops once a step's first-order gain is below this share of sigma: far under power's
+ * tolerance (1e-4 by default), so the start is as good; on ResNet-50's conv_99, whose grid point is
+ * the peak, six of eight steps used to fail by less (0.4 of its 0.9 s start).
+ */
+const CLIMB_MIN_GAIN = 1e-6;
 
 /**
  * The grid point is within a cell of the sup, and the wave at the grid point converges to a Ritz value
  * near sigma(grid)^2, not the top: climb sigma_max(M(w)) first. d sigma / d w_k = Re(u^H dM/dw_k v)
  * with u = M v / sigma and dM/dw_k = sum_t (-i t_k) e^{-i t.w} K_t; a step is kept only if sigma grows.
+ * The current and trial symbols live in the WebAssembly kernels' memory (rows even-length, a zero
+ * column changing nothing), where the Lanczos products read them without a copy.
  */
-async function refineMaximiser(K: Kernel2D, omega: [number, number]): Promise<{ omega: [number, number]; re: Float64Array; im: Float64Array } | null> {
+async function refineMaximiser(K: Kernel2D, omega: [number, number], gramVector?: Float64Array): Promise<{ omega: [number, number]; re: Float64Array; im: Float64Array } | null> {
   const { cout: rows, cin: cols, kh, kw } = K;
   let w: [number, number] = [...omega];
+  const u = gramVector?.length === 2 * Math.min(rows, cols) ? gramVector : undefined;
   if (kh === 1 && kw === 1) {
-    // a constant real symbol: its top right singular vector from the Gram matrix on the smaller side
+    // a constant real symbol: spectral's vector is already its top one (up to the side), else the Gram
+    // matrix on the smaller side again
+    const v = u && unit(rightVector({ mr: K.data, mi: null }, rows, cols, cols, u).re);
+    if (v) return { omega: w, re: v, im: new Float64Array(cols) };
     const top = await topRightSingularReal(K.data, rows, cols);
     return top && { omega: w, ...top };
   }
-  let m = symbolAt(K, w);
-  let best = await topRightSingular(m.mr, m.mi, rows, cols);
-  if (!best) return null;
-  let sigma = best.sigma;
-  let step = Math.PI / 16;
-  for (let it = 0; it < REFINE_STEPS && step > 1e-6; it++) {
-    // u = M v (unnormalised: only the gradient's direction is used)
-    const ur = new Float64Array(rows);
-    const ui = new Float64Array(rows);
-    symbolTimes(m.mr, m.mi, rows, cols, best.re, best.im, ur, ui);
-    // Re(u^H (-i t_k) e^{-i t.w} K_t v) summed over taps; z_t = u^H K_t v, taps innermost (K's layout)
+  const ld = cols + (cols % 2);
+  return withKernelArrays([rows * ld, rows * ld, rows * ld, rows * ld, 2 * ld, 2 * ld], async ([ar, ai, br, bi, kx, ky]) => {
+    let m: Symbol = { mr: ar, mi: ai };
+    let mt: Symbol = { mr: br, mi: bi };
+    const k = kernelsFor([ar, rows * ld], [ai, rows * ld], [br, rows * ld], [bi, rows * ld], [kx, 2 * ld], [ky, 2 * ld]);
+    const top = (s: Symbol, warm?: { re: Float64Array; im: Float64Array }) => topRightSingular(s, rows, cols, ld, k && { k, kx, ky }, warm);
+    symbolInto(K, w, m, ld);
+    let best = await top(m, u && rightVector(m, rows, cols, ld, u));
+    if (!best) return null;
+    let sigma = best.sigma;
+    let step = Math.PI / 16;
     const taps = kh * kw;
+    const [ur, ui] = [new Float64Array(rows), new Float64Array(rows)];
     const [zr, zi, kr, ki] = [new Float64Array(taps), new Float64Array(taps), new Float64Array(taps), new Float64Array(taps)];
-    for (let o = 0; o < rows; o++) {
-      kr.fill(0);
-      ki.fill(0);
-      for (let c = 0; c < cols; c++) {
-        const [vr, vi] = [best.re[c], best.im[c]];
-        const base = (o * cols + c) * taps;
+    for (let it = 0; it < REFINE_STEPS && step > 1e-6; it++) {
+      // u = M v (unnormalised: only the gradient's direction is used)
+      symbolTimes(m, rows, cols, ld, best.re, best.im, ur, ui);
+      // Re(u^H (-i t_k) e^{-i t.w} K_t v) summed over taps; z_t = u^H K_t v, taps innermost (K's layout)
+      zr.fill(0);
+      zi.fill(0);
+      const [data, vre, vim] = [K.data, best.re, best.im];
+      for (let o = 0, base = 0; o < rows; o++) {
+        kr.fill(0);
+        ki.fill(0);
+        for (let c = 0; c < cols; c++) {
+          const vr = vre[c];
+          const vi = vim[c];
+          for (let t = 0; t < taps; t++, base++) {
+            const kv = data[base];
+            kr[t] += kv * vr;
+            ki[t] += kv * vi;
+          }
+        }
+        // conj(u_o) (kr + i ki)
         for (let t = 0; t < taps; t++) {
-          const k = K.data[base + t];
-          kr[t] += k * vr;
-          ki[t] += k * vi;
+          zr[t] += ur[o] * kr[t] + ui[o] * ki[t];
+          zi[t] += ur[o] * ki[t] - ui[o] * kr[t];
         }
       }
-      // conj(u_o) (kr + i ki)
-      for (let t = 0; t < taps; t++) {
-        zr[t] += ur[o] * kr[t] + ui[o] * ki[t];
-        zi[t] += ur[o] * ki[t] - ui[o] * kr[t];
-      }
+      const grad = [0, 0];
+      for (let h = 0; h < kh; h++)
+        for (let v = 0; v < kw; v++) {
+          const th = h * w[0] + v * w[1];
+          const t = h * kw + v;
+          // Re((-i)(c0 - i s0)(zr + i zi)) = c0 zi - s0 zr
+          const d = Math.cos(th) * zi[t] - Math.sin(th) * zr[t];
+          grad[0] += h * d;
+          grad[1] += v * d;
+        }
+      const g = Math.hypot(grad[0], grad[1]);
+      if (!(g > 0) || step * g <= CLIMB_MIN_GAIN * sigma) break;
+      const trial: [number, number] = [w[0] + (step * grad[0]) / g, w[1] + (step * grad[1]) / g];
+      symbolInto(K, trial, mt, ld);
+      const t = await top(mt, best);
+      if (t && t.sigma > sigma) {
+        [w, m, mt, best, sigma] = [trial, mt, m, t, t.sigma];
+        step *= 1.5;
+      } else step /= 4;
     }
-    const grad = [0, 0];
-    for (let h = 0; h < kh; h++)
-      for (let v = 0; v < kw; v++) {
-        const th = h * w[0] + v * w[1];
-        const t = h * kw + v;
-        // Re((-i)(c0 - i s0)(zr + i zi)) = c0 zi - s0 zr
-        const d = Math.cos(th) * zi[t] - Math.sin(th) * zr[t];
-        grad[0] += h * d;
-        grad[1] += v * d;
-      }
-    const g = Math.hypot(grad[0], grad[1]);
-    if (!(g > 0)) break;
-    const trial: [number, number] = [w[0] + (step * grad[0]) / g, w[1] + (step * grad[1]) / g];
-    const mt = symbolAt(K, trial);
-    const t = await topRightSingular(mt.mr, mt.mi, rows, cols, best);
-    if (t && t.sigma > sigma) {
-      [w, m, best, sigma] = [trial, mt, t, t.sigma];
-      step *= 1.5;
-    } else step /= 4;
-  }
-  return { omega: w, ...best };
+    return { omega: w, re: best.re, im: best.im };
+  });
 }
 
-/** u = M v for M = mr + i mi (rows x cols, row-major), v = vr + i vi. */
-function symbolTimes(mr: Float64Array, mi: Float64Array, rows: number, cols: number, vr: Float64Array, vi: Float64Array, ur: Float64Array, ui: Float64Array): void {
+/**
+ * The right singular vector that goes with u, an eigenvector of A A^H for A = M (rows <= cols) or
+ * M^T (u complex interleaved, min(rows, cols) entries): M^H u, or conj(u). Not normalised.
+ */
+function rightVector(m: { mr: ArrayLike<number>; mi: ArrayLike<number> | null }, rows: number, cols: number, ld: number, u: Float64Array): { re: Float64Array; im: Float64Array } {
+  const re = new Float64Array(cols);
+  const im = new Float64Array(cols);
+  if (rows > cols) {
+    for (let c = 0; c < cols; c++) [re[c], im[c]] = [u[2 * c], -u[2 * c + 1]];
+    return { re, im };
+  }
+  // (M^H u)_c = sum_o conj(M[o][c]) u_o (mi null: a real M)
+  const { mr, mi } = m;
+  for (let o = 0; o < rows; o++) {
+    const [a, b] = [u[2 * o], u[2 * o + 1]];
+    const row = o * ld;
+    for (let c = 0; c < cols; c++) {
+      const [x, y] = [mr[row + c], mi ? mi[row + c] : 0];
+      re[c] += x * a + y * b;
+      im[c] += x * b - y * a;
+    }
+  }
+  return { re, im };
+}
+
+/** rightVector of the symbol of K at w (a fresh symbol: for tests of the convention). */
+export function symbolRightVector(K: Kernel2D, w: [number, number], u: Float64Array): { re: Float64Array; im: Float64Array } {
+  const m = { mr: new Float64Array(K.cout * K.cin), mi: new Float64Array(K.cout * K.cin) };
+  symbolInto(K, w, m, K.cin);
+  return rightVector(m, K.cout, K.cin, K.cin, u);
+}
+
+/** v / ||v||, or null if v vanishes. */
+function unit(v: Float64Array): Float64Array | null {
+  let s = 0;
+  for (const e of v) s += e * e;
+  if (!(s > 0) || !Number.isFinite(s)) return null;
+  const norm = Math.sqrt(s);
+  return v.map((e) => e / norm);
+}
+
+/** u = M v for M = mr + i mi (rows x cols, row stride ld), v = vr + i vi. */
+function symbolTimes(m: Symbol, rows: number, cols: number, ld: number, vr: Float64Array, vi: Float64Array, ur: Float64Array, ui: Float64Array): void {
+  const { mr, mi } = m;
   for (let o = 0; o < rows; o++) {
     let sr = 0;
     let si = 0;
     for (let c = 0; c < cols; c++) {
-      const a = mr[o * cols + c];
-      const b = mi[o * cols + c];
+      const a = mr[o * ld + c];
+      const b = mi[o * ld + c];
       sr += a * vr[c] - b * vi[c];
       si += a * vi[c] + b * vr[c];
     }
@@ -215,64 +294,56 @@ function symbolTimes(mr: Float64Array, mi: Float64Array, rows: number, cols: num
 }
 
 /**
- * Top right singular vector of M = mr + i mi (rows x cols): Lanczos on M^H M in its real form
- * (x = [re; im] of length 2 cols), or null for M = 0.
+ * Top right singular vector of M (rows x cols, row stride ld): Lanczos on M^H M in its real form
+ * (x = [re; im] of length 2 cols), on the WebAssembly kernel when M lives in its memory, or null for M = 0.
  */
 async function topRightSingular(
-  mr: Float64Array,
-  mi: Float64Array,
+  m: Symbol,
   rows: number,
   cols: number,
+  ld: number,
+  wasm: { k: NonNullable<ReturnType<typeof kernelsFor>>; kx: Float64Array; ky: Float64Array } | null,
   warm?: { re: Float64Array; im: Float64Array },
 ): Promise<{ re: Float64Array; im: Float64Array; sigma: number } | null> {
-  // M copied into the WebAssembly kernels' memory with an even row length (a zero column changes nothing)
-  const cp = cols + (cols % 2);
-  return withKernelArrays([rows * cp, rows * cp, 2 * cp, 2 * cp], async ([kr, ki, kx, ky]) => {
-    const k = kernelsFor([kr, rows * cp], [ki, rows * cp], [kx, 2 * cp], [ky, 2 * cp]);
-    if (k) {
-      kr.fill(0);
-      ki.fill(0);
-      kx.fill(0);
-      for (let o = 0; o < rows; o++) {
-        kr.set(mr.subarray(o * cols, (o + 1) * cols), o * cp);
-        ki.set(mi.subarray(o * cols, (o + 1) * cols), o * cp);
+  const apply = wasm
+    ? (x: Float64Array, y: Float64Array) => {
+        const { k, kx, ky } = wasm;
+        kx.fill(0);
+        kx.set(x.subarray(0, cols));
+        kx.set(x.subarray(cols, 2 * cols), ld);
+        k.symbolNormal(m.mr.byteOffset, m.mi.byteOffset, kx.byteOffset, ky.byteOffset, rows, ld);
+        y.set(ky.subarray(0, cols));
+        y.set(ky.subarray(ld, ld + cols), cols);
       }
-    }
-    const apply = k
-      ? (x: Float64Array, y: Float64Array) => {
-          kx.set(x.subarray(0, cols));
-          kx.set(x.subarray(cols, 2 * cols), cp);
-          k.symbolNormal(kr.byteOffset, ki.byteOffset, kx.byteOffset, ky.byteOffset, rows, cp);
-          y.set(ky.subarray(0, cols));
-          y.set(ky.subarray(cp, cp + cols), cols);
-        }
-      : (x: Float64Array, y: Float64Array) => symbolNormalProduct(mr, mi, rows, cols, x, y);
-    const x = warm ? Float64Array.from([...warm.re, ...warm.im]) : normalArray(2 * cols, 1);
-    await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, SYMBOL_TOL);
-    let s = 0;
-    for (const v of x) s += v * v;
-    if (!(s > 0) || !Number.isFinite(s)) return null;
-    // sigma^2 = x^T (M^H M) x / |x|^2
-    const y = new Float64Array(2 * cols);
-    apply(x, y);
-    let xy = 0;
-    for (let i = 0; i < 2 * cols; i++) xy += x[i] * y[i];
-    const norm = Math.sqrt(s);
-    return { re: x.slice(0, cols).map((v) => v / norm), im: x.slice(cols).map((v) => v / norm), sigma: Math.sqrt(Math.max(0, xy / s)) };
-  });
+    : (x: Float64Array, y: Float64Array) => symbolNormalProduct(m.mr, m.mi, rows, cols, x, y, ld);
+  const x = warm ? Float64Array.from([...warm.re, ...warm.im]) : normalArray(2 * cols, 1);
+  await lanczosStart(apply, 2 * cols, x, SYMBOL_STEPS, SYMBOL_TOL);
+  let s = 0;
+  for (const v of x) s += v * v;
+  if (!(s > 0) || !Number.isFinite(s)) return null;
+  // sigma^2 = x^T (M^H M) x / |x|^2
+  const y = new Float64Array(2 * cols);
+  apply(x, y);
+  let xy = 0;
+  for (let i = 0; i < 2 * cols; i++) xy += x[i] * y[i];
+  const norm = Math.sqrt(s);
+  return { re: x.slice(0, cols).map((v) => v / norm), im: x.slice(cols).map((v) => v / norm), sigma: Math.sqrt(Math.max(0, xy / s)) };
 }
 
-/** y = M^H (M x) in JS, x and y laid out [re (cols); im (cols)] (the WebAssembly kernel's reference and fallback). */
-export function symbolNormalProduct(mr: Float64Array, mi: Float64Array, rows: number, cols: number, x: Float64Array, y: Float64Array): void {
+/**
+ * y = M^H (M x) in JS for M rows x cols (row stride ld, default cols), x and y laid out [re (cols); im (cols)]
+ * (the WebAssembly kernel's reference and fallback).
+ */
+export function symbolNormalProduct(mr: Float64Array, mi: Float64Array, rows: number, cols: number, x: Float64Array, y: Float64Array, ld = cols): void {
   const ur = new Float64Array(rows);
   const ui = new Float64Array(rows);
-  symbolTimes(mr, mi, rows, cols, x.subarray(0, cols), x.subarray(cols), ur, ui);
+  symbolTimes({ mr, mi }, rows, cols, ld, x.subarray(0, cols), x.subarray(cols), ur, ui);
   y.fill(0);
   for (let o = 0; o < rows; o++) {
     const [a0, b0] = [ur[o], ui[o]];
     for (let c = 0; c < cols; c++) {
-      const a = mr[o * cols + c];
-      const b = mi[o * cols + c];
+      const a = mr[o * ld + c];
+      const b = mi[o * ld + c];
       y[c] += a * a0 + b * b0;
       y[cols + c] += a * b0 - b * a0;
     }

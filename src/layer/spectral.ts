@@ -62,6 +62,13 @@ export interface SpectralResult {
    * With a target shared by blocks of one shape, a block is recorded only where it raised the target.
    */
   blockMaxima: ([number, number] | null)[];
+  /**
+   * Per block, where blockMaxima is set: the certificate's last iterate there, an estimate of the top
+   * eigenvector of G(w) = A A^H (A = sum_t e^{-i t.w} T_t on the block's smaller side: K's symbol if
+   * cout <= cin, else its transpose; complex interleaved, 2 min(cout, cin) entries). Never trusted: a
+   * warm start for power's plane wave, which would otherwise solve the same eigenproblem again.
+   */
+  blockVectors: (Float64Array | null)[];
 }
 
 const WARM_ITERATIONS = 4;
@@ -119,17 +126,21 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
   let pruned = 0;
   const blockLower = new Float64Array(blocks.length);
   const blockMaxima: ([number, number] | null)[] = blocks.map(() => null);
+  const blockVectors: (Float64Array | null)[] = blocks.map(() => null);
   for (const g of groups) {
     const grid = gridFor(g.kh, g.kw);
     for (const [i, b] of g.blocks.entries()) {
       const k = g.indices[i];
-      const seen = (lower: number, a: number, bb: number) => {
-        if (lower > blockLower[k] || blockMaxima[k] === null) [blockLower[k], blockMaxima[k]] = [lower, [(2 * Math.PI * a) / grid.m1, (2 * Math.PI * bb) / grid.m2]];
+      const seen: Seen = (lower, a, bb, vector) => {
+        if (lower > blockLower[k] || blockMaxima[k] === null) {
+          [blockLower[k], blockMaxima[k]] = [lower, [(2 * Math.PI * a) / grid.m1, (2 * Math.PI * bb) / grid.m2]];
+          blockVectors[k] = vector ? Float64Array.from(vector) : null;
+        }
       };
       const limit = opts.abortAbove === undefined ? Infinity : (opts.abortAbove / scale / grid.factor) ** 2;
       await certifyBlock(b, scale, grid.m1, grid.m2, g.target, stats, opts, seen, limit);
       // tau only rises, and the value is at least sqrt(tau) scale factor: past the limit it cannot win
-      if (g.target.tau > limit) return { ...aborted, route, ms: performance.now() - t0, blockMaxima };
+      if (g.target.tau > limit) return { ...aborted, route, ms: performance.now() - t0, blockMaxima, blockVectors };
     }
     const gridMax = roundUp(Math.sqrt(g.target.tau)) * scale;
     const value = grid.factor === 1 ? gridMax : roundUp(gridMax * grid.factor);
@@ -153,6 +164,7 @@ async function run(blocks: Kernel2D[], opts: SpectralOptions, gridFor: (kh: numb
     iterations,
     gram: [...stats.gram].join('+') || 'none',
     blockMaxima,
+    blockVectors,
   };
 }
 
@@ -397,7 +409,10 @@ async function certifyBlock(blk: Kernel2D, scale: number, ...args: BlockArgs): P
 }
 
 /** What certifyBlock certifies against: grid size, target, statistics, options, maxima seen, abort limit. */
-type BlockArgs = [m1: number, m2: number, target: EigenTarget, stats: Stats, opts: SpectralOptions, seen: (lower: number, a: number, b: number) => void, limit?: number];
+type BlockArgs = [m1: number, m2: number, target: EigenTarget, stats: Stats, opts: SpectralOptions, seen: Seen, limit?: number];
+
+/** A block's Rayleigh quotient `lower` at grid point (a, b), with its vector when there is one (SpectralResult.blockVectors). */
+type Seen = (lower: number, a: number, b: number, vector?: Float64Array) => void;
 
 /** certifyBlock on the block's oriented taps (ot.T is scratch: nothing keeps it past the call). */
 async function certifyTaps(ot: OrientedTaps, ...[m1, m2, target, stats, opts, seen, limit = Infinity]: BlockArgs): Promise<void> {
@@ -412,8 +427,10 @@ async function certifyTaps(ot: OrientedTaps, ...[m1, m2, target, stats, opts, se
     stats.frequencies++;
     const dense = await smallSideGramAuto(ot.T, n, k, 1, native);
     stats.gram.add(dense.native ? 'dense native' : 'dense');
-    await certifyRealGram(dense.g, n, target, formError, MAX_ITERATIONS);
-    seen(target.lower, 0, 0);
+    const x = await certifyRealGram(dense.g, n, target, formError, MAX_ITERATIONS);
+    const complex = new Float64Array(2 * n);
+    for (let i = 0; i < n; i++) complex[2 * i] = x[i];
+    seen(target.lower, 0, 0, complex);
     return;
   }
 
@@ -459,7 +476,7 @@ async function certifyTaps(ot: OrientedTaps, ...[m1, m2, target, stats, opts, se
       const upper = opts.prune === false ? undefined : () => lowerFrobeniusUpper(g, n);
       const before = target.lower;
       await certifyGram(hermitianGramOps(g, n, work, true), target, bufs, formError, WARM_ITERATIONS, MAX_ITERATIONS, 0, upper);
-      if (target.lower > before) seen(target.lower, a, b);
+      if (target.lower > before) seen(target.lower, a, b, x);
     }
   });
 }
