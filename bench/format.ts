@@ -136,7 +136,7 @@ function parallelLines(x: ModelRecord): string[] {
     }
   }
   const same = differ === 0 ? `all ${compared} values identical` : `${differ} of ${compared} values DIFFER`;
-  return [`${x.model} all methods over ${many.processes} processes: ${s(many.wallMs)} s against ${s(one.wallMs)} s in one (x${(one.wallMs / many.wallMs).toFixed(2)}), ${same}`];
+  return [`${x.model} all methods over ${many.processes} processes: ${s(many.wallMs)} s against ${s(one.wallMs)} s in one (x${(one.wallMs / many.wallMs).toFixed(2)}), ${same}; children forked before the model load, as the CLI does`];
 }
 
 /** The local bound line: bound over onnxruntime's lower estimate in the same box, and its time against the toeplitz-only run. */

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import { boundLayer } from './layer/engine.js';
-import { autoJobs, boundLayersParallel } from './parallel-layers.js';
+import { statSync } from 'node:fs';
+import { EarlyChildren, autoJobs, boundLayersParallel } from './parallel-layers.js';
 import { releaseScratch } from './util/scratch.js';
 import { DEFAULT_NETWORK_EFFORT, findBlocks, refineBlocks, type NetworkMethod, type Refinement } from './network/blocks.js';
 import { localNetworkBound, type InputRange, type LocalBound } from './network/local.js';
@@ -12,7 +13,7 @@ import { naiveProduct, networkBound, type NetworkBound } from './network/walk.js
 import type { EngineOptions, LayerBounds } from './layer/types.js';
 import { InputError } from './errors.js';
 import type { Layer, LoadedModel } from './model/layer.js';
-import { loadModel } from './onnx/load.js';
+import { loadModel, type LoadOptions } from './onnx/load.js';
 import { formatDuration } from './report/format.js';
 import { frequencyMap } from './layer/frequency-map.js';
 import type { HeatMapPick, HtmlFrequencyMap } from './report/html.js';
@@ -60,8 +61,38 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   if (o.file === '') throw new InputError('the model path is empty');
   const modelPath = path.resolve(o.cwd, o.file);
   o.onProgress?.(`loading ${o.file}`);
+  const loadOptions = o.inputShape ? { inputShape: o.inputShape } : {};
+  const early = earlyChildren(modelPath, loadOptions, o.jobs);
+  try {
+    return await audit(o, modelPath, loadOptions, early);
+  } finally {
+    early?.kill();
+  }
+}
+
+/** A model file below this size holds too little layer work to fork a child before knowing the layers (autoJobs decides after the load). */
+const EARLY_CHILD_MIN_BYTES = 4 * 2 ** 20;
+
+/**
+ * Children forked before the load, so that they load the model while this process does, where a
+ * child is likely to be wanted: two cores, --jobs not 1, and a model file of some size. Unused ones
+ * are dropped once autoJobs has decided.
+ */
+function earlyChildren(file: string, load: LoadOptions, jobs: number | undefined): EarlyChildren | null {
+  const count = Math.min(jobs ?? DEFAULT_JOBS, os.availableParallelism()) - 1;
+  if (count < 1) return null;
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return null; // the load names the problem
+  }
+  return size >= EARLY_CHILD_MIN_BYTES ? new EarlyChildren(file, load, count) : null;
+}
+
+async function audit(o: AuditOptions, modelPath: string, loadOptions: LoadOptions, early: EarlyChildren | null): Promise<Audit> {
   const loadStart = performance.now();
-  const model = await loadModel(modelPath, o.inputShape ? { inputShape: o.inputShape } : {}).catch((err: unknown) => {
+  const model = await loadModel(modelPath, loadOptions).catch((err: unknown) => {
     // Name the file as the user typed it.
     if (err instanceof InputError && (err.file === undefined || err.file === modelPath)) throw new InputError(err.message, o.file);
     throw err;
@@ -82,14 +113,15 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
   }
 
   const boundsStart = performance.now();
-  const source = { file: modelPath, load: o.inputShape ? { inputShape: o.inputShape } : {}, indices: layers.map((l) => model.layers.indexOf(l)) };
+  const source = { file: modelPath, load: loadOptions, indices: layers.map((l) => model.layers.indexOf(l)) };
   const jobs = o.jobs ?? autoJobs(layers, o.engine.samples, os.availableParallelism());
-  const { bounds, processes } = await boundLayersParallel(layers, o.engine, source, jobs, (done, total, name) => {
+  const progress = (done: number, total: number, name: string) => {
     // the ETA scales elapsed time by layers left: rough (layers differ in cost), but it moves
     const elapsed = performance.now() - boundsStart;
     const left = done < total ? `, ~${formatDuration((elapsed / done) * (total - done))} left` : '';
     o.onProgress?.(`[${done}/${total}] ${name} (${formatDuration(elapsed)} elapsed${left})`);
-  });
+  };
+  const { bounds, processes } = await boundLayersParallel(layers, o.engine, source, jobs, progress, early ?? undefined);
   const best = bounds.map((b) => b.best);
   const walked = layers.length === model.layers.length && model.graph ? await walkGraph(model, best, o) : null;
   let local: LocalBound | null = null;

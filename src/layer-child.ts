@@ -12,7 +12,7 @@ process.on('message', (m: ChildRequest) => {
   void (async () => {
     try {
       if (m.kind === 'init') {
-        layers = (await loadModel(m.file, m.load)).layers;
+        layers = (await loadModel(m.file, { ...m.load, skipHash: true })).layers;
         reply({ kind: 'ready' });
       } else {
         const layer = layers[m.index];

@@ -3,12 +3,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { autoJobs, layerHash } from '../src/parallel-layers.js';
 import { attr, buildModel, floatTensor, node, valueInfo } from '../src/onnx/build.js';
 import { normalArray } from '../src/util/random.js';
 import { loadModel } from '../src/onnx/load.js';
 import type { ConvLayer, Layer } from '../src/model/layer.js';
+import type { LayerBounds } from '../src/layer/types.js';
 import { CHAIN, ensureBuilt, expectOneLineError, parseReport, ROOT, runCli, runInProcess, STACK, writeModels, type CliRun } from './helpers/cli-models.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -265,6 +267,42 @@ describe.concurrent('lipcheck CLI', () => {
     expect(b.layers.map((l) => [l.name, l.bounds, l.best])).toEqual(a.layers.map((l) => [l.name, l.bounds, l.best]));
     expect(b.network.bound).toBe(a.network.bound);
   });
+
+  it('a child forked before the load (audit.ts, model files >= 4 MB) is the one that bounds layers, with the values of one process', async () => {
+    // 24 convs 32 -> 32 on 32 x 32, and a 5 MB initializer no node reads (the file size the early fork looks at)
+    const layersN = 24;
+    const convs = Array.from({ length: layersN }, (_, i) => node('Conv', [i === 0 ? 'x' : `c${i - 1}`, `w${i}`], [i === layersN - 1 ? 'y' : `c${i}`], { pads: attr.ints([1, 1, 1, 1]) }));
+    const file = path.join(dir, 'padded-chain.onnx');
+    await writeFile(file, buildModel({
+      nodes: convs,
+      initializers: [
+        ...Array.from({ length: layersN }, (_, i) => floatTensor(`w${i}`, [32, 32, 3, 3], normalArray(32 * 32 * 9, 200 + i).map((v) => v / 17))),
+        floatTensor('unused', [5 * 2 ** 18], new Float32Array(5 * 2 ** 18)),
+      ],
+      inputs: [valueInfo('x', [1, 32, 32, 32])],
+      outputs: [valueInfo('y', null)],
+    }));
+    // the compiled modules: a child runs dist/layer-child.js (none under vitest's loader)
+    const dist = (m: string) => import(pathToFileURL(path.join(ROOT, 'dist', m)).href);
+    const { EarlyChildren, boundLayersParallel } = (await dist('parallel-layers.js')) as typeof import('../src/parallel-layers.js');
+    const { loadModel: load } = (await dist('onnx/load.js')) as typeof import('../src/onnx/load.js');
+    const { boundLayers } = (await dist('layer/engine.js')) as typeof import('../src/layer/engine.js');
+    const { DEFAULT_ENGINE_OPTIONS: opts } = (await dist('layer/types.js')) as typeof import('../src/layer/types.js');
+    const early = new EarlyChildren(file, {}, 1);
+    const layers = (await load(file)).layers;
+    const source = { file, load: {}, indices: layers.map((_, i) => i) };
+    const two = await boundLayersParallel(layers, opts, source, 2, undefined, early);
+    expect(two.processes).toBe(2);
+    // it was taken, not forked again beside it
+    expect(early.take(file, {})).toBeUndefined();
+    const one = await boundLayers(layers, opts);
+    const values = (bs: LayerBounds[]) => bs.map((b) => [b.best, ...Object.values(b.methods).map((r) => r?.value)]);
+    expect(values(two.bounds)).toEqual(values(one));
+    // one not taken is stopped by the run that did not need it (one process here)
+    const unused = new EarlyChildren(file, {}, 1);
+    await boundLayersParallel(layers, opts, source, 1, undefined, unused);
+    expect(unused.take(file, {})).toBeUndefined();
+  }, 60_000);
 
   it('--jobs on a model too small for a child: one process does it all and says so; more jobs than cores are capped', async () => {
     const file = path.join(ROOT, 'fixtures', 'residual.onnx');
