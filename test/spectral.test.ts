@@ -212,6 +212,23 @@ function selfMirrors(m1: number, m2: number): number {
   return s(m1) * s(m2);
 }
 
+describe('extreme weights', () => {
+  it('all-subnormal weights (the inverse of the common scale overflows): the value is finite and >= the exact norm', async () => {
+    // a 3x3 kernel with only its centre tap: F(w) is the 2 x 3 centre matrix at every w
+    const centre = [3e-321, -1e-321, 2e-321, 5e-322, 1e-321, 7e-322];
+    const d = new Float64Array(2 * 3 * 9);
+    centre.forEach((v, e) => (d[e * 9 + 4] = v));
+    const r = await spectralBound([kernel(2, 3, 3, 3, d)], { samples: 10, tolerance: TOL });
+    // the subnormals times 2^1074 (in two exact steps: 2^1074 overflows) are integers: that matrix's norm, scaled back
+    const up = (v: number) => v * 2 ** 537 * 2 ** 537;
+    const ints = Float64Array.from(centre, up);
+    expect(ints.every(Number.isInteger)).toBe(true);
+    const exact = largestSingularValue(ints, 2, 3);
+    expect(Number.isFinite(r.value)).toBe(true);
+    expect(up(r.value)).toBeGreaterThanOrEqual(exact * (1 - 1e-12));
+  });
+});
+
 describe('native float64 lag matrices (onnxruntime DGEMM)', () => {
   it('forced native lags give the JS value to rounding, and cover the grid', async () => {
     for (const [cout, cin, kh, kw] of [[3, 4, 3, 3], [5, 2, 2, 3], [4, 4, 1, 1]]) {
