@@ -302,8 +302,12 @@ export async function benchmarkModel(model: string, file: string, config: BenchC
     // as the CLI runs it (audit.ts): the children fork before this process loads the model and load it
     // meanwhile; the run is timed from the end of this process's load, like every run above
     const early = new EarlyChildren(file, {}, config.jobs - 1);
-    const again = (await loadModel(file)).layers;
-    rec.runs.push(await runMethods(`all, ${config.jobs} proc`, again, engineOptions(config, config.methods), model, { file, jobs: config.jobs, early }));
+    try {
+      const again = (await loadModel(file)).layers;
+      rec.runs.push(await runMethods(`all, ${config.jobs} proc`, again, engineOptions(config, config.methods), model, { file, jobs: config.jobs, early }));
+    } finally {
+      early.kill();
+    }
   }
   const net = await networkRecord(loaded.value, one, config, model);
   rec.network = net?.record;

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { autoJobs, layerHash } from '../src/parallel-layers.js';
 import { attr, buildModel, floatTensor, node, valueInfo } from '../src/onnx/build.js';
@@ -288,20 +289,32 @@ describe.concurrent('lipcheck CLI', () => {
     const { loadModel: load } = (await dist('onnx/load.js')) as typeof import('../src/onnx/load.js');
     const { boundLayers } = (await dist('layer/engine.js')) as typeof import('../src/layer/engine.js');
     const { DEFAULT_ENGINE_OPTIONS: opts } = (await dist('layer/types.js')) as typeof import('../src/layer/types.js');
+    // the forked child, as EarlyChildren holds it, and what the run takes from it
+    const held = (e: InstanceType<typeof EarlyChildren>) => (e as unknown as { waiting: { child: ChildProcess }[] }).waiting.map((w) => w.child);
     const early = new EarlyChildren(file, {}, 1);
+    const [forked] = held(early);
+    expect(forked).toBeDefined();
+    const taken: (ChildProcess | undefined)[] = [];
+    const take = early.take.bind(early);
+    early.take = (f, l) => {
+      const t = take(f, l);
+      taken.push(t?.child);
+      return t;
+    };
     const layers = (await load(file)).layers;
     const source = { file, load: {}, indices: layers.map((_, i) => i) };
     const two = await boundLayersParallel(layers, opts, source, 2, undefined, early);
+    // the child forked before the load did the work: taken once, and no other forked beside it
+    expect(taken).toEqual([forked]);
     expect(two.processes).toBe(2);
-    // it was taken, not forked again beside it
-    expect(early.take(file, {})).toBeUndefined();
     const one = await boundLayers(layers, opts);
     const values = (bs: LayerBounds[]) => bs.map((b) => [b.best, ...Object.values(b.methods).map((r) => r?.value)]);
     expect(values(two.bounds)).toEqual(values(one));
     // one not taken is stopped by the run that did not need it (one process here)
     const unused = new EarlyChildren(file, {}, 1);
+    const [idle] = held(unused);
     await boundLayersParallel(layers, opts, source, 1, undefined, unused);
-    expect(unused.take(file, {})).toBeUndefined();
+    expect(idle.killed).toBe(true);
   }, 60_000);
 
   it('--jobs on a model too small for a child: one process does it all and says so; more jobs than cores are capped', async () => {

@@ -222,7 +222,8 @@ async function refineMaximiser(K: Kernel2D, omega: [number, number], gramVector?
           grad[1] += v * d;
         }
       const g = Math.hypot(grad[0], grad[1]);
-      if (!(g > 0) || step * g <= CLIMB_MIN_GAIN * sigma) break;
+      // u = M v has length sigma, so g is sigma |d sigma / d w|: the gain step |d sigma / d w| against CLIMB_MIN_GAIN sigma
+      if (!(g > 0) || step * g <= CLIMB_MIN_GAIN * sigma * sigma) break;
       const trial: [number, number] = [w[0] + (step * grad[0]) / g, w[1] + (step * grad[1]) / g];
       symbolInto(K, trial, mt, ld);
       const t = await top(mt, best);

@@ -561,7 +561,9 @@ async function accumulateLagsNative(ot: OrientedTaps, L: LagLayout, c0: Float64A
   const pairs: [number, number][][] = Array.from({ length: L.half + 1 }, () => []);
   for (let p = 0; p < taps; p++) for (let q = 0; q <= p; q++) pairs[lagOf(L, p, q) - centre].push([p, q]);
   const perChunk = Math.max(1, Math.min(taps, Math.floor(LAG_CHUNK_ENTRIES / nk)));
-  await withScratch('lag-stack', 2 * perChunk * nk, async (scratch) => {
+  // one tap matrix a product reads T directly: no stack, and no scratch request (it would evict the kept one)
+  const stacked = (f: (scratch: Float64Array) => Promise<void>) => (perChunk > 1 ? withScratch('lag-stack', 2 * perChunk * nk, f, KEEP_LAYER_BUFFER) : f(new Float64Array(0)));
+  await stacked(async (scratch) => {
     const bufs = [scratch.subarray(0, perChunk * nk), scratch.subarray(perChunk * nk)];
     for (let h = 0; h <= L.half; h++) {
       const dst = h === 0 ? c0 : cd.subarray((h - 1) * nn, h * nn);
@@ -585,7 +587,7 @@ async function accumulateLagsNative(ot: OrientedTaps, L: LagLayout, c0: Float64A
         for (let i = 0; i < nn; i++) dst[i] += z[i];
       }
     }
-  }, KEEP_LAYER_BUFFER);
+  });
 }
 
 /** The same sums in JS, one tap pair at a time (C_0 from its lower triangle). */
