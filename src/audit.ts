@@ -72,22 +72,32 @@ export async function auditModel(o: AuditOptions): Promise<Audit> {
 
 /** A model file below this size holds too little layer work to fork a child before knowing the layers (autoJobs decides after the load). */
 const EARLY_CHILD_MIN_BYTES = 4 * 2 ** 20;
+/**
+ * Above this size no child forks before the load: should autoJobs then choose one process (a large file
+ * with little conv work: dense layers), the child's copy of the model would have doubled the load's
+ * memory for nothing. A child wanted after all forks after the load, as before.
+ */
+const EARLY_CHILD_MAX_BYTES = 2 ** 30;
 
 /**
- * Children forked before the load, so that they load the model while this process does, where a
- * child is likely to be wanted: two cores, --jobs not 1, and a model file of some size. Unused ones
- * are dropped once autoJobs has decided.
+ * Children to fork before the load, so that they load the model while this process does: where a
+ * child is likely to be wanted (two cores, --jobs not 1, a model file of some size but not huge).
+ * Unused ones are dropped once autoJobs has decided.
  */
+export function earlyForks(fileBytes: number, jobs: number | undefined, cores: number): number {
+  const count = Math.min(jobs ?? 2, cores) - 1; // autoJobs chooses at most 2
+  return count >= 1 && fileBytes >= EARLY_CHILD_MIN_BYTES && fileBytes <= EARLY_CHILD_MAX_BYTES ? count : 0;
+}
+
 function earlyChildren(file: string, load: LoadOptions, jobs: number | undefined): EarlyChildren | null {
-  const count = Math.min(jobs ?? DEFAULT_JOBS, os.availableParallelism()) - 1;
-  if (count < 1) return null;
   let size = 0;
   try {
     size = statSync(file).size;
   } catch {
     return null; // the load names the problem
   }
-  return size >= EARLY_CHILD_MIN_BYTES ? new EarlyChildren(file, load, count) : null;
+  const count = earlyForks(size, jobs, os.availableParallelism());
+  return count > 0 ? new EarlyChildren(file, load, count) : null;
 }
 
 async function audit(o: AuditOptions, modelPath: string, loadOptions: LoadOptions, early: EarlyChildren | null): Promise<Audit> {

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { autoJobs, layerHash } from '../src/parallel-layers.js';
+import { earlyForks } from '../src/audit.js';
 import { attr, buildModel, floatTensor, node, valueInfo } from '../src/onnx/build.js';
 import { normalArray } from '../src/util/random.js';
 import { loadModel } from '../src/onnx/load.js';
@@ -316,6 +317,18 @@ describe.concurrent('lipcheck CLI', () => {
     await boundLayersParallel(layers, opts, source, 1, undefined, unused);
     expect(idle.killed).toBe(true);
   }, 60_000);
+
+  it('earlyForks: a child before the load only with two cores, --jobs not 1, and a model file of 4 MB to 1 GiB', () => {
+    const MB = 2 ** 20;
+    expect(earlyForks(100 * MB, undefined, 2)).toBe(1);
+    expect(earlyForks(100 * MB, 4, 8)).toBe(3);
+    expect(earlyForks(100 * MB, 1, 2)).toBe(0);
+    expect(earlyForks(100 * MB, undefined, 1)).toBe(0);
+    expect(earlyForks(4 * MB - 1, undefined, 2)).toBe(0);
+    expect(earlyForks(4 * MB, undefined, 2)).toBe(1);
+    expect(earlyForks(1024 * MB, undefined, 2)).toBe(1);
+    expect(earlyForks(1024 * MB + 1, undefined, 2)).toBe(0);
+  });
 
   it('--jobs on a model too small for a child: one process does it all and says so; more jobs than cores are capped', async () => {
     const file = path.join(ROOT, 'fixtures', 'residual.onnx');
