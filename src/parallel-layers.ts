@@ -99,8 +99,8 @@ function spawnChild(file: string, load: LoadOptions): Spawned | null {
 
 /**
  * Children forked before this process loads the model (the CLI): each loads the same file meanwhile,
- * so every process starts on the layers at once instead of the children joining a model load later
- * (ResNet-50: ~0.9 s). boundLayersParallel takes them; kill() drops those it did not take.
+ * so the children join the layers soon after this process does (ResNet-50: ~0.5 s after, against ~1.2 s
+ * when forked after the load). boundLayersParallel takes them; kill() drops those it did not take.
  */
 export class EarlyChildren {
   private readonly waiting: Spawned[] = [];

@@ -165,12 +165,11 @@ async function refineMaximiser(K: Kernel2D, omega: [number, number], gramVector?
   let w: [number, number] = [...omega];
   const u = gramVector?.length === 2 * Math.min(rows, cols) ? gramVector : undefined;
   if (kh === 1 && kw === 1) {
-    // a constant real symbol: spectral's vector is already its top one (up to the side), else the Gram
-    // matrix on the smaller side again
-    const v = u && unit(rightVector({ mr: K.data, mi: null }, rows, cols, cols, u).re);
-    if (v) return { omega: w, re: v, im: new Float64Array(cols) };
-    const top = await topRightSingularReal(K.data, rows, cols);
-    return top && { omega: w, ...top };
+    // a constant real symbol: spectral's vector on the smaller side is already its top one, else the
+    // Gram matrix's there; taken to the input side
+    const side = u ?? (await smallSideTop(K.data, rows, cols));
+    const v = unit(rightVector({ mr: K.data, mi: null }, rows, cols, cols, side).re);
+    return v && { omega: w, re: v, im: new Float64Array(cols) };
   }
   const ld = cols + (cols % 2);
   return withKernelArrays([rows * ld, rows * ld, rows * ld, rows * ld, 2 * ld, 2 * ld], async ([ar, ai, br, bi, kx, ky]) => {
@@ -261,11 +260,12 @@ function rightVector(m: { mr: ArrayLike<number>; mi: ArrayLike<number> | null },
   return { re, im };
 }
 
-/** rightVector of the symbol of K at w (a fresh symbol: for tests of the convention). */
+/** rightVector of the symbol of K at w, in refineMaximiser's layout (rows padded to even length): for tests of the convention. */
 export function symbolRightVector(K: Kernel2D, w: [number, number], u: Float64Array): { re: Float64Array; im: Float64Array } {
-  const m = { mr: new Float64Array(K.cout * K.cin), mi: new Float64Array(K.cout * K.cin) };
-  symbolInto(K, w, m, K.cin);
-  return rightVector(m, K.cout, K.cin, K.cin, u);
+  const ld = K.cin + (K.cin % 2);
+  const m = { mr: new Float64Array(K.cout * ld), mi: new Float64Array(K.cout * ld) };
+  symbolInto(K, w, m, ld);
+  return rightVector(m, K.cout, K.cin, ld, u);
 }
 
 /** v / ||v||, or null if v vanishes. */
@@ -352,33 +352,17 @@ export function symbolNormalProduct(mr: Float64Array, mi: Float64Array, rows: nu
 }
 
 /**
- * Top right singular vector of a real rows x cols matrix: Lanczos on its Gram matrix on the smaller
- * side (formed once: a step then costs min(rows, cols)^2, against 4 rows cols on M^H M), mapped
- * through K^T when that side is the rows. Null for K = 0.
+ * Top eigenvector of a real rows x cols matrix's Gram matrix on the smaller side (formed once: a step
+ * then costs min(rows, cols)^2, against 4 rows cols on M^H M), complex interleaved as spectral's
+ * vectors are (SpectralResult.blockVectors), for rightVector.
  */
-async function topRightSingularReal(k: ArrayLike<number>, rows: number, cols: number): Promise<{ re: Float64Array; im: Float64Array; sigma: number } | null> {
+async function smallSideTop(k: ArrayLike<number>, rows: number, cols: number): Promise<Float64Array> {
   const { g, n } = await smallSideGramAuto(k, rows, cols);
   const x = normalArray(n, 1);
   await lanczosStart((a, b) => realMatVec(g, n, a, b), n, x, SYMBOL_STEPS, SYMBOL_TOL);
-  let v = x;
-  if (rows <= cols) {
-    // x is a left vector u: v = K^T u
-    v = new Float64Array(cols);
-    for (let o = 0; o < rows; o++) for (let c = 0; c < cols; c++) v[c] += k[o * cols + c] * x[o];
-  }
-  let s = 0;
-  for (const e of v) s += e * e;
-  if (!(s > 0) || !Number.isFinite(s)) return null;
-  const norm = Math.sqrt(s);
-  const re = v.map((e) => e / norm);
-  // sigma = ||K v||
-  let kv = 0;
-  for (let o = 0; o < rows; o++) {
-    let t = 0;
-    for (let c = 0; c < cols; c++) t += k[o * cols + c] * re[c];
-    kv += t * t;
-  }
-  return { re, im: new Float64Array(cols), sigma: Math.sqrt(kv) };
+  const u = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) u[2 * i] = x[i];
+  return u;
 }
 
 /**

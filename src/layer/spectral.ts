@@ -543,7 +543,7 @@ async function lagMatrices(ot: OrientedTaps, L: LagLayout, stats: Stats, native:
  * Cap on the stacked tap matrices of one native lag product, in float64 entries (8 MB each): both sides
  * then fit the scratch kept between layers. At 64 MB each the stack was dropped and faulted in afresh on
  * every 512-channel layer; ResNet-50's spectral alone, three A/B runs: 7.2 s against 7.5 s (median), 20k
- * fewer page faults, for a few more DGEMM calls (the inner dimension stays >= 1024 here).
+ * fewer page faults, for a few more DGEMM calls (there, up to 4 tap pairs a call instead of 9).
  */
 const LAG_CHUNK_ENTRIES = KEEP_LAYER_BUFFER / 2;
 
